@@ -1,0 +1,41 @@
+# Clypt MCP: `make run` installs and starts Clypt on its embedded SQLite default;
+# `make test` installs everything and runs the whole suite (lint, types, tests, conformance).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run run-http install test lint check pytest conformance bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip >$(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test]" >>$(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/clypt-mcp
+
+run-http: $(STAMP)
+	$(BIN)/clypt-mcp --transport streamable-http --host 127.0.0.1 --port 8000
+
+lint: $(STAMP)
+	@$(BIN)/ruff check -q src tests bench
+	@$(BIN)/ruff format --check -q src tests bench
+	@$(BIN)/mypy src tests
+
+pytest: $(STAMP)
+	@$(BIN)/python -m pytest -q -p no:cacheprovider
+
+conformance: $(STAMP)
+	@bash scripts/conformance
+
+test: lint pytest conformance
+
+bench: $(STAMP)
+	$(BIN)/python bench/cold_start.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache node_modules

@@ -1,0 +1,3 @@
+from clypt_mcp.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""The Backend protocol: an already-authenticated view of one workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from clypt_mcp.models import (
+    Analytics,
+    AnalyticsQuery,
+    BulkResult,
+    Deleted,
+    Folder,
+    FolderList,
+    Link,
+    LinkCreate,
+    LinkPage,
+    LinkQuery,
+    LinkUpdate,
+    Scope,
+    Tag,
+    TagList,
+)
+
+Progress = Callable[[int, int], Awaitable[None]]
+
+
+class Backend(Protocol):
+    """The use cases the MCP tools need. Errors are ClyptError subclasses."""
+
+    @property
+    def scopes(self) -> frozenset[Scope]:
+        """What this caller may do (implied scopes included)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    async def create_link(self, data: LinkCreate, idempotency_key: str | None = None) -> Link: ...
+    async def get_link(self, ref: str) -> Link: ...
+    async def list_links(self, query: LinkQuery) -> LinkPage: ...
+    async def update_link(self, ref: str, data: LinkUpdate) -> Link: ...
+    async def delete_link(self, ref: str, permanent: bool = False) -> Deleted: ...
+    async def bulk_create_links(
+        self,
+        items: list[dict[str, Any]],
+        idempotency_key: str | None = None,
+        progress: Progress | None = None,
+    ) -> BulkResult: ...
+    async def get_analytics(self, query: AnalyticsQuery) -> Analytics: ...
+    async def list_tags(self) -> TagList: ...
+    async def create_tag(self, name: str, color: str | None = None) -> Tag: ...
+    async def update_tag(self, ref: str, name: str | None, color: str | None = None) -> Tag: ...
+    async def delete_tag(self, ref: str) -> Tag: ...
+    async def list_folders(self) -> FolderList: ...
+    async def create_folder(self, name: str, parent: str | None = None) -> Folder: ...
+    async def update_folder(
+        self, ref: str, name: str | None = None, parent: str | None = None, to_root: bool = False
+    ) -> Folder: ...
+    async def delete_folder(self, ref: str) -> Folder: ...
+
+
+BackendProvider = Callable[[], Backend]

@@ -1,0 +1,96 @@
+"""LocalBackend: the embedded service seen as one principal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clypt_mcp.backends.base import Progress
+from clypt_mcp.core.service import ClyptService
+from clypt_mcp.models import (
+    Analytics,
+    AnalyticsQuery,
+    BulkResult,
+    Deleted,
+    Folder,
+    FolderList,
+    Link,
+    LinkCreate,
+    LinkPage,
+    LinkQuery,
+    LinkUpdate,
+    Principal,
+    Scope,
+    Tag,
+    TagList,
+    expand_scopes,
+)
+
+
+class LocalBackend:
+    """Calls ClyptService directly, always as the same Principal."""
+
+    def __init__(self, service: ClyptService, principal: Principal) -> None:
+        self.service = service
+        self.principal = principal
+
+    @property
+    def scopes(self) -> frozenset[Scope]:
+        return expand_scopes(self.principal.scopes)
+
+    @property
+    def base_url(self) -> str:
+        return self.service.base_url
+
+    async def create_link(self, data: LinkCreate, idempotency_key: str | None = None) -> Link:
+        return await self.service.create_link(self.principal, data, idempotency_key)
+
+    async def get_link(self, ref: str) -> Link:
+        return await self.service.get_link(self.principal, ref)
+
+    async def list_links(self, query: LinkQuery) -> LinkPage:
+        return await self.service.list_links(self.principal, query)
+
+    async def update_link(self, ref: str, data: LinkUpdate) -> Link:
+        return await self.service.update_link(self.principal, ref, data)
+
+    async def delete_link(self, ref: str, permanent: bool = False) -> Deleted:
+        return await self.service.delete_link(self.principal, ref, permanent)
+
+    async def bulk_create_links(
+        self,
+        items: list[dict[str, Any]],
+        idempotency_key: str | None = None,
+        progress: Progress | None = None,
+    ) -> BulkResult:
+        return await self.service.bulk_create_links(
+            self.principal, items, idempotency_key, progress
+        )
+
+    async def get_analytics(self, query: AnalyticsQuery) -> Analytics:
+        return await self.service.get_analytics(self.principal, query)
+
+    async def list_tags(self) -> TagList:
+        return await self.service.list_tags(self.principal)
+
+    async def create_tag(self, name: str, color: str | None = None) -> Tag:
+        return await self.service.create_tag(self.principal, name, color)
+
+    async def update_tag(self, ref: str, name: str | None, color: str | None = None) -> Tag:
+        return await self.service.update_tag(self.principal, ref, name, color)
+
+    async def delete_tag(self, ref: str) -> Tag:
+        return await self.service.delete_tag(self.principal, ref)
+
+    async def list_folders(self) -> FolderList:
+        return await self.service.list_folders(self.principal)
+
+    async def create_folder(self, name: str, parent: str | None = None) -> Folder:
+        return await self.service.create_folder(self.principal, name, parent)
+
+    async def update_folder(
+        self, ref: str, name: str | None = None, parent: str | None = None, to_root: bool = False
+    ) -> Folder:
+        return await self.service.update_folder(self.principal, ref, name, parent, to_root)
+
+    async def delete_folder(self, ref: str) -> Folder:
+        return await self.service.delete_folder(self.principal, ref)

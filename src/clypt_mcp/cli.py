@@ -1,0 +1,190 @@
+"""The `clypt-mcp` command: MCP over stdio by default, plus HTTP transports and admin tasks."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from pydantic import ValidationError
+
+from clypt_mcp import __version__
+
+if TYPE_CHECKING:
+    from clypt_mcp.config import Settings
+    from clypt_mcp.core.service import ClyptService
+
+log = logging.getLogger("clypt_mcp")
+
+
+class ConfigError(Exception):
+    """A bad setting or flag: printed as one line, exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="clypt-mcp",
+        description="Clypt: a link shortener for AI assistants. Without a command, serves MCP "
+        "over stdio.",
+    )
+    p.add_argument("--version", action="version", version=f"clypt-mcp {__version__}")
+    p.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP transports: address to bind")
+    p.add_argument("--port", type=int, default=8000, help="HTTP transports: port")
+    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("stdio", help="MCP over stdio (the default)")
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command")
+    create = keys.add_parser("create", help="create a key; prints the secret once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--workspace", default=None)
+    create.add_argument("--scopes", default=None, help="comma list; default: all but keys:write")
+    create.add_argument("--expires", default=None, help="ISO 8601 date or time")
+    listing = keys.add_parser("list", help="list keys")
+    listing.add_argument("--workspace", default=None)
+    revoke = keys.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id")
+    return p
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment; a bad variable becomes one ConfigError line."""
+    from clypt_mcp.config import Settings
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False, include_input=False):
+            name = "CLYPT_" + "_".join(str(p) for p in err["loc"]).upper() if err["loc"] else ""
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{name}: {msg}" if name else msg)
+        raise ConfigError("; ".join(lines)) from None
+
+
+def _embedded_only(settings: Settings) -> None:
+    if settings.api_url is not None:
+        raise ConfigError("CLYPT_API_URL: remote mode is not available in this version yet")
+    if settings.database_url and not settings.database_url.startswith("sqlite:///"):
+        raise ConfigError("CLYPT_DATABASE_URL: only sqlite:/// is available in this version")
+
+
+@asynccontextmanager
+async def open_service(settings: Settings) -> AsyncIterator[ClyptService]:
+    """The embedded service on its SQLite file, opened (and migrated) and closed."""
+    from clypt_mcp.core.service import ClyptService
+    from clypt_mcp.store.sqlite import SqliteStore
+
+    _embedded_only(settings)
+    store = SqliteStore(settings.sqlite_path())
+    await store.open()
+    try:
+        yield ClyptService(store, base_url=settings.base)
+    finally:
+        await store.close()
+
+
+async def _serve_mcp(settings: Settings, transport: str, host: str, port: int, level: str) -> None:
+    from clypt_mcp.backends.local import LocalBackend
+    from clypt_mcp.models import Principal
+    from clypt_mcp.tools.server import build_server
+
+    if transport != "stdio" and not _is_loopback(host):
+        raise ConfigError(
+            f"--host {host}: the MCP server alone binds to loopback only (127.0.0.1, ::1, "
+            "localhost); to reach it from other machines use `clypt-mcp serve` with API keys"
+        )
+    async with open_service(settings) as service:
+        principal = Principal(workspace_id=settings.workspace, scopes=settings.scopes)
+        backend = LocalBackend(service, principal)
+        mcp = build_server(lambda: backend, settings.scopes, log_level=level)
+        if transport == "stdio":
+            await mcp.run_stdio_async()
+        elif transport == "sse":
+            await mcp.run_sse_async(host=host, port=port)
+        else:
+            await mcp.run_streamable_http_async(host=host, port=port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> None:
+    from clypt_mcp.models import ApiKeyCreate, parse_scopes
+
+    async with open_service(settings) as service:
+        if args.keys_command == "create":
+            fields: dict[str, Any] = {"name": args.name}
+            if args.scopes:
+                try:
+                    fields["scopes"] = sorted(parse_scopes(args.scopes))
+                except ValueError as exc:
+                    raise ConfigError(f"--scopes: {exc}") from None
+            if args.expires:
+                try:
+                    fields["expires_at"] = datetime.fromisoformat(args.expires)
+                except ValueError:
+                    raise ConfigError("--expires: use an ISO 8601 date like 2027-01-31") from None
+            workspace = args.workspace or settings.workspace
+            created = await service.create_api_key(workspace, ApiKeyCreate(**fields))
+            _out(f"{created.secret}\n")
+            _err(
+                f"key {created.id} ({created.name}) for workspace '{workspace}', scopes "
+                f"{','.join(created.scopes)}. Store it now: it is not shown again.\n"
+            )
+        elif args.keys_command == "list":
+            for key in await service.list_api_keys(args.workspace):
+                state = "revoked" if key.revoked_at else "active"
+                _out(
+                    f"{key.id}\t{key.prefix}…\t{key.workspace}\t{key.name}\t{state}\t"
+                    f"{','.join(key.scopes)}\n"
+                )
+        elif args.keys_command == "revoke":
+            await service.revoke_api_key(None, args.id)
+            _err(f"revoked {args.id}\n")
+        else:
+            raise ConfigError("keys: choose create, list or revoke")
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of `clypt-mcp` and `python -m clypt_mcp`."""
+    from clypt_mcp.errors import ClyptError
+
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings()
+        if args.command == "keys":
+            anyio.run(_keys, settings, args)
+        else:
+            anyio.run(_serve_mcp, settings, args.transport, args.host, args.port, args.log_level)
+    except ConfigError as exc:
+        _err(f"clypt-mcp: {exc}\n")
+        raise SystemExit(2) from None
+    except ClyptError as exc:
+        _err(f"clypt-mcp: {exc.message}\n")
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

@@ -1,0 +1,72 @@
+"""Settings: the only place environment variables are read."""
+
+from __future__ import annotations
+
+import os
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from clypt_mcp.models import ALL_SCOPES, Scope, parse_scopes
+
+Network = IPv4Network | IPv6Network
+
+
+def default_database_path() -> Path:
+    """`$XDG_DATA_HOME/clypt/clypt.db`, i.e. `~/.local/share/clypt/clypt.db`."""
+    root = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(root) / "clypt" / "clypt.db"
+
+
+class Settings(BaseSettings):
+    """Clypt's configuration, from `CLYPT_*` variables; CLI flags override."""
+
+    model_config = SettingsConfigDict(env_prefix="CLYPT_", extra="ignore")
+
+    database_url: str | None = None
+    base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080")
+    api_url: AnyHttpUrl | None = None
+    api_key: SecretStr | None = None
+    scopes: Annotated[frozenset[Scope], NoDecode] = ALL_SCOPES
+    workspace: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = ()
+    geoip_db: Path | None = None
+    rate_limit: str = Field(default="1000/minute", pattern=r"^\d+/(second|minute|hour|day)$")
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _scopes(cls, value: Any) -> Any:
+        return parse_scopes(value) if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            return value
+        raise ValueError("must start with sqlite:/// or postgresql://")
+
+    @model_validator(mode="after")
+    def _remote_pair(self) -> Settings:
+        if (self.api_url is None) != (self.api_key is None):
+            raise ValueError("CLYPT_API_URL and CLYPT_API_KEY go together: set both or neither")
+        return self
+
+    @property
+    def base(self) -> str:
+        return str(self.base_url).rstrip("/")
+
+    def sqlite_path(self) -> Path:
+        """The SQLite file to open in embedded mode."""
+        if self.database_url and self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///")).expanduser()
+        return default_database_path()

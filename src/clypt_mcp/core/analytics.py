@@ -1,0 +1,160 @@
+"""Analytics: periods, intervals and time zones over the store's raw click counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from clypt_mcp.errors import InvalidInputError
+from clypt_mcp.models import (
+    Analytics,
+    AnalyticsQuery,
+    AnalyticsWindow,
+    Bucket,
+    Count,
+    Interval,
+)
+from clypt_mcp.store.base import ClickStats
+
+PERIODS: dict[str, timedelta] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+    "12mo": timedelta(days=365),
+}
+MAX_BUCKETS = 400
+_BREAKDOWNS = {
+    "countries": "country",
+    "devices": "device",
+    "browsers": "browser",
+    "os": "os",
+    "referrers": "referrer",
+    "links": "link",
+}
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name`.
+
+    Raises:
+        InvalidInputError: when no such zone exists.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(
+            f"timezone: '{name}' is not an IANA time zone name (like 'UTC' or 'Europe/Paris')",
+            field="timezone",
+        ) from None
+
+
+def window(
+    query: AnalyticsQuery, now: datetime, first_click: datetime | None
+) -> tuple[datetime, datetime]:
+    """The `[start, end)` a query covers."""
+    end = query.end or now
+    if query.start is not None:
+        start = query.start
+    elif query.period == "all":
+        start = min(first_click or end, end - timedelta(days=1))
+    else:
+        start = end - PERIODS[query.period]
+    if end <= start:
+        raise InvalidInputError("end must be after start", field="end")
+    return start, end
+
+
+def auto_interval(start: datetime, end: datetime) -> Interval:
+    span = end - start
+    if span <= timedelta(days=2):
+        return "hour"
+    if span <= timedelta(days=62):
+        return "day"
+    if span <= timedelta(days=200):
+        return "week"
+    return "month"
+
+
+def floor_local(moment: datetime, interval: Interval, tz: ZoneInfo) -> datetime:
+    """The start of the local bucket holding `moment`, as an aware local datetime."""
+    local = moment.astimezone(tz)
+    if interval == "hour":
+        naive = local.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    else:
+        naive = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+        if interval == "week":
+            naive -= timedelta(days=naive.weekday())
+        elif interval == "month":
+            naive = naive.replace(day=1)
+    return _localize(naive, tz)
+
+
+def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
+    aware = naive.replace(tzinfo=tz)
+    # A wall time skipped by a DST jump does not round-trip; move to the real instant.
+    return aware.astimezone(UTC).astimezone(tz)
+
+
+def next_bucket(start: datetime, interval: Interval, tz: ZoneInfo) -> datetime:
+    if interval == "hour":
+        return (start.astimezone(UTC) + timedelta(hours=1)).astimezone(tz)
+    naive = start.replace(tzinfo=None)
+    if interval == "day":
+        naive = (naive + timedelta(days=1)).replace(hour=0, minute=0)
+    elif interval == "week":
+        naive = (naive + timedelta(days=7)).replace(hour=0, minute=0)
+    else:
+        year, month = (naive.year + 1, 1) if naive.month == 12 else (naive.year, naive.month + 1)
+        naive = naive.replace(year=year, month=month, day=1, hour=0, minute=0)
+    return _localize(naive, tz)
+
+
+def buckets(start: datetime, end: datetime, interval: Interval, tz: ZoneInfo) -> list[datetime]:
+    """Local bucket starts covering `[start, end)`."""
+    out = [floor_local(start, interval, tz)]
+    while True:
+        nxt = next_bucket(out[-1], interval, tz)
+        if nxt >= end:
+            return out
+        out.append(nxt)
+        if len(out) > MAX_BUCKETS:
+            raise InvalidInputError(
+                f"interval: '{interval}' over this period gives more than {MAX_BUCKETS} points — "
+                "choose a larger interval or a shorter period",
+                field="interval",
+            )
+
+
+def build(
+    query: AnalyticsQuery, stats: ClickStats, start: datetime, end: datetime, tz: ZoneInfo
+) -> Analytics:
+    """The Analytics answer from raw counts: local buckets, and top N plus `other`."""
+    interval = query.interval or auto_interval(start, end)
+    starts = buckets(start, end, interval, tz)
+    counts = dict.fromkeys(starts, 0)
+    for slot, n in stats.quarter_hours:
+        key = floor_local(datetime.fromtimestamp(slot, UTC), interval, tz)
+        if key in counts:
+            counts[key] += n
+    fields: dict[str, list[Count]] = {}
+    for name, dim in _BREAKDOWNS.items():
+        top = [Count(key=k, clicks=n) for k, n in stats.breakdowns.get(dim, [])]
+        rest = stats.clicks_in_period - sum(c.clicks for c in top)
+        if rest > 0:
+            top.append(Count(key="other", clicks=rest))
+        fields[name] = top
+    return Analytics(
+        total_clicks=stats.total_clicks,
+        clicks_in_period=stats.clicks_in_period,
+        unique_visitors=stats.unique_visitors,
+        query=AnalyticsWindow(
+            start=start.astimezone(tz),
+            end=end.astimezone(tz),
+            timezone=tz.key,
+            interval=interval,
+            bots_included=query.include_bots,
+        ),
+        timeseries=[Bucket(t=t, clicks=n) for t, n in counts.items()],
+        **fields,
+    )

@@ -1,0 +1,735 @@
+"""ClyptService: one method per use case, each checking scope, then rules, then storing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ValidationError
+
+from clypt_mcp.core import analytics as analytics_rules
+from clypt_mcp.core.codes import CodeGenerator, random_code
+from clypt_mcp.core.ids import new_id
+from clypt_mcp.core.passwords import hash_password
+from clypt_mcp.core.urls import points_at
+from clypt_mcp.errors import (
+    AuthenticationError,
+    ClyptError,
+    CodeTakenError,
+    ConflictError,
+    InsufficientScopeError,
+    InvalidInputError,
+    NotFoundError,
+)
+from clypt_mcp.models import (
+    MAX_ACTIVE_KEYS,
+    MAX_BULK,
+    Analytics,
+    AnalyticsQuery,
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    BulkError,
+    BulkResult,
+    Deleted,
+    Folder,
+    FolderList,
+    Link,
+    LinkCreate,
+    LinkPage,
+    LinkQuery,
+    LinkStatus,
+    LinkUpdate,
+    Principal,
+    Scope,
+    Tag,
+    TagList,
+    VariantOut,
+    expand_scopes,
+    utcnow,
+)
+from clypt_mcp.store.base import (
+    FolderRecord,
+    KeyRecord,
+    LinkFilter,
+    LinkRecord,
+    Store,
+    TagRecord,
+    folder_path,
+    to_us,
+)
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+KEY_PREFIX = "clypt_"
+_GENERATE_ATTEMPTS = 8
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One readable line per broken rule, naming the field: `tags: at most 10 items`."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"]) if err["loc"] else "arguments"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "is not a known field — remove it (check the spelling)"
+        elif err["type"] == "missing":
+            msg = "is required"
+        parts.append(f"{prefix}{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def invalid(exc: ValidationError, prefix: str = "") -> InvalidInputError:
+    return InvalidInputError(describe_validation_error(exc, prefix))
+
+
+def link_status(rec: LinkRecord, now: datetime) -> LinkStatus:
+    if rec.deleted_at is not None:
+        return "deleted"
+    if rec.disabled:
+        return "disabled"
+    if (rec.expires_at is not None and rec.expires_at <= now) or (
+        rec.max_clicks is not None and rec.redirects >= rec.max_clicks
+    ):
+        return "expired"
+    if rec.starts_at is not None and rec.starts_at > now:
+        return "scheduled"
+    return "active"
+
+
+def _hash_request(data: BaseModel | list[Any]) -> str:
+    payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class ClyptService:
+    """The use cases of Clypt over a Store. Every method takes the caller's Principal."""
+
+    def __init__(
+        self,
+        store: Store,
+        base_url: str = "http://127.0.0.1:8080",
+        clock: Clock = utcnow,
+        codes: CodeGenerator = random_code,
+    ) -> None:
+        self.store = store
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock
+        self.codes = codes
+        self._workspaces: set[str] = set()
+
+    # --- helpers ----------------------------------------------------------------------
+
+    @staticmethod
+    def require(principal: Principal, scope: Scope) -> None:
+        """Raises: InsufficientScopeError when the principal lacks `scope`."""
+        if scope not in expand_scopes(principal.scopes):
+            raise InsufficientScopeError(
+                f"this needs the '{scope.value}' scope, which this key or server does not have",
+                scope=scope.value,
+            )
+
+    async def _workspace(self, principal: Principal) -> str:
+        ws = principal.workspace_id
+        if ws not in self._workspaces:
+            await self.store.ensure_workspace(ws, self.clock())
+            self._workspaces.add(ws)
+        return ws
+
+    def to_link(self, rec: LinkRecord) -> Link:
+        now = self.clock()
+        return Link(
+            id=rec.id,
+            code=rec.code,
+            short_url=f"{self.base_url}/{rec.code}",
+            url=rec.url,
+            title=rec.title,
+            notes=rec.notes,
+            tags=rec.tags,
+            folder=rec.folder_path,
+            folder_id=rec.folder_id,
+            utm_source=rec.utm_source,
+            utm_medium=rec.utm_medium,
+            utm_campaign=rec.utm_campaign,
+            utm_term=rec.utm_term,
+            utm_content=rec.utm_content,
+            starts_at=rec.starts_at,
+            expires_at=rec.expires_at,
+            max_clicks=rec.max_clicks,
+            has_password=rec.password_hash is not None,
+            variants=[VariantOut(**v) for v in rec.variants] if rec.variants else None,
+            geo=rec.geo,
+            devices=rec.devices,
+            disabled=rec.disabled,
+            status=link_status(rec, now),
+            clicks=rec.clicks,
+            last_clicked_at=rec.last_clicked_at,
+            created_at=rec.created_at,
+            updated_at=rec.updated_at,
+            deleted_at=rec.deleted_at,
+        )
+
+    def _check_no_loop(self, *urls: str | None) -> None:
+        for url in urls:
+            if url and points_at(url, self.base_url):
+                raise InvalidInputError(
+                    f"url: '{url}' points at this Clypt server's own short links, which would "
+                    "loop — give the final destination instead",
+                    field="url",
+                )
+
+    def _check_destinations(self, data: LinkCreate | LinkUpdate) -> None:
+        urls = [data.url]
+        urls += [v.url for v in data.variants or []]
+        urls += list((data.geo or {}).values()) + list((data.devices or {}).values())
+        self._check_no_loop(*urls)
+
+    def code_from_ref(self, ref: str) -> tuple[str | None, str | None]:
+        """(id, code) named by a link reference: an id, a code or a full short URL."""
+        ref = ref.strip()
+        if ref.lower().startswith(("http://", "https://")):
+            path = urlsplit(ref).path.strip("/")
+            return None, path or None
+        if ref.startswith("lnk_"):
+            return ref, None
+        return None, ref
+
+    async def _record(self, principal: Principal, ref: str) -> LinkRecord:
+        ws = principal.workspace_id
+        link_id, code = self.code_from_ref(ref)
+        rec = None
+        if link_id is not None:
+            rec = await self.store.get_link(ws, link_id=link_id)
+        if rec is None and (code or ref):
+            rec = await self.store.get_link(ws, code=code or ref)
+        if rec is None:
+            raise NotFoundError(
+                f"no link '{ref}' in this workspace — check the code, or find it with list_links",
+                link=ref,
+            )
+        return rec
+
+    async def _folder_id(self, principal: Principal, ref: str | None) -> str | None:
+        if ref is None:
+            return None
+        ws = principal.workspace_id
+        if ref.startswith("fld_") and "/" not in ref:
+            folders = {f.id for f in await self.store.list_folders(ws)}
+            if ref in folders:
+                return ref
+        return await self.store.ensure_folder_path(ws, ref.split("/"), self.clock())
+
+    async def folder_ids_under(self, principal: Principal, ref: str) -> list[str]:
+        """The folder named by `ref` (path or id) and all its subfolders."""
+        folders = await self.store.list_folders(principal.workspace_id)
+        root = self._find_folder(folders, ref)
+        if root is None:
+            return []
+        children: dict[str | None, list[str]] = {}
+        for f in folders:
+            children.setdefault(f.parent_id, []).append(f.id)
+        out, todo = [], [root.id]
+        while todo:
+            current = todo.pop()
+            out.append(current)
+            todo.extend(children.get(current, []))
+        return out
+
+    @staticmethod
+    def _find_folder(folders: list[FolderRecord], ref: str) -> FolderRecord | None:
+        parents = {f.id: (f.parent_id, f.name) for f in folders}
+        wanted = ref.strip("/").lower()
+        for f in folders:
+            if f.id == ref or folder_path(f.id, parents).lower() == wanted:
+                return f
+        return None
+
+    # --- links ------------------------------------------------------------------------
+
+    async def create_link(
+        self, principal: Principal, data: LinkCreate, idempotency_key: str | None = None
+    ) -> Link:
+        """Make a short link.
+
+        Raises: InsufficientScopeError, InvalidInputError, CodeTakenError, ConflictError.
+        """
+        self.require(principal, Scope.LINKS_WRITE)
+        ws = await self._workspace(principal)
+        self._check_destinations(data)
+        request_hash = _hash_request(data)
+        if idempotency_key is not None:
+            earlier = await self._replay(ws, idempotency_key, request_hash)
+            if earlier is not None:
+                return self.to_link(await self._record(principal, earlier))
+        folder_id = await self._folder_id(principal, data.folder)
+        now = self.clock()
+        rec = LinkRecord(
+            id=new_id("lnk"),
+            workspace_id=ws,
+            code=data.code or "",
+            url=data.url,
+            created_at=now,
+            updated_at=now,
+            title=data.title,
+            notes=data.notes,
+            folder_id=folder_id,
+            utm_source=data.utm_source,
+            utm_medium=data.utm_medium,
+            utm_campaign=data.utm_campaign,
+            utm_term=data.utm_term,
+            utm_content=data.utm_content,
+            starts_at=data.starts_at,
+            expires_at=data.expires_at,
+            max_clicks=data.max_clicks,
+            password_hash=hash_password(data.password) if data.password else None,
+            variants=[v.model_dump() for v in data.variants] if data.variants else None,
+            geo=data.geo,
+            devices={str(k): v for k, v in data.devices.items()} if data.devices else None,
+        )
+        idem = (idempotency_key, request_hash, rec.id) if idempotency_key else None
+        for attempt in range(_GENERATE_ATTEMPTS):
+            if data.code is None:
+                rec.code = self.codes()
+            try:
+                await self.store.insert_link(rec, data.tags or [], idem)
+                break
+            except CodeTakenError:
+                if data.code is not None or attempt == _GENERATE_ATTEMPTS - 1:
+                    raise
+            except ConflictError:
+                assert idempotency_key is not None
+                earlier = await self._replay(ws, idempotency_key, request_hash)
+                if earlier is None:
+                    raise
+                return self.to_link(await self._record(principal, earlier))
+        return await self.get_link(principal, rec.id)
+
+    async def _replay(self, ws: str, key: str, request_hash: str) -> str | None:
+        found = await self.store.get_idempotent(ws, key)
+        if found is None:
+            return None
+        if found[0] != request_hash:
+            raise ConflictError(
+                f"idempotency_key '{key}' was already used for a different request — "
+                "use a new key for new content",
+                field="idempotency_key",
+            )
+        return found[1]
+
+    async def get_link(self, principal: Principal, ref: str) -> Link:
+        """Raises: NotFoundError."""
+        self.require(principal, Scope.LINKS_READ)
+        return self.to_link(await self._record(principal, ref))
+
+    async def list_links(self, principal: Principal, query: LinkQuery) -> LinkPage:
+        """Raises: InvalidInputError for a cursor from another listing."""
+        self.require(principal, Scope.LINKS_READ)
+        ws = principal.workspace_id
+        folder_ids = await self.folder_ids_under(principal, query.folder) if query.folder else None
+        flt = LinkFilter(
+            workspace_id=ws,
+            query=query.query,
+            tag=query.tag,
+            folder_ids=folder_ids,
+            status=query.status,
+        )
+        after = _decode_cursor(query.cursor, query.sort) if query.cursor else None
+        records, total = await self.store.list_links(
+            flt, query.sort, query.limit + 1, after, self.clock()
+        )
+        more = len(records) > query.limit
+        records = records[: query.limit]
+        cursor = _encode_cursor(records[-1], query.sort) if more and records else None
+        return LinkPage(links=[self.to_link(r) for r in records], next_cursor=cursor, total=total)
+
+    async def update_link(self, principal: Principal, ref: str, data: LinkUpdate) -> Link:
+        """Change the fields present in `data`; `None` clears.
+
+        Raises: NotFoundError, InvalidInputError, CodeTakenError.
+        """
+        self.require(principal, Scope.LINKS_WRITE)
+        rec = await self._record(principal, ref)
+        self._check_destinations(data)
+        given = data.model_fields_set
+        changes: dict[str, Any] = {}
+        simple = (
+            "url",
+            "code",
+            "title",
+            "notes",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "utm_term",
+            "utm_content",
+            "starts_at",
+            "expires_at",
+            "max_clicks",
+            "geo",
+            "disabled",
+        )
+        for name in simple:
+            if name in given:
+                changes[name] = getattr(data, name)
+        if "disabled" in changes and changes["disabled"] is None:
+            changes["disabled"] = False
+        if "devices" in given:
+            changes["devices"] = (
+                {str(k): v for k, v in data.devices.items()} if data.devices else None
+            )
+        if "variants" in given:
+            changes["variants"] = [v.model_dump() for v in data.variants] if data.variants else None
+        if "password" in given:
+            changes["password_hash"] = hash_password(data.password) if data.password else None
+        if "folder" in given:
+            changes["folder_id"] = await self._folder_id(principal, data.folder)
+        if "deleted" in given:
+            changes["deleted_at"] = self.clock() if data.deleted else None
+        starts = changes.get("starts_at", rec.starts_at)
+        expires = changes.get("expires_at", rec.expires_at)
+        if starts and expires and expires <= starts:
+            raise InvalidInputError("expires_at must be after starts_at", field="expires_at")
+        tags = (data.tags or []) if "tags" in given else None
+        if changes or tags is not None:
+            changes["updated_at"] = self.clock()
+            await self.store.update_link(principal.workspace_id, rec.id, changes, tags)
+        return await self.get_link(principal, rec.id)
+
+    async def delete_link(self, principal: Principal, ref: str, permanent: bool = False) -> Deleted:
+        """Soft delete (restorable, redirects answer 410) or, with links:delete, remove for good.
+
+        Raises: NotFoundError, InsufficientScopeError.
+        """
+        self.require(principal, Scope.LINKS_DELETE if permanent else Scope.LINKS_WRITE)
+        rec = await self._record(principal, ref)
+        if permanent:
+            await self.store.delete_link(principal.workspace_id, rec.id)
+        elif rec.deleted_at is None:
+            now = self.clock()
+            await self.store.update_link(
+                principal.workspace_id, rec.id, {"deleted_at": now, "updated_at": now}, None
+            )
+        return Deleted(deleted=True, permanent=permanent)
+
+    async def bulk_create_links(
+        self,
+        principal: Principal,
+        items: list[dict[str, Any]],
+        idempotency_key: str | None = None,
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> BulkResult:
+        """Create up to 100 links; a bad item is reported by index and never stops the rest.
+
+        Raises: InvalidInputError when the list is empty or too long.
+        """
+        self.require(principal, Scope.LINKS_WRITE)
+        if not 1 <= len(items) <= MAX_BULK:
+            raise InvalidInputError(
+                f"links: give 1 to {MAX_BULK} items (got {len(items)}) — split larger batches",
+                field="links",
+            )
+        ws = await self._workspace(principal)
+        request_hash = _hash_request(items)
+        if idempotency_key is not None:
+            earlier = await self._replay(ws, idempotency_key, request_hash)
+            if earlier is not None:
+                return await self._bulk_replay(principal, json.loads(earlier))
+        created: list[Link] = []
+        errors: list[BulkError] = []
+        for index, item in enumerate(items):
+            try:
+                data = LinkCreate.model_validate(item)
+                created.append(await self.create_link(principal, data))
+            except ValidationError as exc:
+                errors.append(
+                    BulkError(
+                        index=index,
+                        error=describe_validation_error(exc),
+                        code=InvalidInputError.code,
+                    )
+                )
+            except ClyptError as exc:
+                errors.append(BulkError(index=index, error=exc.message, code=exc.code))
+            if progress is not None:
+                await progress(index + 1, len(items))
+        result = BulkResult(created=created, errors=errors)
+        if idempotency_key is not None:
+            saved = {
+                "created": [link.id for link in created],
+                "errors": [e.model_dump() for e in errors],
+            }
+            await self.store.put_idempotent(
+                ws, idempotency_key, request_hash, json.dumps(saved), self.clock()
+            )
+        return result
+
+    async def _bulk_replay(self, principal: Principal, saved: dict[str, Any]) -> BulkResult:
+        created = []
+        for link_id in saved["created"]:
+            try:
+                created.append(await self.get_link(principal, link_id))
+            except NotFoundError:
+                continue
+        errors = [BulkError(**e) for e in saved["errors"]]
+        return BulkResult(created=created, errors=errors)
+
+    # --- analytics --------------------------------------------------------------------
+
+    async def get_analytics(self, principal: Principal, query: AnalyticsQuery) -> Analytics:
+        """Clicks for one link, a tag, a folder or the whole workspace.
+
+        Raises: NotFoundError, InvalidInputError.
+        """
+        self.require(principal, Scope.ANALYTICS_READ)
+        tz = analytics_rules.zone(query.timezone)
+        ws = principal.workspace_id
+        flt = LinkFilter(workspace_id=ws, tag=query.tag)
+        if query.link:
+            flt.link_id = (await self._record(principal, query.link)).id
+        if query.folder:
+            flt.folder_ids = await self.folder_ids_under(principal, query.folder)
+        now = self.clock()
+        first = None
+        if query.period == "all" and query.start is None:
+            probe = await self.store.click_stats(
+                flt, datetime(1970, 1, 1, tzinfo=UTC), now, query.include_bots, 1
+            )
+            if probe.quarter_hours:
+                first = datetime.fromtimestamp(probe.quarter_hours[0][0], UTC)
+        start, end = analytics_rules.window(query, now, first)
+        interval = query.interval or analytics_rules.auto_interval(start, end)
+        analytics_rules.buckets(start, end, interval, tz)  # rejects too many points early
+        stats = await self.store.click_stats(flt, start, end, query.include_bots, query.top)
+        return analytics_rules.build(query, stats, start, end, tz)
+
+    # --- tags -------------------------------------------------------------------------
+
+    async def list_tags(self, principal: Principal) -> TagList:
+        self.require(principal, Scope.TAGS_READ)
+        records = await self.store.list_tags(principal.workspace_id)
+        return TagList(tags=[_tag(r) for r in records])
+
+    async def _tag(self, principal: Principal, ref: str) -> TagRecord:
+        for rec in await self.store.list_tags(principal.workspace_id):
+            if rec.id == ref or rec.name.lower() == ref.strip().lower():
+                return rec
+        raise NotFoundError(f"no tag '{ref}' — list tags with manage_tags(action='list')", tag=ref)
+
+    async def create_tag(self, principal: Principal, name: str, color: str | None = None) -> Tag:
+        """Raises: TagTakenError."""
+        self.require(principal, Scope.TAGS_WRITE)
+        ws = await self._workspace(principal)
+        rec = TagRecord(id=new_id("tag"), name=name, color=color, created_at=self.clock())
+        await self.store.create_tag(ws, rec)
+        return _tag(rec)
+
+    async def update_tag(
+        self,
+        principal: Principal,
+        ref: str,
+        name: str | None,
+        color: str | None = None,
+        clear_color: bool = False,
+    ) -> Tag:
+        """Rename a tag or change its color. Raises: NotFoundError, TagTakenError."""
+        self.require(principal, Scope.TAGS_WRITE)
+        rec = await self._tag(principal, ref)
+        new_color = None if clear_color else (color or rec.color)
+        await self.store.update_tag(principal.workspace_id, rec.id, name or rec.name, new_color)
+        return _tag(await self._tag(principal, rec.id))
+
+    async def delete_tag(self, principal: Principal, ref: str) -> Tag:
+        """Remove a tag from every link and delete it. Raises: NotFoundError."""
+        self.require(principal, Scope.TAGS_WRITE)
+        rec = await self._tag(principal, ref)
+        await self.store.delete_tag(principal.workspace_id, rec.id)
+        return _tag(rec)
+
+    # --- folders ----------------------------------------------------------------------
+
+    async def list_folders(self, principal: Principal) -> FolderList:
+        self.require(principal, Scope.FOLDERS_READ)
+        records = await self.store.list_folders(principal.workspace_id)
+        parents = {f.id: (f.parent_id, f.name) for f in records}
+        folders = [_folder(r, folder_path(r.id, parents)) for r in records]
+        return FolderList(folders=sorted(folders, key=lambda f: f.path.lower()))
+
+    async def get_folder(self, principal: Principal, ref: str) -> Folder:
+        """Raises: NotFoundError."""
+        self.require(principal, Scope.FOLDERS_READ)
+        for folder in (await self.list_folders(principal)).folders:
+            if folder.id == ref or folder.path.lower() == ref.strip("/").lower():
+                return folder
+        raise NotFoundError(
+            f"no folder '{ref}' — list folders with manage_folders(action='list')", folder=ref
+        )
+
+    async def create_folder(self, principal: Principal, name: str, parent: str | None) -> Folder:
+        """Raises: NotFoundError for an unknown parent, ConflictError for a taken name."""
+        self.require(principal, Scope.FOLDERS_WRITE)
+        ws = await self._workspace(principal)
+        parent_id = (await self.get_folder(principal, parent)).id if parent else None
+        rec = FolderRecord(
+            id=new_id("fld"), name=name, parent_id=parent_id, created_at=self.clock()
+        )
+        await self.store.create_folder(ws, rec)
+        return await self.get_folder(principal, rec.id)
+
+    async def update_folder(
+        self,
+        principal: Principal,
+        ref: str,
+        name: str | None = None,
+        parent: str | None = None,
+        to_root: bool = False,
+    ) -> Folder:
+        """Rename and/or move a folder. Raises: NotFoundError, ConflictError, InvalidInputError."""
+        self.require(principal, Scope.FOLDERS_WRITE)
+        folder = await self.get_folder(principal, ref)
+        parent_id = folder.parent_id
+        if to_root:
+            parent_id = None
+        elif parent is not None:
+            target = await self.get_folder(principal, parent)
+            if target.id == folder.id or target.path.lower().startswith(folder.path.lower() + "/"):
+                raise InvalidInputError(
+                    f"parent: cannot move '{folder.path}' into itself or its own subfolder",
+                    field="parent",
+                )
+            parent_id = target.id
+        await self.store.update_folder(
+            principal.workspace_id, folder.id, name or folder.name, parent_id
+        )
+        return await self.get_folder(principal, folder.id)
+
+    async def delete_folder(self, principal: Principal, ref: str) -> Folder:
+        """Delete a folder; its links and subfolders move to its parent. Raises: NotFoundError."""
+        self.require(principal, Scope.FOLDERS_WRITE)
+        folder = await self.get_folder(principal, ref)
+        await self.store.delete_folder(principal.workspace_id, folder.id)
+        return folder
+
+    # --- api keys ---------------------------------------------------------------------
+
+    async def create_api_key(self, workspace_id: str, data: ApiKeyCreate) -> ApiKeyCreated:
+        """An admin act (CLI, or a key with keys:write): returns the secret once.
+
+        Raises: ConflictError when the workspace has 10 active keys.
+        """
+        await self._workspace(Principal(workspace_id=workspace_id))
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        now = self.clock()
+        if data.expires_at is not None and data.expires_at <= now:
+            raise InvalidInputError("expires_at must be in the future", field="expires_at")
+        rec = KeyRecord(
+            id=new_id("key"),
+            workspace_id=workspace_id,
+            name=data.name,
+            prefix=secret[:12],
+            scopes=sorted({s.value for s in data.scopes}),
+            created_at=now,
+            expires_at=data.expires_at,
+        )
+        if not await self.store.insert_key(rec, _key_hash(secret), MAX_ACTIVE_KEYS):
+            raise ConflictError(
+                f"workspace '{workspace_id}' already has {MAX_ACTIVE_KEYS} active keys — "
+                "revoke one first",
+                field="keys",
+            )
+        return ApiKeyCreated(**_api_key(rec).model_dump(), secret=secret)
+
+    async def list_api_keys(self, workspace_id: str | None) -> list[ApiKey]:
+        return [_api_key(r) for r in await self.store.list_keys(workspace_id)]
+
+    async def revoke_api_key(self, workspace_id: str | None, key_id: str) -> None:
+        """Raises: NotFoundError."""
+        if not await self.store.revoke_key(workspace_id, key_id, self.clock()):
+            raise NotFoundError(f"no active key '{key_id}'", key=key_id)
+
+    async def authenticate(self, secret: str) -> Principal:
+        """The Principal of an API key. Raises: AuthenticationError."""
+        rec = (
+            await self.store.find_key(_key_hash(secret)) if secret.startswith(KEY_PREFIX) else None
+        )
+        now = self.clock()
+        if rec is None or rec.revoked_at is not None:
+            raise AuthenticationError("unknown or revoked API key — check Authorization: Bearer")
+        if rec.expires_at is not None and rec.expires_at <= now:
+            raise AuthenticationError("this API key has expired — create a new one")
+        scopes = frozenset(Scope(s) for s in rec.scopes)
+        return Principal(workspace_id=rec.workspace_id, key_id=rec.id, scopes=scopes)
+
+
+def _key_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _api_key(rec: KeyRecord) -> ApiKey:
+    return ApiKey(
+        id=rec.id,
+        name=rec.name,
+        prefix=rec.prefix,
+        scopes=[Scope(s) for s in rec.scopes],
+        workspace=rec.workspace_id,
+        created_at=rec.created_at,
+        expires_at=rec.expires_at,
+        revoked_at=rec.revoked_at,
+        last_used_at=rec.last_used_at,
+    )
+
+
+def _tag(rec: TagRecord) -> Tag:
+    return Tag(
+        id=rec.id, name=rec.name, color=rec.color, links=rec.links, created_at=rec.created_at
+    )
+
+
+def _folder(rec: FolderRecord, path: str) -> Folder:
+    return Folder(
+        id=rec.id,
+        name=rec.name,
+        path=path,
+        parent_id=rec.parent_id,
+        links=rec.links,
+        created_at=rec.created_at,
+    )
+
+
+def _sort_value(rec: LinkRecord, sort: str) -> Any:
+    field = sort.lstrip("-")
+    if field == "created_at":
+        return to_us(rec.created_at)
+    return getattr(rec, field)
+
+
+def _encode_cursor(rec: LinkRecord, sort: str) -> str:
+    raw = json.dumps([sort, _sort_value(rec, sort), rec.id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        got_sort, value, link_id = json.loads(base64.urlsafe_b64decode(padded))
+        ok = isinstance(link_id, str) and isinstance(value, (int, str))
+    except (ValueError, TypeError):
+        ok, got_sort = False, None
+    if not ok:
+        raise InvalidInputError(
+            "cursor: not a cursor from list_links — pass next_cursor unchanged, or omit it",
+            field="cursor",
+        )
+    if got_sort != sort:
+        raise InvalidInputError(
+            f"cursor: it belongs to sort '{got_sort}', not '{sort}' — keep the same sort while "
+            "paging",
+            field="cursor",
+        )
+    return value, link_id

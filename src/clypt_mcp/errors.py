@@ -1,0 +1,116 @@
+"""The one error hierarchy every surface maps from (no HTTP or MCP imports here)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ClyptError(Exception):
+    """Base class; an unexpected failure. Each subclass has a stable machine code."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    registry: ClassVar[dict[str, type[ClyptError]]] = {}
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" in cls.__dict__:
+            ClyptError.registry[cls.code] = cls
+
+    @classmethod
+    def from_code(cls, code: str, message: str, **details: Any) -> ClyptError:
+        """Rebuild the error class registered under `code` (the base class when unknown)."""
+        return cls.registry.get(code, ClyptError)(message, **details)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+ClyptError.registry["internal_error"] = ClyptError
+
+
+class BadRequestError(ClyptError):
+    """Malformed request: bad JSON, an unknown field."""
+
+    code = "bad_request"
+    status = 400
+
+
+class InvalidInputError(ClyptError):
+    """A value breaks a rule (URL, code, limits, dates)."""
+
+    code = "invalid_input"
+    status = 422
+
+
+class AuthenticationError(ClyptError):
+    """Missing, unknown, expired or revoked API key."""
+
+    code = "unauthenticated"
+    status = 401
+
+
+class InsufficientScopeError(ClyptError):
+    """The caller's key lacks the scope an action needs."""
+
+    code = "insufficient_scope"
+    status = 403
+
+
+class NotFoundError(ClyptError):
+    """Absent, or in another workspace (never told apart)."""
+
+    code = "not_found"
+    status = 404
+
+
+class ConflictError(ClyptError):
+    """A uniqueness rule or a state rule was broken."""
+
+    code = "conflict"
+    status = 409
+
+
+class CodeTakenError(ConflictError):
+    """The short code is already in use."""
+
+    code = "code_taken"
+
+
+class TagTakenError(ConflictError):
+    """A tag with that name exists."""
+
+    code = "tag_taken"
+
+
+class LinkUnavailableError(ClyptError):
+    """The link exists but does not redirect now; `reason` says why."""
+
+    code = "link_unavailable"
+    status = 410
+
+
+class PayloadTooLargeError(ClyptError):
+    """The request body is over the limit."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class RateLimitedError(ClyptError):
+    """Too many requests for this key in the current window."""
+
+    code = "rate_limited"
+    status = 429
+
+
+class UnavailableError(ClyptError):
+    """The store is unreachable or busy after retries; a remote server is down."""
+
+    code = "unavailable"
+    status = 503

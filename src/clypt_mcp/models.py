@@ -1,0 +1,513 @@
+"""Pydantic models shared by every surface: Python names are snake_case, REST is camelCase."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from clypt_mcp.core.codes import check_custom_code
+from clypt_mcp.core.urls import check_destination
+
+
+class Scope(StrEnum):
+    """What an API key (or an embedded MCP server) may do."""
+
+    LINKS_READ = "links:read"
+    LINKS_WRITE = "links:write"
+    LINKS_DELETE = "links:delete"
+    ANALYTICS_READ = "analytics:read"
+    TAGS_READ = "tags:read"
+    TAGS_WRITE = "tags:write"
+    FOLDERS_READ = "folders:read"
+    FOLDERS_WRITE = "folders:write"
+    KEYS_WRITE = "keys:write"
+
+    def implies(self) -> frozenset[Scope]:
+        """This scope plus the ones it grants: a `:write` scope implies its `:read`."""
+        resource, _, action = self.value.partition(":")
+        implied = {self}
+        if action == "write":
+            read = f"{resource}:read"
+            implied.update(s for s in Scope if s.value == read)
+        return frozenset(implied)
+
+
+ALL_SCOPES = frozenset(Scope)
+
+
+def expand_scopes(scopes: frozenset[Scope] | set[Scope]) -> frozenset[Scope]:
+    """All scopes granted by `scopes`, with implied ones."""
+    out: set[Scope] = set()
+    for scope in scopes:
+        out |= scope.implies()
+    return frozenset(out)
+
+
+def parse_scopes(text: str) -> frozenset[Scope]:
+    """Parse a comma list such as `links:read,analytics:read`.
+
+    Raises:
+        ValueError: naming the first unknown scope.
+    """
+    out: set[Scope] = set()
+    for raw in text.split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        try:
+            out.add(Scope(name))
+        except ValueError:
+            known = ", ".join(s.value for s in Scope)
+            raise ValueError(f"unknown scope '{name}' (known: {known})") from None
+    return frozenset(out)
+
+
+class Principal(BaseModel):
+    """Who is asking: one workspace, maybe an API key, and the scopes granted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workspace_id: str
+    key_id: str | None = None
+    scopes: frozenset[Scope] = ALL_SCOPES
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class _Wire(BaseModel):
+    """Outputs: snake_case in Python and MCP; the REST layer renames keys to camelCase."""
+
+
+def _both_spellings(name: str) -> AliasChoices:
+    return AliasChoices(name, to_camel(name))
+
+
+class _Input(BaseModel):
+    """Inputs: unknown fields are rejected by name; snake_case and camelCase both accepted."""
+
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(validation_alias=_both_spellings),
+        populate_by_name=True,
+        extra="forbid",
+        hide_input_in_errors=True,
+    )
+
+
+# --- field types -------------------------------------------------------------------------
+
+Url = Annotated[str, AfterValidator(check_destination)]
+Code = Annotated[str, AfterValidator(check_custom_code)]
+Title = Annotated[str, StringConstraints(max_length=200)]
+Notes = Annotated[str, StringConstraints(max_length=500)]
+UtmValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,100}$")]
+Password = Annotated[str, StringConstraints(min_length=4, max_length=200)]
+TAG_PATTERN = r"^[^\x00-\x1f\x7f,]{1,50}$"
+TagName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=TAG_PATTERN)]
+FOLDER_NAME_PATTERN = r"^[^\x00-\x1f\x7f/]{1,64}$"
+FolderName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=FOLDER_NAME_PATTERN)]
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+DeviceKind = Literal["ios", "android", "desktop"]
+MAX_TAGS = 10
+MAX_VARIANTS = 10
+
+
+def _check_geo(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    out: dict[str, str] = {}
+    for country, url in value.items():
+        key = country.upper()
+        if not COUNTRY_RE.match(key):
+            raise ValueError(
+                f"keys must be two-letter ISO country codes like 'US' (got '{country}')"
+            )
+        out[key] = check_destination(url)
+    if len(out) > 50:
+        raise ValueError("at most 50 country rules")
+    return out
+
+
+def _check_devices(value: dict[DeviceKind, str] | None) -> dict[DeviceKind, str] | None:
+    if value is None:
+        return None
+    return {kind: check_destination(url) for kind, url in value.items()}
+
+
+def _check_folder_ref(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().strip("/")
+    if not value:
+        raise ValueError("must be a folder path like 'Marketing/2026' or a folder id")
+    parts = value.split("/")
+    if len(parts) > 8:
+        raise ValueError("folders nest at most 8 levels deep")
+    for part in parts:
+        if not re.match(FOLDER_NAME_PATTERN, part.strip()):
+            raise ValueError(
+                "each folder name must be 1-64 characters without control characters "
+                f"(got '{part}')"
+            )
+    return "/".join(p.strip() for p in parts)
+
+
+FolderRef = Annotated[str, AfterValidator(_check_folder_ref)]
+Geo = Annotated[dict[str, str], AfterValidator(_check_geo)]
+Devices = Annotated[dict[DeviceKind, str], AfterValidator(_check_devices)]
+
+
+class Variant(_Input):
+    """One A/B destination, chosen with probability weight / sum of weights."""
+
+    url: Url
+    weight: int = Field(default=1, ge=1, le=10_000)
+    label: Annotated[str, StringConstraints(max_length=50)] | None = None
+
+
+def _check_tags(tags: list[str] | None) -> list[str] | None:
+    if tags is None:
+        return None
+    seen: dict[str, str] = {}
+    for tag in tags:
+        seen.setdefault(tag.lower(), tag)
+    return list(seen.values())
+
+
+Tags = Annotated[list[TagName], Field(max_length=MAX_TAGS), AfterValidator(_check_tags)]
+Variants = Annotated[list[Variant], Field(min_length=1, max_length=MAX_VARIANTS)]
+
+
+# --- links ------------------------------------------------------------------------------
+
+
+class _LinkFields(_Input):
+    url: Url | None = None
+    code: Code | None = None
+    title: Title | None = None
+    tags: Tags | None = None
+    folder: FolderRef | None = None
+    notes: Notes | None = None
+    utm_source: UtmValue | None = None
+    utm_medium: UtmValue | None = None
+    utm_campaign: UtmValue | None = None
+    utm_term: UtmValue | None = None
+    utm_content: UtmValue | None = None
+    starts_at: datetime | None = None
+    expires_at: datetime | None = None
+    max_clicks: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    password: Password | None = None
+    variants: Variants | None = None
+    geo: Geo | None = None
+    devices: Devices | None = None
+
+    @field_validator("starts_at", "expires_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return _aware(value)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> _LinkFields:
+        if self.starts_at and self.expires_at and self.expires_at <= self.starts_at:
+            raise ValueError("expires_at must be after starts_at")
+        return self
+
+
+class LinkCreate(_LinkFields):
+    """What a new link is made from; only `url` is required."""
+
+    url: Url
+
+
+class LinkUpdate(_LinkFields):
+    """A change to a link: absent fields stay, `null` clears (see `model_fields_set`)."""
+
+    disabled: bool | None = None
+    deleted: bool | None = None
+
+    @model_validator(mode="after")
+    def _url_not_cleared(self) -> LinkUpdate:
+        if "url" in self.model_fields_set and self.url is None:
+            raise ValueError("url cannot be cleared; give a new destination or leave it out")
+        if "code" in self.model_fields_set and self.code is None:
+            raise ValueError("code cannot be cleared; give a new code or leave it out")
+        return self
+
+
+LinkStatus = Literal["active", "scheduled", "expired", "disabled", "deleted"]
+StatusFilter = Literal["active", "scheduled", "expired", "disabled", "deleted", "all"]
+LinkSort = Literal["-created_at", "created_at", "-clicks", "clicks", "code", "-code"]
+
+
+class VariantOut(_Wire):
+    url: str
+    weight: int
+    label: str | None = None
+
+
+class Link(_Wire):
+    """A short link as every surface shows it. Secrets never appear: `has_password` instead."""
+
+    id: str
+    code: str
+    short_url: str
+    url: str
+    title: str | None = None
+    notes: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    folder: str | None = Field(default=None, description="Folder path, e.g. 'Marketing/2026'.")
+    folder_id: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
+    starts_at: datetime | None = None
+    expires_at: datetime | None = None
+    max_clicks: int | None = None
+    has_password: bool = False
+    variants: list[VariantOut] | None = None
+    geo: dict[str, str] | None = None
+    devices: dict[str, str] | None = None
+    disabled: bool = False
+    status: LinkStatus
+    clicks: int = 0
+    last_clicked_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+
+
+class LinkPage(_Wire):
+    """One page of links; pass `next_cursor` back as `cursor` for the next one."""
+
+    links: list[Link]
+    next_cursor: str | None = None
+    total: int
+
+
+class LinkQuery(_Input):
+    """Filters, sort and paging for listing links."""
+
+    query: Annotated[str, StringConstraints(max_length=200)] | None = None
+    tag: Annotated[str, StringConstraints(max_length=50)] | None = None
+    folder: FolderRef | None = None
+    status: StatusFilter | None = None
+    sort: LinkSort = "-created_at"
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class Deleted(_Wire):
+    deleted: bool
+    permanent: bool
+
+
+class BulkError(_Wire):
+    index: int
+    error: str
+    code: str
+
+
+class BulkResult(_Wire):
+    """Links made by a bulk call, and one error per rejected item (by its index)."""
+
+    created: list[Link]
+    errors: list[BulkError]
+
+
+MAX_BULK = 100
+
+
+# --- tags and folders -------------------------------------------------------------------
+
+Color = Annotated[str, StringConstraints(pattern=r"^(#[0-9a-fA-F]{6}|[a-z]{3,20})$")]
+
+
+class Tag(_Wire):
+    id: str
+    name: str
+    color: str | None = None
+    links: int = 0
+    created_at: datetime
+
+
+class TagList(_Wire):
+    tags: list[Tag]
+
+
+class TagCreate(_Input):
+    name: TagName
+    color: Color | None = None
+
+
+class TagUpdate(_Input):
+    name: TagName | None = None
+    color: Color | None = None
+
+
+class Folder(_Wire):
+    id: str
+    name: str
+    path: str
+    parent_id: str | None = None
+    links: int = Field(default=0, description="Links directly in this folder.")
+    created_at: datetime
+
+
+class FolderList(_Wire):
+    """Every folder, ordered by path, so the tree reads top-down."""
+
+    folders: list[Folder]
+
+
+class FolderCreate(_Input):
+    name: FolderName
+    parent_id: str | None = None
+
+
+class FolderUpdate(_Input):
+    name: FolderName | None = None
+    parent_id: str | None = None
+
+
+# --- clicks and analytics ---------------------------------------------------------------
+
+
+class ClickEvent(BaseModel):
+    """One recorded visit. Never a raw IP: `visitor` is a salted, daily-rotating hash."""
+
+    link_id: str
+    workspace_id: str
+    at: datetime
+    variant: str | None = None
+    country: str | None = None
+    device: str | None = None
+    browser: str | None = None
+    os: str | None = None
+    referrer: str | None = None
+    visitor: str | None = None
+    bot: bool = False
+
+
+Period = Literal["24h", "7d", "30d", "90d", "12mo", "all"]
+Interval = Literal["hour", "day", "week", "month"]
+
+
+class AnalyticsQuery(_Input):
+    link: Annotated[str, StringConstraints(max_length=2200)] | None = None
+    tag: Annotated[str, StringConstraints(max_length=50)] | None = None
+    folder: FolderRef | None = None
+    period: Period = "7d"
+    start: datetime | None = None
+    end: datetime | None = None
+    interval: Interval | None = None
+    top: int = Field(default=10, ge=1, le=50)
+    timezone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+    include_bots: bool = False
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return _aware(value)
+
+    @model_validator(mode="after")
+    def _order(self) -> AnalyticsQuery:
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Count(_Wire):
+    key: str
+    clicks: int
+
+
+class Bucket(_Wire):
+    t: datetime
+    clicks: int
+
+
+class AnalyticsWindow(_Wire):
+    start: datetime
+    end: datetime
+    timezone: str
+    interval: Interval
+    bots_included: bool
+
+
+class Analytics(_Wire):
+    """Clicks over a period: totals, a time series and top-N breakdowns (the rest as `other`)."""
+
+    total_clicks: int = Field(description="All clicks ever, for the links in scope.")
+    clicks_in_period: int
+    unique_visitors: int
+    query: AnalyticsWindow
+    timeseries: list[Bucket]
+    countries: list[Count]
+    devices: list[Count]
+    browsers: list[Count]
+    os: list[Count]
+    referrers: list[Count]
+    links: list[Count]
+
+
+# --- API keys ---------------------------------------------------------------------------
+
+MAX_ACTIVE_KEYS = 10
+
+
+class ApiKeyCreate(_Input):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    scopes: list[Scope] = Field(default_factory=lambda: sorted(ALL_SCOPES - {Scope.KEYS_WRITE}))
+    expires_at: datetime | None = None
+
+    @field_validator("expires_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return _aware(value)
+
+
+class ApiKey(_Wire):
+    id: str
+    name: str
+    prefix: str = Field(description="The first characters of the key, to recognise it.")
+    scopes: list[Scope]
+    workspace: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKey):
+    """A new key; `secret` is shown this once and never again."""
+
+    secret: str
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A model as JSON-ready snake_case data."""
+    return model.model_dump(mode="json")

@@ -1,0 +1,261 @@
+"""The Store protocol: what the core needs from storage, whatever the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from clypt_mcp.models import ClickEvent, LinkSort
+
+
+@dataclass
+class LinkRecord:
+    """A stored link, with its tag names and folder path resolved."""
+
+    id: str
+    workspace_id: str
+    code: str
+    url: str
+    created_at: datetime
+    updated_at: datetime
+    title: str | None = None
+    notes: str | None = None
+    folder_id: str | None = None
+    folder_path: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
+    starts_at: datetime | None = None
+    expires_at: datetime | None = None
+    max_clicks: int | None = None
+    password_hash: str | None = None
+    variants: list[dict[str, Any]] | None = None
+    geo: dict[str, str] | None = None
+    devices: dict[str, str] | None = None
+    disabled: bool = False
+    clicks: int = 0
+    redirects: int = 0
+    last_clicked_at: datetime | None = None
+    deleted_at: datetime | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+# Columns a caller may set on a link (everything but ids, counters and timestamps it owns).
+LINK_COLUMNS = (
+    "code",
+    "url",
+    "title",
+    "notes",
+    "folder_id",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "starts_at",
+    "expires_at",
+    "max_clicks",
+    "password_hash",
+    "variants",
+    "geo",
+    "devices",
+    "disabled",
+    "deleted_at",
+)
+
+
+@dataclass
+class LinkFilter:
+    """Which links a listing or an analytics query covers."""
+
+    workspace_id: str
+    query: str | None = None
+    tag: str | None = None
+    folder_ids: list[str] | None = None
+    status: str | None = None  # None: everything but deleted
+    link_id: str | None = None
+
+
+@dataclass
+class TagRecord:
+    id: str
+    name: str
+    color: str | None
+    created_at: datetime
+    links: int = 0
+
+
+@dataclass
+class FolderRecord:
+    id: str
+    name: str
+    parent_id: str | None
+    created_at: datetime
+    links: int = 0
+
+
+@dataclass
+class KeyRecord:
+    id: str
+    workspace_id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+@dataclass
+class ClickStats:
+    """Raw counts for an analytics answer, before time zones and top-N are applied."""
+
+    total_clicks: int
+    clicks_in_period: int
+    unique_visitors: int
+    quarter_hours: list[tuple[int, int]]  # (start of a 15-minute UTC slot in epoch seconds, clicks)
+    breakdowns: dict[str, list[tuple[str, int]]]  # dimension -> top keys by clicks
+
+
+DIMENSIONS = ("country", "device", "browser", "os", "referrer", "link")
+
+
+class Store(Protocol):
+    """Async storage for one Clypt installation. Uniqueness lives in the database.
+
+    Raises (any method): UnavailableError when the database stays busy or unreachable.
+    """
+
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None: ...
+
+    async def ensure_workspace(self, workspace_id: str, now: datetime) -> None: ...
+
+    # links
+    async def insert_link(
+        self,
+        record: LinkRecord,
+        tags: list[str],
+        idempotency: tuple[str, str, str] | None = None,
+    ) -> None:
+        """Insert a link with its tags (created when unknown) and, optionally, an idempotency row
+        `(key, request_hash, response)` in the same transaction.
+
+        Raises: CodeTakenError; ConflictError when the idempotency key already exists.
+        """
+
+    async def get_link(
+        self, workspace_id: str | None, *, link_id: str | None = None, code: str | None = None
+    ) -> LinkRecord | None:
+        """A link by id or code; `workspace_id=None` looks across workspaces (redirects)."""
+
+    async def update_link(
+        self, workspace_id: str, link_id: str, changes: dict[str, Any], tags: list[str] | None
+    ) -> None:
+        """Set columns of LINK_COLUMNS (and `updated_at`); replace tags when given.
+
+        Raises: CodeTakenError.
+        """
+
+    async def delete_link(self, workspace_id: str, link_id: str) -> bool: ...
+
+    async def list_links(
+        self,
+        flt: LinkFilter,
+        sort: LinkSort,
+        limit: int,
+        after: tuple[Any, str] | None,
+        now: datetime,
+    ) -> tuple[list[LinkRecord], int]:
+        """One page of links after the keyset `(sort value, id)`, and the total matching."""
+
+    async def get_idempotent(self, workspace_id: str, key: str) -> tuple[str, str] | None:
+        """`(request_hash, response)` stored under an idempotency key."""
+
+    async def put_idempotent(
+        self, workspace_id: str, key: str, request_hash: str, response: str, now: datetime
+    ) -> bool:
+        """Store a response; False when the key already exists."""
+
+    # tags
+    async def list_tags(self, workspace_id: str) -> list[TagRecord]: ...
+    async def create_tag(self, workspace_id: str, record: TagRecord) -> None:
+        """Raises: TagTakenError."""
+
+    async def update_tag(
+        self, workspace_id: str, tag_id: str, name: str, color: str | None
+    ) -> None:
+        """Raises: TagTakenError."""
+
+    async def delete_tag(self, workspace_id: str, tag_id: str) -> bool: ...
+
+    # folders
+    async def list_folders(self, workspace_id: str) -> list[FolderRecord]: ...
+    async def create_folder(self, workspace_id: str, record: FolderRecord) -> None:
+        """Raises: ConflictError when the parent already holds that name."""
+
+    async def ensure_folder_path(self, workspace_id: str, names: list[str], now: datetime) -> str:
+        """The id of the folder at `names` (from the root), creating missing ones."""
+
+    async def update_folder(
+        self, workspace_id: str, folder_id: str, name: str, parent_id: str | None
+    ) -> None:
+        """Raises: ConflictError when the target parent already holds that name."""
+
+    async def delete_folder(self, workspace_id: str, folder_id: str) -> bool:
+        """Delete a folder, moving its links and subfolders to its parent."""
+
+    # clicks and analytics
+    async def record_clicks(self, events: list[ClickEvent]) -> None: ...
+    async def count_redirect(self, link_id: str, now: datetime) -> bool:
+        """Count one redirect; False when the link's `max_clicks` is already reached."""
+
+    async def click_stats(
+        self, flt: LinkFilter, start: datetime, end: datetime, include_bots: bool, top: int
+    ) -> ClickStats: ...
+
+    # api keys
+    async def insert_key(self, record: KeyRecord, key_hash: str, max_active: int) -> bool:
+        """Insert a key; False when the workspace already has `max_active` active keys."""
+
+    async def list_keys(self, workspace_id: str | None) -> list[KeyRecord]: ...
+    async def find_key(self, key_hash: str) -> KeyRecord | None: ...
+    async def revoke_key(self, workspace_id: str | None, key_id: str, now: datetime) -> bool: ...
+    async def touch_key(self, key_id: str, now: datetime) -> None: ...
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def to_us(value: datetime | None) -> int | None:
+    """A datetime as exact integer microseconds since the epoch (naive counts as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - EPOCH) // _US
+
+
+def from_us(value: int | None) -> datetime | None:
+    """The UTC datetime of integer microseconds since the epoch."""
+    if value is None:
+        return None
+    return EPOCH + timedelta(microseconds=value)
+
+
+def folder_path(folder_id: str, parents: dict[str, tuple[str | None, str]]) -> str:
+    """The 'A/B/C' path of a folder, given `id -> (parent_id, name)`."""
+    names: list[str] = []
+    current: str | None = folder_id
+    while current is not None and current in parents and len(names) < 64:
+        parent, name = parents[current]
+        names.append(name)
+        current = parent
+    return "/".join(reversed(names))

@@ -1,0 +1,806 @@
+"""SqliteStore: the embedded default. One file, WAL, shared safely by several processes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from clypt_mcp.errors import CodeTakenError, ConflictError, TagTakenError, UnavailableError
+from clypt_mcp.models import ClickEvent, LinkSort
+from clypt_mcp.store.base import (
+    LINK_COLUMNS,
+    ClickStats,
+    FolderRecord,
+    KeyRecord,
+    LinkFilter,
+    LinkRecord,
+    TagRecord,
+    folder_path,
+    from_us,
+    to_us,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 30_000
+_JSON_COLUMNS = ("variants", "geo", "devices")
+_TIME_COLUMNS = (
+    "starts_at",
+    "expires_at",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "last_clicked_at",
+)
+
+
+def migrations(dialect: str) -> list[tuple[int, str]]:
+    """The numbered migration scripts of a dialect, in order."""
+    folder = resources.files("clypt_mcp.store").joinpath("sql", dialect)
+    out = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            out.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+STATUS_SQL = """CASE
+    WHEN l.deleted_at IS NOT NULL THEN 'deleted'
+    WHEN l.disabled = 1 THEN 'disabled'
+    WHEN (l.expires_at IS NOT NULL AND l.expires_at <= :now)
+      OR (l.max_clicks IS NOT NULL AND l.redirects >= l.max_clicks) THEN 'expired'
+    WHEN l.starts_at IS NOT NULL AND l.starts_at > :now THEN 'scheduled'
+    ELSE 'active' END"""
+
+_SORTS: dict[str, tuple[str, bool]] = {
+    "-created_at": ("l.created_at", True),
+    "created_at": ("l.created_at", False),
+    "-clicks": ("l.clicks", True),
+    "clicks": ("l.clicks", False),
+    "code": ("l.code", False),
+    "-code": ("l.code", True),
+}
+
+
+class SqliteStore:
+    """The Store on one SQLite file. Writes take `BEGIN IMMEDIATE`; busy waits are bounded."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await anyio.to_thread.run_sync(self._open_sync)
+
+    def _open_sync(self) -> None:
+        if self.path != ":memory:":
+            folder = Path(self.path).expanduser().parent
+            if not folder.exists():
+                folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+            if not Path(self.path).exists():
+                fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+                os.close(fd)
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._conn = conn
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._write() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, applied_at INTEGER)"
+            )
+            row = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+            current = row[0]
+            for version, script in migrations("sqlite"):
+                if version <= current:
+                    continue
+                for statement in _split_sql(script):
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_version VALUES (?, ?)", (version, int(time.time() * 1e6))
+                )
+                log.info("applied SQLite migration %04d", version)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await anyio.to_thread.run_sync(conn.close)
+
+    async def schema_version(self) -> int:
+        return await self._read(
+            lambda db: db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+        )
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise UnavailableError("the store is not open")
+        return self._conn
+
+    @staticmethod
+    def _retry(fn: Callable[[], T], attempts: int = 8) -> T:
+        delay = 0.01
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise UnavailableError("the database could not be used — try again") from exc
+                if attempt == attempts - 1:
+                    raise UnavailableError("the database stayed busy — try again shortly") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self.conn
+        self._retry(lambda: db.execute("BEGIN IMMEDIATE"))
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            self._retry(lambda: db.execute("COMMIT"))
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        def job() -> T:
+            with self._lock:
+                if write:
+                    with self._write() as db:
+                        return fn(db)
+                return self._retry(lambda: fn(self.conn))
+
+        return await anyio.to_thread.run_sync(job)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._run(fn, write=False)
+
+    async def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._run(fn, write=True)
+
+    # --- workspaces -------------------------------------------------------------------
+
+    async def ensure_workspace(self, workspace_id: str, now: datetime) -> None:
+        await self._tx(
+            lambda db: db.execute(
+                "INSERT OR IGNORE INTO workspaces (id, created_at) VALUES (?, ?)",
+                (workspace_id, to_us(now)),
+            )
+        )
+
+    # --- links ------------------------------------------------------------------------
+
+    async def insert_link(
+        self,
+        record: LinkRecord,
+        tags: list[str],
+        idempotency: tuple[str, str, str] | None = None,
+    ) -> None:
+        row = _link_row(record)
+
+        def job(db: sqlite3.Connection) -> None:
+            if idempotency is not None:
+                key, request_hash, response = idempotency
+                try:
+                    db.execute(
+                        "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
+                        (record.workspace_id, key, request_hash, response, row["created_at"]),
+                    )
+                except sqlite3.IntegrityError:
+                    raise ConflictError("idempotency key already used", key=key) from None
+            cols = ", ".join(row)
+            marks = ", ".join(f":{c}" for c in row)
+            try:
+                db.execute(f"INSERT INTO links ({cols}) VALUES ({marks})", row)
+            except sqlite3.IntegrityError as exc:
+                raise _code_taken(record.code) from exc
+            _set_tags(db, record.workspace_id, record.id, tags, row["created_at"])
+
+        await self._tx(job)
+
+    async def get_link(
+        self, workspace_id: str | None, *, link_id: str | None = None, code: str | None = None
+    ) -> LinkRecord | None:
+        def job(db: sqlite3.Connection) -> LinkRecord | None:
+            where, args = ("l.id = ?", [link_id]) if link_id is not None else ("l.code = ?", [code])
+            if workspace_id is not None:
+                where += " AND l.workspace_id = ?"
+                args.append(workspace_id)
+            rows = db.execute(f"SELECT l.* FROM links l WHERE {where}", args).fetchall()
+            records = _hydrate(db, rows)
+            return records[0] if records else None
+
+        return await self._read(job)
+
+    async def update_link(
+        self, workspace_id: str, link_id: str, changes: dict[str, Any], tags: list[str] | None
+    ) -> None:
+        unknown = set(changes) - set(LINK_COLUMNS) - {"updated_at"}
+        if unknown:
+            raise ValueError(f"not link columns: {sorted(unknown)}")
+        row = _encode(changes)
+
+        def job(db: sqlite3.Connection) -> None:
+            if row:
+                sets = ", ".join(f"{c} = :{c}" for c in row)
+                try:
+                    db.execute(
+                        f"UPDATE links SET {sets} WHERE id = :_id AND workspace_id = :_ws",
+                        {**row, "_id": link_id, "_ws": workspace_id},
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise _code_taken(str(changes.get("code"))) from exc
+            if tags is not None:
+                db.execute("DELETE FROM link_tags WHERE link_id = ?", (link_id,))
+                _set_tags(db, workspace_id, link_id, tags, row.get("updated_at") or _now_us())
+
+        await self._tx(job)
+
+    async def delete_link(self, workspace_id: str, link_id: str) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "DELETE FROM links WHERE id = ? AND workspace_id = ?", (link_id, workspace_id)
+            )
+            return cur.rowcount > 0
+
+        return await self._tx(job)
+
+    async def list_links(
+        self,
+        flt: LinkFilter,
+        sort: LinkSort,
+        limit: int,
+        after: tuple[Any, str] | None,
+        now: datetime,
+    ) -> tuple[list[LinkRecord], int]:
+        where, args = _link_where(flt, now)
+        column, desc = _SORTS[sort]
+        order = f"{column} {'DESC' if desc else 'ASC'}, l.id {'DESC' if desc else 'ASC'}"
+        page_where = where
+        if after is not None:
+            op = "<" if desc else ">"
+            page_where += f" AND ({column} {op} :_av OR ({column} = :_av AND l.id {op} :_aid))"
+            args = {**args, "_av": after[0], "_aid": after[1]}
+
+        def job(db: sqlite3.Connection) -> tuple[list[LinkRecord], int]:
+            total = db.execute(f"SELECT COUNT(*) FROM links l WHERE {where}", args).fetchone()[0]
+            rows = db.execute(
+                f"SELECT l.* FROM links l WHERE {page_where} ORDER BY {order} LIMIT :_limit",
+                {**args, "_limit": limit},
+            ).fetchall()
+            return _hydrate(db, rows), total
+
+        return await self._read(job)
+
+    async def get_idempotent(self, workspace_id: str, key: str) -> tuple[str, str] | None:
+        def job(db: sqlite3.Connection) -> tuple[str, str] | None:
+            row = db.execute(
+                "SELECT request_hash, response FROM idempotency WHERE workspace_id = ? AND key = ?",
+                (workspace_id, key),
+            ).fetchone()
+            return (row[0], row[1]) if row else None
+
+        return await self._read(job)
+
+    async def put_idempotent(
+        self, workspace_id: str, key: str, request_hash: str, response: str, now: datetime
+    ) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?)",
+                (workspace_id, key, request_hash, response, to_us(now)),
+            )
+            return cur.rowcount > 0
+
+        return await self._tx(job)
+
+    # --- tags -------------------------------------------------------------------------
+
+    async def list_tags(self, workspace_id: str) -> list[TagRecord]:
+        def job(db: sqlite3.Connection) -> list[TagRecord]:
+            rows = db.execute(
+                """SELECT t.id, t.name, t.color, t.created_at,
+                          (SELECT COUNT(*) FROM link_tags lt JOIN links l ON l.id = lt.link_id
+                            WHERE lt.tag_id = t.id AND l.deleted_at IS NULL) AS n
+                     FROM tags t WHERE t.workspace_id = ? ORDER BY t.name COLLATE NOCASE""",
+                (workspace_id,),
+            ).fetchall()
+            return [TagRecord(r[0], r[1], r[2], from_us_req(r[3]), r[4]) for r in rows]
+
+        return await self._read(job)
+
+    async def create_tag(self, workspace_id: str, record: TagRecord) -> None:
+        def job(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(
+                    "INSERT INTO tags VALUES (?, ?, ?, ?, ?)",
+                    (record.id, workspace_id, record.name, record.color, to_us(record.created_at)),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise _tag_taken(record.name) from exc
+
+        await self._tx(job)
+
+    async def update_tag(
+        self, workspace_id: str, tag_id: str, name: str, color: str | None
+    ) -> None:
+        def job(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(
+                    "UPDATE tags SET name = ?, color = ? WHERE id = ? AND workspace_id = ?",
+                    (name, color, tag_id, workspace_id),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise _tag_taken(name) from exc
+
+        await self._tx(job)
+
+    async def delete_tag(self, workspace_id: str, tag_id: str) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "DELETE FROM tags WHERE id = ? AND workspace_id = ?", (tag_id, workspace_id)
+            )
+            return cur.rowcount > 0
+
+        return await self._tx(job)
+
+    # --- folders ----------------------------------------------------------------------
+
+    async def list_folders(self, workspace_id: str) -> list[FolderRecord]:
+        def job(db: sqlite3.Connection) -> list[FolderRecord]:
+            rows = db.execute(
+                """SELECT f.id, f.name, f.parent_id, f.created_at,
+                          (SELECT COUNT(*) FROM links l WHERE l.folder_id = f.id
+                              AND l.deleted_at IS NULL) AS n
+                     FROM folders f WHERE f.workspace_id = ?""",
+                (workspace_id,),
+            ).fetchall()
+            return [FolderRecord(r[0], r[1], r[2], from_us_req(r[3]), r[4]) for r in rows]
+
+        return await self._read(job)
+
+    async def create_folder(self, workspace_id: str, record: FolderRecord) -> None:
+        def job(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(
+                    "INSERT INTO folders VALUES (?, ?, ?, ?, ?)",
+                    (
+                        record.id,
+                        workspace_id,
+                        record.parent_id,
+                        record.name,
+                        to_us(record.created_at),
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise _folder_taken(record.name) from exc
+
+        await self._tx(job)
+
+    async def ensure_folder_path(self, workspace_id: str, names: list[str], now: datetime) -> str:
+        from clypt_mcp.core.ids import new_id
+
+        def job(db: sqlite3.Connection) -> str:
+            parent: str | None = None
+            for name in names:
+                row = db.execute(
+                    """SELECT id FROM folders WHERE workspace_id = ? AND IFNULL(parent_id, '') = ?
+                           AND name = ? COLLATE NOCASE""",
+                    (workspace_id, parent or "", name),
+                ).fetchone()
+                if row is None:
+                    folder_id = new_id("fld")
+                    db.execute(
+                        "INSERT INTO folders VALUES (?, ?, ?, ?, ?)",
+                        (folder_id, workspace_id, parent, name, to_us(now)),
+                    )
+                    parent = folder_id
+                else:
+                    parent = row[0]
+            assert parent is not None
+            return parent
+
+        return await self._tx(job)
+
+    async def update_folder(
+        self, workspace_id: str, folder_id: str, name: str, parent_id: str | None
+    ) -> None:
+        def job(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(
+                    "UPDATE folders SET name = ?, parent_id = ? WHERE id = ? AND workspace_id = ?",
+                    (name, parent_id, folder_id, workspace_id),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise _folder_taken(name) from exc
+
+        await self._tx(job)
+
+    async def delete_folder(self, workspace_id: str, folder_id: str) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
+            row = db.execute(
+                "SELECT parent_id FROM folders WHERE id = ? AND workspace_id = ?",
+                (folder_id, workspace_id),
+            ).fetchone()
+            if row is None:
+                return False
+            parent = row[0]
+            db.execute("UPDATE links SET folder_id = ? WHERE folder_id = ?", (parent, folder_id))
+            children = db.execute(
+                "SELECT id, name FROM folders WHERE parent_id = ?", (folder_id,)
+            ).fetchall()
+            for child_id, child_name in children:
+                try:
+                    db.execute("UPDATE folders SET parent_id = ? WHERE id = ?", (parent, child_id))
+                except sqlite3.IntegrityError as exc:
+                    raise ConflictError(
+                        f"folder '{child_name}' cannot move up: its new parent already has a "
+                        "folder of that name — rename one first",
+                        folder=child_name,
+                    ) from exc
+            db.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+            return True
+
+        return await self._tx(job)
+
+    # --- clicks -----------------------------------------------------------------------
+
+    async def record_clicks(self, events: list[ClickEvent]) -> None:
+        if not events:
+            return
+        rows = [
+            (
+                e.workspace_id,
+                e.link_id,
+                int(e.at.timestamp()),
+                e.variant,
+                e.country,
+                e.device,
+                e.browser,
+                e.os,
+                e.referrer,
+                e.visitor,
+                int(e.bot),
+            )
+            for e in events
+        ]
+        counts: dict[str, tuple[int, int]] = {}
+        for e in events:
+            n, last = counts.get(e.link_id, (0, 0))
+            counts[e.link_id] = (n + (0 if e.bot else 1), max(last, to_us(e.at) or 0))
+
+        def job(db: sqlite3.Connection) -> None:
+            db.executemany(
+                """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device, browser,
+                       os, referrer, visitor, bot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                rows,
+            )
+            db.executemany(
+                """UPDATE links SET clicks = clicks + ?,
+                       last_clicked_at = MAX(IFNULL(last_clicked_at, 0), ?) WHERE id = ?""",
+                [(n, last, link_id) for link_id, (n, last) in counts.items()],
+            )
+
+        await self._tx(job)
+
+    async def count_redirect(self, link_id: str, now: datetime) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                """UPDATE links SET redirects = redirects + 1
+                    WHERE id = ? AND (max_clicks IS NULL OR redirects < max_clicks)""",
+                (link_id,),
+            )
+            return cur.rowcount > 0
+
+        return await self._tx(job)
+
+    async def click_stats(
+        self, flt: LinkFilter, start: datetime, end: datetime, include_bots: bool, top: int
+    ) -> ClickStats:
+        link_where, args = _link_where(flt, end, include_deleted=True)
+        scope = f"c.link_id IN (SELECT l.id FROM links l WHERE {link_where})"
+        if flt.link_id is None and not (flt.tag or flt.folder_ids or flt.query):
+            scope = "c.workspace_id = :ws"
+        bots = "" if include_bots else " AND c.bot = 0"
+        period = f"{scope}{bots} AND c.ts >= :_start AND c.ts < :_end"
+        args = {
+            **args,
+            "ws": flt.workspace_id,
+            "_start": int(start.timestamp()),
+            "_end": int(end.timestamp()),
+            "_top": top,
+        }
+        columns = {
+            "country": "c.country",
+            "device": "c.device",
+            "browser": "c.browser",
+            "os": "c.os",
+            "referrer": "c.referrer",
+            "link": "l2.code",
+        }
+
+        def job(db: sqlite3.Connection) -> ClickStats:
+            total = db.execute(
+                f"SELECT COUNT(*) FROM clicks c WHERE {scope}{bots}", args
+            ).fetchone()
+            row = db.execute(
+                f"SELECT COUNT(*), COUNT(DISTINCT c.visitor) FROM clicks c WHERE {period}", args
+            ).fetchone()
+            slots = db.execute(
+                f"""SELECT (c.ts / 900) * 900 AS slot, COUNT(*) FROM clicks c WHERE {period}
+                     GROUP BY slot ORDER BY slot""",
+                args,
+            ).fetchall()
+            breakdowns: dict[str, list[tuple[str, int]]] = {}
+            for dim, col in columns.items():
+                join = " JOIN links l2 ON l2.id = c.link_id" if dim == "link" else ""
+                rows = db.execute(
+                    f"""SELECT IFNULL({col}, 'unknown') AS k, COUNT(*) AS n FROM clicks c{join}
+                         WHERE {period} GROUP BY k ORDER BY n DESC, k LIMIT :_top""",
+                    args,
+                ).fetchall()
+                breakdowns[dim] = [(r[0], r[1]) for r in rows]
+            return ClickStats(
+                total_clicks=total[0],
+                clicks_in_period=row[0],
+                unique_visitors=row[1],
+                quarter_hours=[(s[0], s[1]) for s in slots],
+                breakdowns=breakdowns,
+            )
+
+        return await self._read(job)
+
+    # --- api keys ---------------------------------------------------------------------
+
+    async def insert_key(self, record: KeyRecord, key_hash: str, max_active: int) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
+            now = to_us(record.created_at)
+            active = db.execute(
+                """SELECT COUNT(*) FROM api_keys WHERE workspace_id = ? AND revoked_at IS NULL
+                       AND (expires_at IS NULL OR expires_at > ?)""",
+                (record.workspace_id, now),
+            ).fetchone()[0]
+            if active >= max_active:
+                return False
+            db.execute(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                (
+                    record.id,
+                    record.workspace_id,
+                    record.name,
+                    record.prefix,
+                    key_hash,
+                    ",".join(record.scopes),
+                    now,
+                    to_us(record.expires_at),
+                ),
+            )
+            return True
+
+        return await self._tx(job)
+
+    async def list_keys(self, workspace_id: str | None) -> list[KeyRecord]:
+        def job(db: sqlite3.Connection) -> list[KeyRecord]:
+            if workspace_id is None:
+                rows = db.execute("SELECT * FROM api_keys ORDER BY created_at").fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT * FROM api_keys WHERE workspace_id = ? ORDER BY created_at",
+                    (workspace_id,),
+                ).fetchall()
+            return [_key(r) for r in rows]
+
+        return await self._read(job)
+
+    async def find_key(self, key_hash: str) -> KeyRecord | None:
+        def job(db: sqlite3.Connection) -> KeyRecord | None:
+            row = db.execute("SELECT * FROM api_keys WHERE hash = ?", (key_hash,)).fetchone()
+            return _key(row) if row else None
+
+        return await self._read(job)
+
+    async def revoke_key(self, workspace_id: str | None, key_id: str, now: datetime) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
+            sql = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+            args: list[Any] = [to_us(now), key_id]
+            if workspace_id is not None:
+                sql += " AND workspace_id = ?"
+                args.append(workspace_id)
+            return db.execute(sql, args).rowcount > 0
+
+        return await self._tx(job)
+
+    async def touch_key(self, key_id: str, now: datetime) -> None:
+        await self._tx(
+            lambda db: db.execute(
+                "UPDATE api_keys SET last_used_at = ? WHERE id = ?", (to_us(now), key_id)
+            )
+        )
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def from_us_req(value: int) -> datetime:
+    out = from_us(value)
+    assert out is not None
+    return out
+
+
+def _split_sql(script: str) -> list[str]:
+    lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _now_us() -> int:
+    return int(time.time() * 1_000_000)
+
+
+def _code_taken(code: str) -> CodeTakenError:
+    return CodeTakenError(f"code '{code}' is taken — pick another or omit code", field="code")
+
+
+def _tag_taken(name: str) -> TagTakenError:
+    return TagTakenError(f"tag '{name}' already exists — pick another name", field="name")
+
+
+def _folder_taken(name: str) -> ConflictError:
+    return ConflictError(
+        f"a folder named '{name}' already exists there — pick another name", field="name"
+    )
+
+
+def _encode(values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in _TIME_COLUMNS:
+            out[key] = to_us(value)
+        elif key in _JSON_COLUMNS:
+            out[key] = None if value is None else json.dumps(value, separators=(",", ":"))
+        elif key == "disabled":
+            out[key] = int(bool(value))
+        else:
+            out[key] = value
+    return out
+
+
+def _link_row(record: LinkRecord) -> dict[str, Any]:
+    values = {name: getattr(record, name) for name in LINK_COLUMNS}
+    values.update(
+        id=record.id,
+        workspace_id=record.workspace_id,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+    return _encode(values)
+
+
+def _hydrate(db: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[LinkRecord]:
+    if not rows:
+        return []
+    ids = [r["id"] for r in rows]
+    marks = ",".join("?" * len(ids))
+    tags: dict[str, list[str]] = {}
+    for link_id, name in db.execute(
+        f"""SELECT lt.link_id, t.name FROM link_tags lt JOIN tags t ON t.id = lt.tag_id
+             WHERE lt.link_id IN ({marks}) ORDER BY t.name COLLATE NOCASE""",
+        ids,
+    ):
+        tags.setdefault(link_id, []).append(name)
+    paths = _folder_paths(db, rows[0]["workspace_id"]) if any(r["folder_id"] for r in rows) else {}
+    out = []
+    for r in rows:
+        data = dict(r)
+        for key in _JSON_COLUMNS:
+            data[key] = json.loads(data[key]) if data[key] else None
+        for key in _TIME_COLUMNS:
+            data[key] = from_us(data[key])
+        data["disabled"] = bool(data["disabled"])
+        data["tags"] = tags.get(r["id"], [])
+        data["folder_path"] = paths.get(r["folder_id"]) if r["folder_id"] else None
+        out.append(LinkRecord(**data))
+    return out
+
+
+def _folder_paths(db: sqlite3.Connection, workspace_id: str) -> dict[str, str]:
+    rows = db.execute(
+        "SELECT id, parent_id, name FROM folders WHERE workspace_id = ?", (workspace_id,)
+    ).fetchall()
+    parents = {r[0]: (r[1], r[2]) for r in rows}
+    return {fid: folder_path(fid, parents) for fid in parents}
+
+
+def _link_where(
+    flt: LinkFilter, now: datetime, include_deleted: bool = False
+) -> tuple[str, dict[str, Any]]:
+    clauses = ["l.workspace_id = :ws"]
+    args: dict[str, Any] = {"ws": flt.workspace_id, "now": to_us(now)}
+    if flt.link_id is not None:
+        clauses.append("l.id = :link_id")
+        args["link_id"] = flt.link_id
+    if flt.query:
+        like = "%" + flt.query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append(
+            "(l.code LIKE :q ESCAPE '\\' OR l.url LIKE :q ESCAPE '\\' "
+            "OR l.title LIKE :q ESCAPE '\\' OR l.notes LIKE :q ESCAPE '\\')"
+        )
+        args["q"] = like
+    if flt.tag:
+        clauses.append(
+            """EXISTS (SELECT 1 FROM link_tags lt JOIN tags t ON t.id = lt.tag_id
+                        WHERE lt.link_id = l.id AND t.name = :tag COLLATE NOCASE)"""
+        )
+        args["tag"] = flt.tag
+    if flt.folder_ids is not None:
+        names = []
+        for i, folder_id in enumerate(flt.folder_ids):
+            args[f"f{i}"] = folder_id
+            names.append(f":f{i}")
+        clauses.append(f"l.folder_id IN ({','.join(names) or 'NULL'})")
+    if flt.status == "all" or include_deleted:
+        pass
+    elif flt.status is None:
+        clauses.append("l.deleted_at IS NULL")
+    else:
+        clauses.append(f"({STATUS_SQL}) = :status")
+        args["status"] = flt.status
+    return " AND ".join(clauses), args
+
+
+def _key(row: sqlite3.Row) -> KeyRecord:
+    return KeyRecord(
+        id=row["id"],
+        workspace_id=row["workspace_id"],
+        name=row["name"],
+        prefix=row["prefix"],
+        scopes=[s for s in row["scopes"].split(",") if s],
+        created_at=from_us_req(row["created_at"]),
+        expires_at=from_us(row["expires_at"]),
+        revoked_at=from_us(row["revoked_at"]),
+        last_used_at=from_us(row["last_used_at"]),
+    )
+
+
+def _set_tags(
+    db: sqlite3.Connection, workspace_id: str, link_id: str, names: list[str], now_us: int
+) -> None:
+    from clypt_mcp.core.ids import new_id
+
+    for name in names:
+        db.execute(
+            "INSERT OR IGNORE INTO tags (id, workspace_id, name, color, created_at) "
+            "VALUES (?, ?, ?, NULL, ?)",
+            (new_id("tag"), workspace_id, name, now_us),
+        )
+        db.execute(
+            """INSERT OR IGNORE INTO link_tags (link_id, tag_id)
+               SELECT ?, id FROM tags WHERE workspace_id = ? AND name = ? COLLATE NOCASE""",
+            (link_id, workspace_id, name),
+        )

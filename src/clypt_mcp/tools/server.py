@@ -1,0 +1,113 @@
+"""build_server: the Clypt MCP server, holding only the tools the scopes allow."""
+
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver.tools.base import Tool
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+import clypt_mcp
+from clypt_mcp.backends.base import BackendProvider
+from clypt_mcp.core.service import describe_validation_error
+from clypt_mcp.models import ALL_SCOPES, Scope, expand_scopes
+from clypt_mcp.tools import analytics, links, organize, qr, resources
+from clypt_mcp.tools.common import SENT_ARGUMENTS
+
+INSTRUCTIONS = """\
+Clypt makes and manages short links. create_link shortens a URL (tell the user the short_url);
+list_links finds links (search, tag, folder, status, sort by clicks); update_link changes one
+(send only what changes, null clears); delete_link soft-deletes (restorable) unless permanent;
+get_analytics answers "how did my links do" with totals, a time series and breakdowns by
+country, device, browser, OS, referrer and link; manage_tags and manage_folders organise;
+get_qr_code makes a QR image. Links are named by code, id or full short URL.
+Errors say what to change: fix the call and try again."""
+
+# The scope each tool needs to be listed at all.
+TOOL_SCOPES: dict[str, Scope] = {
+    "create_link": Scope.LINKS_WRITE,
+    "update_link": Scope.LINKS_WRITE,
+    "delete_link": Scope.LINKS_WRITE,
+    "bulk_create_links": Scope.LINKS_WRITE,
+    "list_links": Scope.LINKS_READ,
+    "get_link": Scope.LINKS_READ,
+    "get_qr_code": Scope.LINKS_READ,
+    "get_analytics": Scope.ANALYTICS_READ,
+    "manage_tags": Scope.TAGS_READ,
+    "manage_folders": Scope.FOLDERS_READ,
+}
+
+
+class ArgumentGate:
+    """Checks tools/call arguments before the SDK does: unknown fields are rejected by name,
+    and every error reads `field: rule`, without echoing the value (it may be a password)."""
+
+    def __init__(self, server: MCPServer) -> None:
+        self.server = server
+        self._strict: dict[str, type[BaseModel]] = {}
+
+    def _tool(self, name: str) -> Tool | None:
+        return self.server._tool_manager.get_tool(name)  # the SDK has no public lookup
+
+    def _model(self, tool: Tool) -> type[BaseModel]:
+        model = self._strict.get(tool.name)
+        if model is None:
+            base = tool.fn_metadata.arg_model
+            config = ConfigDict(
+                extra="forbid", hide_input_in_errors=True, arbitrary_types_allowed=True
+            )
+            model = type(f"{tool.name}_arguments", (base,), {"model_config": config})
+            self._strict[tool.name] = model
+        return model
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        if ctx.method != "tools/call" or not isinstance(ctx.params, dict):
+            return await call_next(ctx)
+        name = ctx.params.get("name")
+        arguments = ctx.params.get("arguments") or {}
+        tool = self._tool(name) if isinstance(name, str) else None
+        if tool is None or not isinstance(arguments, dict):
+            return await call_next(ctx)
+        try:
+            self._model(tool).model_validate(tool.fn_metadata.pre_parse_json(arguments))
+        except ValidationError as exc:
+            text = f"Error executing tool {name}: {describe_validation_error(exc)}"
+            return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+        token = SENT_ARGUMENTS.set(frozenset(arguments))
+        try:
+            return await call_next(ctx)
+        finally:
+            SENT_ARGUMENTS.reset(token)
+
+
+def build_server(
+    backends: BackendProvider,
+    scopes: frozenset[Scope] = ALL_SCOPES,
+    *,
+    log_level: str = "WARNING",
+    **kwargs: Any,
+) -> MCPServer:
+    """The Clypt MCP server over `backends()`, listing only the tools `scopes` allow."""
+    granted = expand_scopes(scopes)
+    mcp: MCPServer = MCPServer(
+        "clypt",
+        title="Clypt",
+        version=clypt_mcp.__version__,
+        instructions=INSTRUCTIONS,
+        website_url="https://github.com/clypt/clypt-mcp",
+        log_level=log_level,  # type: ignore[arg-type]
+        **kwargs,
+    )
+    mcp.middleware.append(ArgumentGate(mcp))
+    links.register(mcp, backends)
+    qr.register(mcp, backends)
+    analytics.register(mcp, backends)
+    organize.register(mcp, backends, granted)
+    for name, scope in TOOL_SCOPES.items():
+        if scope not in granted and name not in ("manage_tags", "manage_folders"):
+            mcp.remove_tool(name)
+    resources.register(mcp, backends, granted)
+    return mcp

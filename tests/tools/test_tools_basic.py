@@ -1,0 +1,44 @@
+"""The tools through the SDK's client, in process, on a real SQLite file."""
+
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+
+from tests.conftest import text
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_lists_all_ten_tools_with_schemas_and_annotations(client: Client) -> None:
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) == {
+        "create_link", "list_links", "get_link", "update_link", "delete_link",
+        "bulk_create_links", "get_analytics", "manage_tags", "manage_folders", "get_qr_code",
+    }  # fmt: skip
+    assert tools["create_link"].input_schema["required"] == ["url"]
+    assert tools["create_link"].output_schema is not None
+    assert tools["create_link"].output_schema["title"] == "Link"
+    assert tools["list_links"].annotations is not None
+    assert tools["list_links"].annotations.read_only_hint is True
+    assert tools["delete_link"].annotations is not None
+    assert tools["delete_link"].annotations.destructive_hint is True
+    assert "answer" not in tools["delete_link"].input_schema["properties"]
+
+
+async def test_create_then_get_by_code_id_and_short_url(client: Client) -> None:
+    r = await client.call_tool(
+        "create_link", {"url": "https://example.com/spring", "tags": ["spring-sale"]}
+    )
+    assert not r.is_error, text(r)
+    link = r.structured_content
+    assert link is not None
+    assert len(link["code"]) == 7
+    assert link["short_url"] == f"https://clypt.test/{link['code']}"
+    assert link["tags"] == ["spring-sale"]
+    assert text(r).startswith(f"Created https://clypt.test/{link['code']}")
+    for ref in (link["code"], link["id"], link["short_url"]):
+        got = await client.call_tool("get_link", {"link": ref})
+        assert not got.is_error, text(got)
+        assert got.structured_content is not None
+        assert got.structured_content["id"] == link["id"]
