@@ -32,7 +32,7 @@ pytest: $(STAMP)
 conformance: $(STAMP)
 	@bash scripts/conformance
 
-test: lint pytest conformance
+test: lint conformance pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/cold_start.py

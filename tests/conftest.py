@@ -84,7 +84,9 @@ def make_server(service: ClyptService) -> ServerFactory:
 
 
 @pytest.fixture(params=["auto", "legacy"])
-async def client(request: pytest.FixtureRequest, make_server: ServerFactory) -> AsyncIterator[Client]:
+async def client(
+    request: pytest.FixtureRequest, make_server: ServerFactory
+) -> AsyncIterator[Client]:
     """An in-process client: 'auto' (direct dispatch) and 'legacy' (initialize handshake)."""
     async with Client(make_server(), mode=request.param) as c:
         yield c

@@ -13,9 +13,17 @@ pytestmark = pytest.mark.anyio
 async def test_lists_all_ten_tools_with_schemas_and_annotations(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {
-        "create_link", "list_links", "get_link", "update_link", "delete_link",
-        "bulk_create_links", "get_analytics", "manage_tags", "manage_folders", "get_qr_code",
-    }  # fmt: skip
+        "create_link",
+        "list_links",
+        "get_link",
+        "update_link",
+        "delete_link",
+        "bulk_create_links",
+        "get_analytics",
+        "manage_tags",
+        "manage_folders",
+        "get_qr_code",
+    }
     assert tools["create_link"].input_schema["required"] == ["url"]
     assert tools["create_link"].output_schema is not None
     assert tools["create_link"].output_schema["title"] == "Link"

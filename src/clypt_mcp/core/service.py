@@ -216,15 +216,23 @@ class ClyptService:
             )
         return rec
 
-    async def _folder_id(self, principal: Principal, ref: str | None) -> str | None:
+    async def _folder_target(
+        self, principal: Principal, ref: str | None
+    ) -> tuple[str | None, list[str] | None]:
+        """(folder id, None) for an existing folder; (None, names) for a path to create."""
         if ref is None:
-            return None
-        ws = principal.workspace_id
+            return None, None
+        folders = await self.store.list_folders(principal.workspace_id)
+        found = self._find_folder(folders, ref)
+        if found is not None:
+            return found.id, None
         if ref.startswith("fld_") and "/" not in ref:
-            folders = {f.id for f in await self.store.list_folders(ws)}
-            if ref in folders:
-                return ref
-        return await self.store.ensure_folder_path(ws, ref.split("/"), self.clock())
+            raise NotFoundError(
+                f"folder: no folder with id '{ref}' — use a path like 'Marketing/2026' or an "
+                "existing id from manage_folders(action='list')",
+                field="folder",
+            )
+        return None, ref.split("/")
 
     async def folder_ids_under(self, principal: Principal, ref: str) -> list[str]:
         """The folder named by `ref` (path or id) and all its subfolders."""
@@ -268,7 +276,7 @@ class ClyptService:
             earlier = await self._replay(ws, idempotency_key, request_hash)
             if earlier is not None:
                 return self.to_link(await self._record(principal, earlier))
-        folder_id = await self._folder_id(principal, data.folder)
+        folder_id, folder_names = await self._folder_target(principal, data.folder)
         now = self.clock()
         rec = LinkRecord(
             id=new_id("lnk"),
@@ -298,7 +306,7 @@ class ClyptService:
             if data.code is None:
                 rec.code = self.codes()
             try:
-                await self.store.insert_link(rec, data.tags or [], idem)
+                await self.store.insert_link(rec, data.tags or [], idem, folder_names)
                 break
             except CodeTakenError:
                 if data.code is not None or attempt == _GENERATE_ATTEMPTS - 1:
@@ -388,8 +396,9 @@ class ClyptService:
             changes["variants"] = [v.model_dump() for v in data.variants] if data.variants else None
         if "password" in given:
             changes["password_hash"] = hash_password(data.password) if data.password else None
+        folder_names = None
         if "folder" in given:
-            changes["folder_id"] = await self._folder_id(principal, data.folder)
+            changes["folder_id"], folder_names = await self._folder_target(principal, data.folder)
         if "deleted" in given:
             changes["deleted_at"] = self.clock() if data.deleted else None
         starts = changes.get("starts_at", rec.starts_at)
@@ -399,7 +408,9 @@ class ClyptService:
         tags = (data.tags or []) if "tags" in given else None
         if changes or tags is not None:
             changes["updated_at"] = self.clock()
-            await self.store.update_link(principal.workspace_id, rec.id, changes, tags)
+            await self.store.update_link(
+                principal.workspace_id, rec.id, changes, tags, folder_names
+            )
         return await self.get_link(principal, rec.id)
 
     async def delete_link(self, principal: Principal, ref: str, permanent: bool = False) -> Deleted:

@@ -143,9 +143,11 @@ class Store(Protocol):
         record: LinkRecord,
         tags: list[str],
         idempotency: tuple[str, str, str] | None = None,
+        folder_names: list[str] | None = None,
     ) -> None:
-        """Insert a link with its tags (created when unknown) and, optionally, an idempotency row
-        `(key, request_hash, response)` in the same transaction.
+        """Insert a link with its tags (created when unknown), its folder path (created when
+        missing; sets `folder_id`) and, optionally, an idempotency row
+        `(key, request_hash, response)`, all in one transaction.
 
         Raises: CodeTakenError; ConflictError when the idempotency key already exists.
         """
@@ -156,9 +158,15 @@ class Store(Protocol):
         """A link by id or code; `workspace_id=None` looks across workspaces (redirects)."""
 
     async def update_link(
-        self, workspace_id: str, link_id: str, changes: dict[str, Any], tags: list[str] | None
+        self,
+        workspace_id: str,
+        link_id: str,
+        changes: dict[str, Any],
+        tags: list[str] | None,
+        folder_names: list[str] | None = None,
     ) -> None:
-        """Set columns of LINK_COLUMNS (and `updated_at`); replace tags when given.
+        """Set columns of LINK_COLUMNS (and `updated_at`); replace tags when given; move to the
+        folder path `folder_names` (created when missing), all in one transaction.
 
         Raises: CodeTakenError.
         """

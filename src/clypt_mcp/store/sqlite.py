@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -202,10 +203,15 @@ class SqliteStore:
         record: LinkRecord,
         tags: list[str],
         idempotency: tuple[str, str, str] | None = None,
+        folder_names: list[str] | None = None,
     ) -> None:
         row = _link_row(record)
 
         def job(db: sqlite3.Connection) -> None:
+            if folder_names:
+                row["folder_id"] = _ensure_path(
+                    db, record.workspace_id, folder_names, row["created_at"]
+                )
             if idempotency is not None:
                 key, request_hash, response = idempotency
                 try:
@@ -240,7 +246,12 @@ class SqliteStore:
         return await self._read(job)
 
     async def update_link(
-        self, workspace_id: str, link_id: str, changes: dict[str, Any], tags: list[str] | None
+        self,
+        workspace_id: str,
+        link_id: str,
+        changes: dict[str, Any],
+        tags: list[str] | None,
+        folder_names: list[str] | None = None,
     ) -> None:
         unknown = set(changes) - set(LINK_COLUMNS) - {"updated_at"}
         if unknown:
@@ -248,6 +259,9 @@ class SqliteStore:
         row = _encode(changes)
 
         def job(db: sqlite3.Connection) -> None:
+            if folder_names:
+                now_us = row.get("updated_at") or _now_us()
+                row["folder_id"] = _ensure_path(db, workspace_id, folder_names, now_us)
             if row:
                 sets = ", ".join(f"{c} = :{c}" for c in row)
                 try:
@@ -405,29 +419,7 @@ class SqliteStore:
         await self._tx(job)
 
     async def ensure_folder_path(self, workspace_id: str, names: list[str], now: datetime) -> str:
-        from clypt_mcp.core.ids import new_id
-
-        def job(db: sqlite3.Connection) -> str:
-            parent: str | None = None
-            for name in names:
-                row = db.execute(
-                    """SELECT id FROM folders WHERE workspace_id = ? AND IFNULL(parent_id, '') = ?
-                           AND name = ? COLLATE NOCASE""",
-                    (workspace_id, parent or "", name),
-                ).fetchone()
-                if row is None:
-                    folder_id = new_id("fld")
-                    db.execute(
-                        "INSERT INTO folders VALUES (?, ?, ?, ?, ?)",
-                        (folder_id, workspace_id, parent, name, to_us(now)),
-                    )
-                    parent = folder_id
-                else:
-                    parent = row[0]
-            assert parent is not None
-            return parent
-
-        return await self._tx(job)
+        return await self._tx(lambda db: _ensure_path(db, workspace_id, names, to_us(now) or 0))
 
     async def update_folder(
         self, workspace_id: str, folder_id: str, name: str, parent_id: str | None
@@ -534,7 +526,7 @@ class SqliteStore:
             **args,
             "ws": flt.workspace_id,
             "_start": int(start.timestamp()),
-            "_end": int(end.timestamp()),
+            "_end": math.ceil(end.timestamp()),
             "_top": top,
         }
         columns = {
@@ -804,3 +796,27 @@ def _set_tags(
                SELECT ?, id FROM tags WHERE workspace_id = ? AND name = ? COLLATE NOCASE""",
             (link_id, workspace_id, name),
         )
+
+
+def _ensure_path(db: sqlite3.Connection, workspace_id: str, names: list[str], now_us: int) -> str:
+    from clypt_mcp.core.ids import new_id
+
+    parent: str | None = None
+    for name in names:
+        row = db.execute(
+            """SELECT id FROM folders WHERE workspace_id = ? AND IFNULL(parent_id, '') = ?
+                   AND name = ? COLLATE NOCASE""",
+            (workspace_id, parent or "", name),
+        ).fetchone()
+        if row is None:
+            folder_id = new_id("fld")
+            db.execute(
+                "INSERT INTO folders VALUES (?, ?, ?, ?, ?)",
+                (folder_id, workspace_id, parent, name, now_us),
+            )
+            parent = folder_id
+        else:
+            parent = row[0]
+    if parent is None:
+        raise ValueError("a folder path needs at least one name")
+    return parent

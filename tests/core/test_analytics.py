@@ -1,0 +1,186 @@
+"""get_analytics computed from recorded clicks, checked against counts made here by hand."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import anyio
+import pytest
+
+from clypt_mcp.core.clicks import ClickRecorder
+from clypt_mcp.core.service import ClyptService
+from clypt_mcp.errors import InvalidInputError
+from clypt_mcp.models import AnalyticsQuery, ClickEvent, LinkCreate, Principal
+from clypt_mcp.store.sqlite import SqliteStore
+from tests.conftest import BASE_URL, FakeClock
+
+pytestmark = pytest.mark.anyio
+
+P = Principal(workspace_id="default")
+
+
+@pytest.fixture
+def svc(store: SqliteStore, clock: FakeClock) -> ClyptService:
+    return ClyptService(store, base_url=BASE_URL, clock=clock)
+
+
+async def _record(store: SqliteStore, events: list[ClickEvent]) -> None:
+    recorder = ClickRecorder(store, batch_size=64, interval=0.01)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(recorder.run)
+        for e in events:
+            recorder.record(e)
+        recorder.close()
+    assert recorder.written == len(events)
+
+
+def _events(link_ids: dict[str, str], now: datetime, n: int, seed: int) -> list[ClickEvent]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        code = rng.choice(list(link_ids))
+        out.append(
+            ClickEvent(
+                link_id=link_ids[code],
+                workspace_id="default",
+                at=now - timedelta(minutes=rng.randrange(0, 60 * 24 * 10)),
+                country=rng.choice(["US", "DE", "FR", "JP", None]),
+                device=rng.choice(["desktop", "ios", "android"]),
+                browser=rng.choice(["Chrome", "Firefox", "Safari"]),
+                os=rng.choice(["Windows", "macOS", "iOS", "Android", "Linux"]),
+                referrer=rng.choice(["news.ycombinator.com", "t.co", None]),
+                visitor=f"v{rng.randrange(40)}",
+                bot=rng.random() < 0.1,
+            )
+        )
+    return out
+
+
+async def test_breakdowns_and_timeseries_match_independent_counts(
+    svc: ClyptService, store: SqliteStore, clock: FakeClock
+) -> None:
+    links = {}
+    for code in ("alpha", "beta", "gamma"):
+        made = await svc.create_link(P, LinkCreate(url=f"https://e.com/{code}", code=code))
+        links[code] = made.id
+    events = _events(links, clock.now, 600, seed=7)
+    await _record(store, events)
+
+    report = await svc.get_analytics(P, AnalyticsQuery(period="7d", top=50))
+    start = clock.now - timedelta(days=7)
+    humans = [e for e in events if not e.bot]
+    in_period = [e for e in humans if start <= e.at < clock.now]
+    assert report.total_clicks == len(humans)
+    assert report.clicks_in_period == len(in_period)
+    assert report.unique_visitors == len({e.visitor for e in in_period})
+    assert report.query.interval == "day"
+    assert sum(b.clicks for b in report.timeseries) == len(in_period)
+    by_day = Counter(e.at.replace(hour=0, minute=0, second=0, microsecond=0) for e in in_period)
+    assert {b.t: b.clicks for b in report.timeseries if b.clicks} == dict(by_day)
+
+    def expect(attr: str) -> dict[str, int]:
+        return dict(Counter(getattr(e, attr) or "unknown" for e in in_period))
+
+    assert {c.key: c.clicks for c in report.countries} == expect("country")
+    assert {c.key: c.clicks for c in report.devices} == expect("device")
+    assert {c.key: c.clicks for c in report.browsers} == expect("browser")
+    assert {c.key: c.clicks for c in report.os} == expect("os")
+    assert {c.key: c.clicks for c in report.referrers} == expect("referrer")
+    code_of = {v: k for k, v in links.items()}
+    assert {c.key: c.clicks for c in report.links} == dict(
+        Counter(code_of[e.link_id] for e in in_period)
+    )
+
+    one = await svc.get_analytics(P, AnalyticsQuery(link="beta", period="30d"))
+    assert one.clicks_in_period == sum(1 for e in humans if e.link_id == links["beta"])
+    listed = await svc.get_link(P, "beta")
+    assert listed.clicks == one.total_clicks
+
+
+async def test_top_n_keeps_the_rest_as_other(
+    svc: ClyptService, store: SqliteStore, clock: FakeClock
+) -> None:
+    made = await svc.create_link(P, LinkCreate(url="https://e.com/x"))
+    countries = ["US"] * 5 + ["DE"] * 4 + ["FR"] * 3 + ["JP"] * 2 + ["BR"]
+    await _record(
+        store,
+        [
+            ClickEvent(
+                link_id=made.id,
+                workspace_id="default",
+                at=clock.now - timedelta(minutes=1),
+                country=c,
+            )
+            for c in countries
+        ],
+    )
+    report = await svc.get_analytics(P, AnalyticsQuery(period="24h", top=2))
+    assert [(c.key, c.clicks) for c in report.countries] == [("US", 5), ("DE", 4), ("other", 6)]
+
+
+async def test_day_boundaries_follow_the_requested_timezone(
+    svc: ClyptService, store: SqliteStore, clock: FakeClock
+) -> None:
+    made = await svc.create_link(P, LinkCreate(url="https://e.com/tz"))
+    # 2026-03-10 03:30 UTC is still 2026-03-09 in New York (UTC-4 after the DST change)
+    at = datetime(2026, 3, 10, 3, 30, tzinfo=UTC)
+    await _record(store, [ClickEvent(link_id=made.id, workspace_id="default", at=at)])
+    utc = await svc.get_analytics(P, AnalyticsQuery(period="7d", interval="day"))
+    ny = await svc.get_analytics(
+        P, AnalyticsQuery(period="7d", interval="day", timezone="America/New_York")
+    )
+    assert [b.t.date().isoformat() for b in utc.timeseries if b.clicks] == ["2026-03-10"]
+    busy = [b.t for b in ny.timeseries if b.clicks]
+    assert [t.date().isoformat() for t in busy] == ["2026-03-09"]
+    assert busy[0].tzinfo is not None
+    assert busy[0].utcoffset() == ZoneInfo("America/New_York").utcoffset(
+        busy[0].replace(tzinfo=None)
+    )
+
+
+async def test_bots_are_left_out_unless_asked_for(
+    svc: ClyptService, store: SqliteStore, clock: FakeClock
+) -> None:
+    made = await svc.create_link(P, LinkCreate(url="https://e.com/b"))
+    await _record(
+        store,
+        [
+            ClickEvent(
+                link_id=made.id,
+                workspace_id="default",
+                at=clock.now - timedelta(minutes=1),
+                bot=bot,
+            )
+            for bot in (True, True, False)
+        ],
+    )
+    assert (await svc.get_analytics(P, AnalyticsQuery())).clicks_in_period == 1
+    with_bots = await svc.get_analytics(P, AnalyticsQuery(include_bots=True))
+    assert with_bots.clicks_in_period == 3 and with_bots.query.bots_included
+
+
+async def test_too_many_points_is_refused(svc: ClyptService) -> None:
+    with pytest.raises(InvalidInputError) as err:
+        await svc.get_analytics(P, AnalyticsQuery(period="90d", interval="hour"))
+    assert "larger interval" in err.value.message
+
+
+async def test_folder_analytics_include_subfolders_and_other_workspaces_stay_apart(
+    svc: ClyptService, store: SqliteStore, clock: FakeClock
+) -> None:
+    a = await svc.create_link(P, LinkCreate(url="https://e.com/a", folder="Mkt/2026"))
+    b = await svc.create_link(P, LinkCreate(url="https://e.com/b", folder="Mkt"))
+    c = await svc.create_link(P, LinkCreate(url="https://e.com/c"))
+    other = Principal(workspace_id="other")
+    d = await svc.create_link(other, LinkCreate(url="https://e.com/d"))
+    events = [
+        ClickEvent(link_id=link.id, workspace_id=ws, at=clock.now - timedelta(seconds=5))
+        for link, ws in ((a, "default"), (b, "default"), (c, "default"), (d, "other"))
+    ]
+    await _record(store, events)
+    assert (await svc.get_analytics(P, AnalyticsQuery(folder="Mkt"))).clicks_in_period == 2
+    assert (await svc.get_analytics(P, AnalyticsQuery())).clicks_in_period == 3
+    assert (await svc.get_analytics(other, AnalyticsQuery())).clicks_in_period == 1
