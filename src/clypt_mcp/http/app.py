@@ -1,0 +1,103 @@
+"""create_app: one ASGI app for redirects, REST API v1, /llms.txt, /healthz and MCP over HTTP."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from clypt_mcp.config import Settings
+from clypt_mcp.core.clicks import ClickRecorder
+from clypt_mcp.core.service import ClyptService
+from clypt_mcp.http import api, redirect
+from clypt_mcp.http.ratelimit import RateLimiter
+from clypt_mcp.http.state import AppState
+from clypt_mcp.tools.resources import guide_text
+
+log = logging.getLogger(__name__)
+
+
+class ClyptApp:
+    """Routes MCP paths to the MCP transports and everything else to the Starlette app."""
+
+    def __init__(self, main: Starlette, mcp_apps: list[tuple[tuple[str, ...], ASGIApp]]) -> None:
+        self.main = main
+        self.mcp_apps = mcp_apps
+        self.state: AppState = main.state.clypt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            path: str = scope.get("path", "")
+            for prefixes, app in self.mcp_apps:
+                if any(path == p or path.startswith(p + "/") for p in prefixes):
+                    await app(scope, receive, send)
+                    return
+        await self.main(scope, receive, send)
+
+
+def create_app(
+    service: ClyptService,
+    settings: Settings,
+    recorder: ClickRecorder | None = None,
+    *,
+    with_mcp: bool = True,
+) -> ClyptApp:
+    """The whole HTTP surface over `service`.
+
+    Without a `recorder`, the app makes one and runs it in its lifespan (as `serve` does);
+    a caller that passes one runs it itself (tests over ASGITransport, which has no lifespan).
+    """
+    own_recorder = recorder is None
+    state = AppState(
+        service=service,
+        settings=settings,
+        recorder=recorder or ClickRecorder(service.store),
+        limiter=RateLimiter.parse(settings.rate_limit),
+    )
+    mcp_apps: list[tuple[tuple[str, ...], ASGIApp]] = []
+    lifespans: list[Any] = []
+    if with_mcp:
+        from clypt_mcp.http.mcp import mcp_transports
+
+        mcp_apps, lifespans = mcp_transports(state)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for cm in lifespans:
+                await stack.enter_async_context(cm())
+            if not own_recorder:
+                yield
+                return
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(state.recorder.run)
+                try:
+                    yield
+                finally:
+                    state.recorder.close()  # run() drains the queue, then the group exits
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def llms_txt(request: Request) -> Response:
+        return PlainTextResponse(guide_text(), media_type="text/markdown; charset=utf-8")
+
+    main = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/llms.txt", llms_txt, methods=["GET", "HEAD"]),
+            Mount("/api/v1", routes=api.routes(state)),
+            *redirect.routes(state),
+        ],
+        lifespan=lifespan,
+    )
+    main.state.clypt = state
+    return ClyptApp(main, mcp_apps)

@@ -1,0 +1,63 @@
+"""Bearer API keys to Principals, rate-limit headers, and the REST endpoint wrapper."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from clypt_mcp.errors import AuthenticationError, ClyptError, RateLimitedError
+from clypt_mcp.http.error_map import error_response, from_validation, unexpected
+from clypt_mcp.http.state import AppState
+from clypt_mcp.models import Principal
+
+Handler = Callable[[Request, Principal], Awaitable[Response]]
+PublicHandler = Callable[[Request], Awaitable[Response]]
+
+
+def bearer(request: Request) -> str:
+    """The key in `Authorization: Bearer …`.
+
+    Raises:
+        AuthenticationError: when the header is missing or malformed.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError(
+            "missing API key — send Authorization: Bearer clypt_… (create one with "
+            "`clypt-mcp keys create`)"
+        )
+    return token.strip()
+
+
+def protected(state: AppState, handler: Handler) -> PublicHandler:
+    """Wrap a REST handler: authenticate, rate-limit, map errors, add X-RateLimit-* headers."""
+
+    async def endpoint(request: Request) -> Response:
+        headers: dict[str, str] = {}
+        try:
+            principal = await state.service.authenticate(bearer(request))
+            verdict = state.limiter.hit(principal.key_id or principal.workspace_id)
+            headers = verdict.headers()
+            if not verdict.allowed:
+                raise RateLimitedError(
+                    f"rate limit of {verdict.limit} requests reached — retry after "
+                    f"{verdict.retry_after} s",
+                    retry_after=verdict.retry_after,
+                )
+            response = await handler(request, principal)
+        except ClyptError as exc:
+            response = error_response(exc)
+            if isinstance(exc, AuthenticationError):
+                response.headers["WWW-Authenticate"] = 'Bearer realm="clypt"'
+        except ValidationError as exc:
+            response = error_response(from_validation(exc))
+        except Exception as exc:
+            response = unexpected(exc)
+        response.headers.update(headers)
+        return response
+
+    return endpoint

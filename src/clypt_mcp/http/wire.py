@@ -1,0 +1,64 @@
+"""REST JSON: camelCase keys out, bodies in with a size limit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.alias_generators import to_camel
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from clypt_mcp.errors import BadRequestError, PayloadTooLargeError
+
+MAX_BODY = 100 * 1024
+# Maps whose keys are user data (country codes, device kinds), never renamed.
+_OPAQUE_KEYS = frozenset({"geo", "devices"})
+
+
+def camelize(value: Any) -> Any:
+    """Rename dict keys to camelCase, recursively, leaving user-data maps alone."""
+    if isinstance(value, dict):
+        return {
+            to_camel(k): (v if k in _OPAQUE_KEYS else camelize(v)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [camelize(v) for v in value]
+    return value
+
+
+def to_rest(model: BaseModel | dict[str, Any] | list[Any]) -> Any:
+    data = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
+    return camelize(data)
+
+
+def respond(
+    model: BaseModel | dict[str, Any] | list[Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(to_rest(model), status_code=status, headers=headers)
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON.
+
+    Raises:
+        PayloadTooLargeError: over 100 KB.
+        BadRequestError: not JSON.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLargeError(f"request body is over {MAX_BODY // 1024} KB — send less")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_BODY:
+            raise PayloadTooLargeError(f"request body is over {MAX_BODY // 1024} KB — send less")
+    if not body:
+        raise BadRequestError("request body is empty — send a JSON object")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequestError("request body is not valid JSON") from None
