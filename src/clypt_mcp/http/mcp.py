@@ -1,14 +1,124 @@
-"""MCP over Streamable HTTP (/mcp) and SSE (/sse) inside the HTTP app, behind API keys."""
+"""MCP over Streamable HTTP (/mcp) and SSE (/sse) inside the HTTP app, behind API keys.
+
+Every caller brings a `clypt_…` key as a Bearer token; the key's workspace and scopes decide
+which tools it is shown and may call, exactly as `CLYPT_SCOPES` does for the stdio server.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
+from urllib.parse import urlsplit
 
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import CallToolResult, ListToolsResult, TextContent
+from pydantic import AnyHttpUrl
 from starlette.types import ASGIApp
 
+from clypt_mcp.backends.local import LocalBackend
+from clypt_mcp.errors import AuthenticationError
 from clypt_mcp.http.state import AppState
+from clypt_mcp.models import ALL_SCOPES, Principal, Scope, expand_scopes
+from clypt_mcp.tools.server import TOOL_SCOPES, build_server
+
+log = logging.getLogger(__name__)
+Lifespan = Callable[[], AbstractAsyncContextManager[Any]]
 
 
-def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp]], list[Any]]:
-    """(path prefixes → ASGI app) pairs and the lifespans they need."""
-    return [], []
+class ClyptTokenVerifier:
+    """The SDK's TokenVerifier over Clypt API keys."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            principal = await self.state.service.authenticate(token)
+        except AuthenticationError:
+            return None
+        return AccessToken(
+            token=token,
+            client_id=principal.key_id or principal.workspace_id,
+            scopes=sorted(s.value for s in principal.scopes),
+            subject=principal.workspace_id,
+        )
+
+
+def caller() -> Principal:
+    """The Principal of the key behind the current MCP request."""
+    token = get_access_token()
+    if token is None or token.subject is None:
+        raise AuthenticationError("no API key on this MCP request")
+    scopes = frozenset(Scope(s) for s in token.scopes if s in {x.value for x in Scope})
+    return Principal(workspace_id=token.subject, key_id=token.client_id, scopes=scopes)
+
+
+class ScopeFilter:
+    """Shows each caller only the tools its key's scopes allow, and refuses the others."""
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        if ctx.method not in ("tools/list", "tools/call"):
+            return await call_next(ctx)
+        try:
+            granted = expand_scopes(caller().scopes)
+        except AuthenticationError:
+            granted = frozenset()
+        if ctx.method == "tools/call":
+            name = ctx.params.get("name") if isinstance(ctx.params, dict) else None
+            needed = TOOL_SCOPES.get(name) if isinstance(name, str) else None
+            if needed is not None and needed not in granted:
+                text = (
+                    f"Error executing tool {name}: this API key lacks the '{needed.value}' scope "
+                    "— ask an admin for a key that has it"
+                )
+                return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+            return await call_next(ctx)
+        result = await call_next(ctx)
+        allowed = {n for n, scope in TOOL_SCOPES.items() if scope in granted}
+        if isinstance(result, ListToolsResult):
+            result.tools = [t for t in result.tools if t.name in allowed]
+        elif isinstance(result, dict) and isinstance(result.get("tools"), list):
+            result["tools"] = [t for t in result["tools"] if t.get("name") in allowed]
+        return result
+
+
+def _security(state: AppState) -> TransportSecuritySettings:
+    base = urlsplit(state.settings.base)
+    host = base.hostname or "127.0.0.1"
+    hosts = [host, f"{host}:*", "127.0.0.1:*", "localhost:*", "[::1]:*"]
+    origins = [state.settings.base, "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
+def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp]], list[Lifespan]]:
+    """(path prefixes → ASGI app) pairs for /mcp and /sse, and the lifespans they need."""
+    service = state.service
+    auth = AuthSettings(
+        issuer_url=AnyHttpUrl(state.settings.base),
+        resource_server_url=AnyHttpUrl(f"{state.settings.base}/mcp"),
+    )
+    mcp = build_server(
+        lambda: LocalBackend(service, caller()),
+        ALL_SCOPES,
+        token_verifier=ClyptTokenVerifier(state),
+        auth=auth,
+    )
+    mcp.middleware.insert(0, ScopeFilter())
+    security = _security(state)
+    streamable = mcp.streamable_http_app(transport_security=security)
+    sse = mcp.sse_app(transport_security=security)
+    apps: list[tuple[tuple[str, ...], ASGIApp]] = [
+        (("/mcp", "/.well-known/oauth-protected-resource"), streamable),
+        (("/sse", "/messages"), sse),
+    ]
+    return apps, [lambda: mcp.session_manager.run()]
