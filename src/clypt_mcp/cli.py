@@ -9,9 +9,11 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.to_thread
 from pydantic import ValidationError
 
 from clypt_mcp import __version__
@@ -50,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--workspace", default=None)
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")
+    db = sub.add_parser("db", help="database tasks").add_subparsers(dest="db_command")
+    db.add_parser("migrate", help="apply pending migrations and print the schema version")
+    backup = db.add_parser("backup", help="copy the live SQLite store into FILE")
+    backup.add_argument("file")
+    restore = db.add_parser("restore", help="replace the SQLite store with a backup FILE")
+    restore.add_argument("file")
+    restore.add_argument("--force", action="store_true", help="overwrite a store that has data")
     return p
 
 
@@ -158,6 +167,57 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
             raise ConfigError("keys: choose create, list or revoke")
 
 
+async def _db(settings: Settings, args: argparse.Namespace) -> None:
+    from clypt_mcp.store.sqlite import SqliteStore, backup_file
+
+    _embedded_only(settings)
+    path = settings.sqlite_path()
+    if args.db_command == "migrate":
+        store = SqliteStore(path)
+        await store.open()
+        try:
+            _err(f"{path}: schema version {await store.schema_version()}\n")
+        finally:
+            await store.close()
+    elif args.db_command == "backup":
+        if not path.exists():
+            raise ConfigError(f"CLYPT_DATABASE_URL: no store at {path} to back up")
+        store = SqliteStore(path)
+        await store.open()  # brings an old file up to date first
+        await store.close()
+        pages = await anyio.to_thread.run_sync(backup_file, path, Path(args.file))
+        _err(f"backed up {path} to {args.file} ({pages} pages)\n")
+    elif args.db_command == "restore":
+        await _restore(path, Path(args.file), args.force)
+    else:
+        raise ConfigError("db: choose migrate, backup or restore")
+
+
+async def _restore(path: Path, source: Path, force: bool) -> None:
+    from clypt_mcp.store.sqlite import SqliteStore, backup_file
+
+    if not source.is_file():
+        raise ConfigError(f"{source}: no such backup file")
+    if path.exists() and not force:
+        store = SqliteStore(path)
+        await store.open()
+        try:
+            links = await store.count_links()
+        finally:
+            await store.close()
+        if links:
+            raise ConfigError(
+                f"{path} already holds {links} links — pass --force to replace it with {source}"
+            )
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    await anyio.to_thread.run_sync(backup_file, source, path)
+    store = SqliteStore(path)
+    await store.open()  # applies migrations newer than the backup
+    await store.close()
+    _err(f"restored {source} into {path}\n")
+
+
 def _out(text: str) -> None:
     sys.stdout.write(text)
 
@@ -178,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = load_settings()
         if args.command == "keys":
             anyio.run(_keys, settings, args)
+        elif args.command == "db":
+            anyio.run(_db, settings, args)
         else:
             anyio.run(_serve_mcp, settings, args.transport, args.host, args.port, args.log_level)
     except ConfigError as exc:
@@ -188,3 +250,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except Exception as exc:  # a last line of defence: one line, never a traceback
+        log.debug("unexpected error", exc_info=True)
+        _err(f"clypt-mcp: unexpected error: {type(exc).__name__}: {exc}\n")
+        raise SystemExit(1) from None

@@ -32,9 +32,7 @@ class Verdict:
 class RateLimiter:
     """`limit` requests per `window` seconds for each key."""
 
-    def __init__(
-        self, limit: int, window: int, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, limit: int, window: int, clock: Callable[[], float] = time.time) -> None:
         self.limit = limit
         self.window = window
         self.clock = clock

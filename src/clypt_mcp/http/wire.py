@@ -20,9 +20,7 @@ _OPAQUE_KEYS = frozenset({"geo", "devices"})
 def camelize(value: Any) -> Any:
     """Rename dict keys to camelCase, recursively, leaving user-data maps alone."""
     if isinstance(value, dict):
-        return {
-            to_camel(k): (v if k in _OPAQUE_KEYS else camelize(v)) for k, v in value.items()
-        }
+        return {to_camel(k): (v if k in _OPAQUE_KEYS else camelize(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [camelize(v) for v in value]
     return value

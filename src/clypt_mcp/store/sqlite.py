@@ -132,6 +132,11 @@ class SqliteStore:
             conn, self._conn = self._conn, None
             await anyio.to_thread.run_sync(conn.close)
 
+    async def count_links(self) -> int:
+        return int(
+            await self._read(lambda db: db.execute("SELECT COUNT(*) FROM links").fetchone()[0])
+        )
+
     async def schema_version(self) -> int:
         return await self._read(
             lambda db: db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
@@ -820,3 +825,35 @@ def _ensure_path(db: sqlite3.Connection, workspace_id: str, names: list[str], no
     if parent is None:
         raise ValueError("a folder path needs at least one name")
     return parent
+
+
+def backup_file(source: Path | str, target: Path | str) -> int:
+    """Copy a live SQLite store into `target` with SQLite's online backup API.
+
+    Safe while other processes write (pages are copied in steps, each under a read lock).
+    Returns the number of pages copied.
+    """
+    target_path = Path(target)
+    target_path.parent.mkdir(parents=True, exist_ok=True)
+    if target_path.exists():
+        target_path.unlink()
+    fd = os.open(target_path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    src = sqlite3.connect(str(source), timeout=BUSY_TIMEOUT_MS / 1000)
+    dst = sqlite3.connect(str(target_path))
+    try:
+        pages = 0
+
+        def progress(status: int, remaining: int, total: int) -> None:
+            nonlocal pages
+            pages = total
+
+        with dst:
+            src.backup(dst, pages=256, progress=progress)
+        check = dst.execute("PRAGMA integrity_check").fetchone()[0]
+        if check != "ok":
+            raise UnavailableError(f"the backup failed its integrity check: {check}")
+        return pages
+    finally:
+        dst.close()
+        src.close()
