@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,7 +15,7 @@ from clypt_mcp.models import (
     Count,
     Interval,
 )
-from clypt_mcp.store.base import ClickStats
+from clypt_mcp.store.base import SLOT, ClickStats
 
 PERIODS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
@@ -52,7 +53,7 @@ def zone(name: str) -> ZoneInfo:
 def window(
     query: AnalyticsQuery, now: datetime, first_click: datetime | None
 ) -> tuple[datetime, datetime]:
-    """The `[start, end)` a query covers."""
+    """The `[start, end)` a query covers, widened to whole quarter-hours (the rollup grain)."""
     end = query.end or now
     if query.start is not None:
         start = query.start
@@ -62,7 +63,21 @@ def window(
         start = end - PERIODS[query.period]
     if end <= start:
         raise InvalidInputError("end must be after start", field="end")
-    return start, end
+    lo = int(start.timestamp()) // SLOT * SLOT
+    hi = -(-math.ceil(end.timestamp()) // SLOT) * SLOT
+    return datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(max(hi, lo + SLOT), UTC)
+
+
+def series_unit(start: datetime, end: datetime, tz: ZoneInfo) -> int:
+    """3600 when every local offset in the window is whole hours, else the quarter-hour:
+    the coarsest time-series bucket that keeps local bucket boundaries exact."""
+    moment = start - timedelta(days=1)
+    while moment <= end + timedelta(days=1):
+        offset = moment.astimezone(tz).utcoffset()
+        if offset is not None and offset.total_seconds() % 3600:
+            return SLOT
+        moment += timedelta(hours=12)
+    return 3600
 
 
 def auto_interval(start: datetime, end: datetime) -> Interval:
@@ -133,7 +148,7 @@ def build(
     interval = query.interval or auto_interval(start, end)
     starts = buckets(start, end, interval, tz)
     counts = dict.fromkeys(starts, 0)
-    for slot, n in stats.quarter_hours:
+    for slot, n in stats.buckets:
         key = floor_local(datetime.fromtimestamp(slot, UTC), interval, tz)
         if key in counts:
             counts[key] += n

@@ -56,6 +56,7 @@ from clypt_mcp.models import (
     utcnow,
 )
 from clypt_mcp.store.base import (
+    SLOT,
     FolderRecord,
     KeyRecord,
     LinkFilter,
@@ -509,15 +510,16 @@ class ClyptService:
         now = self.clock()
         first = None
         if query.period == "all" and query.start is None:
-            probe = await self.store.click_stats(
-                flt, datetime(1970, 1, 1, tzinfo=UTC), now, query.include_bots, 1
-            )
-            if probe.quarter_hours:
-                first = datetime.fromtimestamp(probe.quarter_hours[0][0], UTC)
+            probe = await self.store.click_stats(flt, 0, SLOT, True, 1, want_first=True)
+            if probe.first_bucket is not None:
+                first = datetime.fromtimestamp(probe.first_bucket, UTC)
         start, end = analytics_rules.window(query, now, first)
         interval = query.interval or analytics_rules.auto_interval(start, end)
         analytics_rules.buckets(start, end, interval, tz)  # rejects too many points early
-        stats = await self.store.click_stats(flt, start, end, query.include_bots, query.top)
+        unit = analytics_rules.series_unit(start, end, tz)
+        stats = await self.store.click_stats(
+            flt, int(start.timestamp()), int(end.timestamp()), query.include_bots, query.top, unit
+        )
         return analytics_rules.build(query, stats, start, end, tz)
 
     # --- tags -------------------------------------------------------------------------

@@ -112,16 +112,61 @@ class KeyRecord:
 
 @dataclass
 class ClickStats:
-    """Raw counts for an analytics answer, before time zones and top-N are applied."""
+    """Counts for an analytics answer, before time zones and top-N `other` are applied."""
 
     total_clicks: int
     clicks_in_period: int
     unique_visitors: int
-    quarter_hours: list[tuple[int, int]]  # (start of a 15-minute UTC slot in epoch seconds, clicks)
+    buckets: list[tuple[int, int]]  # (UTC start of a `unit`-second bucket, clicks), by time
     breakdowns: dict[str, list[tuple[str, int]]]  # dimension -> top keys by clicks
+    first_bucket: int | None = None  # the earliest bucket with clicks, when asked for
 
 
-DIMENSIONS = ("country", "device", "browser", "os", "referrer", "link")
+DIMENSIONS = ("country", "device", "browser", "os", "referrer")
+GRAINS = (86400, 3600, 900)
+SLOT = 900  # the finest rollup grain: analytics windows are whole quarter-hours
+
+
+def cover(start: int, end: int, max_grain: int = 86400) -> list[tuple[int, int, int]]:
+    """`(grain, lo, hi)` ranges that tile `[start, end)` exactly, the coarsest grains in the
+    middle, so a query reads a number of rollup buckets that does not grow with the clicks.
+    `start` and `end` are multiples of SLOT."""
+    grains = [g for g in GRAINS if g <= max_grain]
+    return _cover(start, end, grains)
+
+
+def _cover(start: int, end: int, grains: list[int]) -> list[tuple[int, int, int]]:
+    if start >= end:
+        return []
+    grain, rest = grains[0], grains[1:]
+    if not rest:
+        return [(grain, start, end)]
+    lo = -(-start // grain) * grain
+    hi = end // grain * grain
+    if lo >= hi:
+        return _cover(start, end, rest)
+    return [*_cover(start, lo, rest), (grain, lo, hi), *_cover(hi, end, rest)]
+
+
+def rollup_rows(events: list[ClickEvent]) -> dict[tuple[str, str, int, str, int, str, int], int]:
+    """The rollup increments for a batch of clicks, keyed like the rollups table, without
+    uniques (those need the store's memory of who was seen today)."""
+    out: dict[tuple[str, str, int, str, int, str, int], int] = {}
+    for e in events:
+        ts = int(e.at.timestamp())
+        bot = int(e.bot)
+        values = {d: getattr(e, d) or "unknown" for d in DIMENSIONS}
+        for grain in GRAINS:
+            t = ts // grain * grain
+            for link in ("", e.link_id):
+                key = (e.workspace_id, link, grain, "*", t, "", bot)
+                out[key] = out.get(key, 0) + 1
+                for dim, value in values.items():
+                    key = (e.workspace_id, link, grain, dim, t, value, bot)
+                    out[key] = out.get(key, 0) + 1
+            key = (e.workspace_id, "", grain, "link", t, e.link_id, bot)
+            out[key] = out.get(key, 0) + 1
+    return out
 
 
 class Store(Protocol):
@@ -225,8 +270,17 @@ class Store(Protocol):
         """Count one redirect; False when the link's `max_clicks` is already reached."""
 
     async def click_stats(
-        self, flt: LinkFilter, start: datetime, end: datetime, include_bots: bool, top: int
-    ) -> ClickStats: ...
+        self,
+        flt: LinkFilter,
+        start: int,
+        end: int,
+        include_bots: bool,
+        top: int,
+        unit: int = SLOT,
+        want_first: bool = False,
+    ) -> ClickStats:
+        """Counts over `[start, end)` (epoch seconds, multiples of SLOT) from the rollups;
+        the time series in `unit`-second buckets (SLOT or 3600)."""
 
     # api keys
     async def insert_key(self, record: KeyRecord, key_hash: str, max_active: int) -> bool:

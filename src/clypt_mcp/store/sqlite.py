@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import sqlite3
 import threading
@@ -22,15 +21,20 @@ import anyio.to_thread
 from clypt_mcp.errors import CodeTakenError, ConflictError, TagTakenError, UnavailableError
 from clypt_mcp.models import ClickEvent, LinkSort
 from clypt_mcp.store.base import (
+    DIMENSIONS,
+    EPOCH,
     LINK_COLUMNS,
+    SLOT,
     ClickStats,
     FolderRecord,
     KeyRecord,
     LinkFilter,
     LinkRecord,
     TagRecord,
+    cover,
     folder_path,
     from_us,
+    rollup_rows,
     to_us,
 )
 
@@ -287,7 +291,26 @@ class SqliteStore:
             cur = db.execute(
                 "DELETE FROM links WHERE id = ? AND workspace_id = ?", (link_id, workspace_id)
             )
-            return cur.rowcount > 0
+            if cur.rowcount == 0:
+                return False
+            args = {"ws": workspace_id, "id": link_id}
+            # The workspace's totals forget this link's clicks (its unique visitors stay
+            # counted: a visitor of several links is one visitor there).
+            db.execute(
+                """UPDATE rollups AS w SET clicks = w.clicks - l.clicks FROM rollups AS l
+                    WHERE l.workspace_id = :ws AND l.link_id = :id AND l.dim <> 'uniques'
+                      AND w.workspace_id = :ws AND w.link_id = '' AND w.grain = l.grain
+                      AND w.dim = l.dim AND w.t = l.t AND w.key = l.key AND w.bot = l.bot""",
+                args,
+            )
+            db.execute(
+                "DELETE FROM rollups WHERE workspace_id = :ws AND link_id = '' AND dim = 'link' "
+                "AND key = :id",
+                args,
+            )
+            db.execute("DELETE FROM rollups WHERE workspace_id = :ws AND link_id = :id", args)
+            db.execute("DELETE FROM visitor_days WHERE workspace_id = :ws AND link_id = :id", args)
+            return True
 
         return await self._tx(job)
 
@@ -492,6 +515,7 @@ class SqliteStore:
         for e in events:
             n, last = counts.get(e.link_id, (0, 0))
             counts[e.link_id] = (n + (0 if e.bot else 1), max(last, to_us(e.at) or 0))
+        rollups = rollup_rows(events)
 
         def job(db: sqlite3.Connection) -> None:
             db.executemany(
@@ -503,6 +527,13 @@ class SqliteStore:
                 """UPDATE links SET clicks = clicks + ?,
                        last_clicked_at = MAX(IFNULL(last_clicked_at, 0), ?) WHERE id = ?""",
                 [(n, last, link_id) for link_id, (n, last) in counts.items()],
+            )
+            for key, n in _first_visits(db, events).items():
+                rollups[key] = rollups.get(key, 0) + n
+            db.executemany(
+                """INSERT INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT DO UPDATE SET clicks = clicks + excluded.clicks""",
+                [(*key, n) for key, n in rollups.items()],
             )
 
         await self._tx(job)
@@ -519,57 +550,83 @@ class SqliteStore:
         return await self._tx(job)
 
     async def click_stats(
-        self, flt: LinkFilter, start: datetime, end: datetime, include_bots: bool, top: int
+        self,
+        flt: LinkFilter,
+        start: int,
+        end: int,
+        include_bots: bool,
+        top: int,
+        unit: int = SLOT,
+        want_first: bool = False,
     ) -> ClickStats:
-        link_where, args = _link_where(flt, end, include_deleted=True)
-        scope = f"c.link_id IN (SELECT l.id FROM links l WHERE {link_where})"
-        if flt.link_id is None and not (flt.tag or flt.folder_ids or flt.query):
-            scope = "c.workspace_id = :ws"
-        bots = "" if include_bots else " AND c.bot = 0"
-        period = f"{scope}{bots} AND c.ts >= :_start AND c.ts < :_end"
-        args = {
-            **args,
-            "ws": flt.workspace_id,
-            "_start": int(start.timestamp()),
-            "_end": math.ceil(end.timestamp()),
-            "_top": top,
-        }
-        columns = {
-            "country": "c.country",
-            "device": "c.device",
-            "browser": "c.browser",
-            "os": "c.os",
-            "referrer": "c.referrer",
-            "link": "l2.code",
-        }
+        whole = flt.link_id is None and not (flt.tag or flt.folder_ids or flt.query)
+        link_where, link_args = _link_where(flt, from_us(0) or EPOCH, include_deleted=True)
+        if whole:
+            links_sql, args = "r.link_id = ''", {"ws": flt.workspace_id}
+        else:
+            links_sql = f"r.link_id IN (SELECT l.id FROM links l WHERE {link_where})"
+            args = dict(link_args)
+        bots = "" if include_bots else " AND r.bot = 0"
+        base = f"r.workspace_id = :ws AND {links_sql}{bots}"
+
+        def ranges(max_grain: int) -> tuple[str, dict[str, int]]:
+            parts, extra = [], {}
+            for i, (grain, lo, hi) in enumerate(cover(start, end, max_grain)):
+                parts.append(f"(r.grain = {grain} AND r.t >= :lo{i} AND r.t < :hi{i})")
+                extra[f"lo{i}"], extra[f"hi{i}"] = lo, hi
+            return " OR ".join(parts) or "0", extra
 
         def job(db: sqlite3.Connection) -> ClickStats:
+            period, extra = ranges(86400)
+            q = {**args, **extra, "_top": top}
             total = db.execute(
-                f"SELECT COUNT(*) FROM clicks c WHERE {scope}{bots}", args
-            ).fetchone()
-            row = db.execute(
-                f"SELECT COUNT(*), COUNT(DISTINCT c.visitor) FROM clicks c WHERE {period}", args
-            ).fetchone()
-            slots = db.execute(
-                f"""SELECT (c.ts / 900) * 900 AS slot, COUNT(*) FROM clicks c WHERE {period}
-                     GROUP BY slot ORDER BY slot""",
-                args,
-            ).fetchall()
-            breakdowns: dict[str, list[tuple[str, int]]] = {}
-            for dim, col in columns.items():
-                join = " JOIN links l2 ON l2.id = c.link_id" if dim == "link" else ""
-                rows = db.execute(
-                    f"""SELECT IFNULL({col}, 'unknown') AS k, COUNT(*) AS n FROM clicks c{join}
-                         WHERE {period} GROUP BY k ORDER BY n DESC, k LIMIT :_top""",
-                    args,
+                f"SELECT IFNULL(SUM(r.clicks), 0) FROM rollups r WHERE {base} "
+                "AND r.grain = 86400 AND r.dim = '*'",
+                q,
+            ).fetchone()[0]
+            sums = dict(
+                db.execute(
+                    f"""SELECT r.dim, SUM(r.clicks) FROM rollups r WHERE {base}
+                         AND r.dim IN ('*', 'uniques') AND ({period}) GROUP BY r.dim""",
+                    q,
                 ).fetchall()
-                breakdowns[dim] = [(r[0], r[1]) for r in rows]
+            )
+            breakdowns: dict[str, list[tuple[str, int]]] = {}
+            for dim in DIMENSIONS:
+                breakdowns[dim] = _top(db, f"{base} AND r.dim = '{dim}' AND ({period})", q)
+            if whole:
+                by_link = _top(db, f"{base} AND r.dim = 'link' AND ({period})", q)
+            else:
+                by_link = [
+                    (r[0], r[1]) for r in db.execute(
+                        f"""SELECT r.link_id, SUM(r.clicks) AS n FROM rollups r WHERE {base}
+                             AND r.dim = '*' AND ({period}) GROUP BY r.link_id
+                             HAVING n > 0 ORDER BY n DESC, r.link_id LIMIT :_top""",
+                        q,
+                    )
+                ]  # fmt: skip
+            breakdowns["link"] = _codes(db, by_link)
+            series, extra_ts = ranges(unit)
+            buckets = db.execute(
+                f"""SELECT (r.t / {unit}) * {unit} AS b, SUM(r.clicks) FROM rollups r
+                     WHERE {base} AND r.dim = '*' AND ({series}) GROUP BY b HAVING SUM(r.clicks) > 0
+                     ORDER BY b""",
+                {**args, **extra_ts},
+            ).fetchall()
+            first = None
+            if want_first:
+                first = db.execute(
+                    f"SELECT MIN(r.t) FROM rollups r WHERE {base} AND r.grain = 900 "
+                    "AND r.dim = '*'",
+                    args,
+                ).fetchone()[0]
             return ClickStats(
-                total_clicks=total[0],
-                clicks_in_period=row[0],
-                unique_visitors=row[1],
-                quarter_hours=[(s[0], s[1]) for s in slots],
+                total_clicks=total,
+                clicks_in_period=sums.get("*", 0),
+                unique_visitors=sums.get("uniques", 0),
+                buckets=[(b[0], b[1]) for b in buckets],
                 breakdowns=breakdowns,
+                first_bucket=first,
             )
 
         return await self._read(job)
@@ -857,3 +914,46 @@ def backup_file(source: Path | str, target: Path | str) -> int:
     finally:
         dst.close()
         src.close()
+
+
+def _top(db: sqlite3.Connection, where: str, args: dict[str, Any]) -> list[tuple[str, int]]:
+    rows = db.execute(
+        f"""SELECT r.key, SUM(r.clicks) AS n FROM rollups r WHERE {where}
+             GROUP BY r.key HAVING n > 0 ORDER BY n DESC, r.key LIMIT :_top""",
+        args,
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def _codes(db: sqlite3.Connection, by_id: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Link ids to their codes (a link deleted for good keeps its id as the key)."""
+    if not by_id:
+        return []
+    marks = ",".join("?" * len(by_id))
+    codes = dict(
+        db.execute(f"SELECT id, code FROM links WHERE id IN ({marks})", [i for i, _ in by_id])
+    )
+    return [(codes.get(i, i), n) for i, n in by_id]
+
+
+def _first_visits(
+    db: sqlite3.Connection, events: list[ClickEvent]
+) -> dict[tuple[str, str, int, str, int, str, int], int]:
+    """Count each human visitor once per UTC day (workspace-wide and per link), in the rollup
+    buckets of their first visit that day."""
+    out: dict[tuple[str, str, int, str, int, str, int], int] = {}
+    for e in sorted(events, key=lambda ev: ev.at):
+        if e.bot or not e.visitor:
+            continue
+        ts = int(e.at.timestamp())
+        day = ts // 86400 * 86400
+        for link in ("", e.link_id):
+            cur = db.execute(
+                "INSERT OR IGNORE INTO visitor_days VALUES (?, ?, ?, ?)",
+                (e.workspace_id, link, day, e.visitor),
+            )
+            if cur.rowcount:
+                for grain in (86400, 3600, 900):
+                    key = (e.workspace_id, link, grain, "uniques", ts // grain * grain, "", 0)
+                    out[key] = out.get(key, 0) + 1
+    return out

@@ -1,0 +1,299 @@
+"""Redirect rules over the Store: may a short link redirect now, and where to.
+
+Order of checks: unknown code (404), deleted, disabled, not started yet, expired, click limit
+(410 each, with that reason), then the password. The destination is the first that applies of:
+the `geo` rule for the visitor's country, the `devices` rule for the visitor's device type, an
+A/B variant drawn by weight (its label, or `#n` for the n-th variant, is recorded), the link's
+`url`.
+
+UTM merge rule: the link's `utm_*` values are set in the destination's query. Every other
+parameter is kept exactly as written, in order; a `utm_*` key the destination already carries
+gets the link's value in place (its later duplicates are dropped), so no key appears twice;
+keys it lacks are appended in the order source, medium, campaign, term, content. The fragment is
+kept. The result is an ASCII URI (IDN host in punycode, other non-ASCII percent-encoded).
+
+`max_clicks` is exact: each redirect of such a link is counted by the store atomically
+(`count_redirect`) before the 302, so N visitors at once get exactly `max_clicks` redirects.
+Links without `max_clicks` never write on the redirect path; their clicks are counted when the
+click recorder writes them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import anyio.to_thread
+
+from clypt_mcp.core.passwords import verify_password
+from clypt_mcp.core.visitors import DeviceType
+from clypt_mcp.store.base import LinkRecord, Store
+
+Reason = Literal["deleted", "disabled", "scheduled", "expired", "click_limit"]
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Characters left as they are when a destination is made ASCII: RFC 3986 reserved and
+# unreserved characters, and `%` so existing escapes survive.
+_URI_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One possible destination, ready for a `Location` header."""
+
+    location: str
+    variant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledLink:
+    """A link with everything a redirect needs worked out once."""
+
+    id: str
+    workspace_id: str
+    code: str
+    password_hash: str | None
+    deleted: bool
+    disabled: bool
+    starts_at: datetime | None
+    expires_at: datetime | None
+    max_clicks: int | None
+    redirects: int  # as loaded: a lower bound, since it only grows
+    default: Target
+    geo: dict[str, Target]
+    devices: dict[str, Target]
+    variants: tuple[Target, ...]
+    cumulative_weights: tuple[int, ...]
+
+    @classmethod
+    def from_record(cls, rec: LinkRecord) -> CompiledLink:
+        utm = {key: value for key in UTM_KEYS if (value := getattr(rec, key))}
+
+        def target(url: str, variant: str | None = None) -> Target:
+            return Target(to_location(merge_utm(url, utm)), variant)
+
+        variants: list[Target] = []
+        weights: list[int] = []
+        total = 0
+        for i, v in enumerate(rec.variants or []):
+            total += max(1, int(v.get("weight") or 1))
+            weights.append(total)
+            variants.append(target(str(v["url"]), v.get("label") or f"#{i + 1}"))
+        return cls(
+            id=rec.id,
+            workspace_id=rec.workspace_id,
+            code=rec.code,
+            password_hash=rec.password_hash,
+            deleted=rec.deleted_at is not None,
+            disabled=rec.disabled,
+            starts_at=rec.starts_at,
+            expires_at=rec.expires_at,
+            max_clicks=rec.max_clicks,
+            redirects=rec.redirects,
+            default=target(rec.url),
+            geo={k.upper(): target(u) for k, u in (rec.geo or {}).items()},
+            devices={k: target(u) for k, u in (rec.devices or {}).items()},
+            variants=tuple(variants),
+            cumulative_weights=tuple(weights),
+        )
+
+    def unavailable(self, now: datetime) -> Reason | None:
+        """Why this link does not redirect at `now`, or None when it does."""
+        if self.deleted:
+            return "deleted"
+        if self.disabled:
+            return "disabled"
+        if self.starts_at is not None and now < self.starts_at:
+            return "scheduled"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        if self.max_clicks is not None and self.redirects >= self.max_clicks:
+            return "click_limit"
+        return None
+
+    def choose(self, country: str | None, device: DeviceType, rng: random.Random) -> Target:
+        """Geo rule, else device rule, else a variant by weight, else the link's url."""
+        if country is not None and (hit := self.geo.get(country)) is not None:
+            return hit
+        if (hit := self.devices.get(device)) is not None:
+            return hit
+        if self.variants:
+            pick = rng.random() * self.cumulative_weights[-1]
+            return self.variants[bisect.bisect_right(self.cumulative_weights, pick)]
+        return self.default
+
+
+def merge_utm(url: str, utm: dict[str, str]) -> str:
+    """`url` with the `utm_*` parameters set (see the module docstring for the rule)."""
+    if not utm:
+        return url
+    rest, hash_mark, fragment = url.partition("#")
+    base, question, query = rest.partition("?")
+    pending = dict(utm)
+    done: set[str] = set()
+    parts: list[str] = []
+    for part in query.split("&") if question else []:
+        key = unquote(part.partition("=")[0].replace("+", " "))
+        if key in done:
+            continue  # a duplicate of a key the link sets
+        if key in pending:
+            parts.append(f"{key}={pending.pop(key)}")
+            done.add(key)
+        else:
+            parts.append(part)
+    parts.extend(f"{key}={value}" for key, value in pending.items())
+    query = "&".join(p for p in parts if p)
+    return f"{base}?{query}{hash_mark}{fragment}"
+
+
+def to_location(url: str) -> str:
+    """An ASCII URI for a `Location` header: IDN host in punycode, other non-ASCII escaped."""
+    if url.isascii():
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    host = parts.hostname or ""
+    if not host.isascii():
+        netloc = netloc.replace(host, ascii_host(host), 1)
+    path, query, fragment = (quote(p, safe=_URI_SAFE) for p in parts[2:])
+    return urlunsplit((parts.scheme, netloc, path, query, fragment))
+
+
+def ascii_host(host: str) -> str:
+    """An internationalised host name in punycode (`bücher.de` -> `xn--bcher-kva.de`)."""
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ".".join(
+            label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
+            for label in host.split(".")
+        )
+
+
+# --- lookups ------------------------------------------------------------------------------
+
+
+class LinkCache:
+    """Compiled links by code, each kept for `ttl` seconds (0: always ask the store).
+
+    A change to a link reaches redirects within `ttl`. Unknown codes are cached too, so a flood
+    of made-up codes does not reach the database more than once a `ttl` each.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        ttl: float = 0.0,
+        max_size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.max_size = max_size
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[float, CompiledLink | None]] = OrderedDict()
+
+    async def get(self, code: str) -> CompiledLink | None:
+        """The link with this code (in any workspace), or None."""
+        if not CODE_RE.match(code):
+            return None
+        if self.ttl > 0:
+            entry = self._entries.get(code)
+            if entry is not None and entry[0] > self.clock():
+                return entry[1]
+        rec = await self.store.get_link(None, code=code)
+        link = CompiledLink.from_record(rec) if rec is not None else None
+        if self.ttl > 0:
+            self._entries[code] = (self.clock() + self.ttl, link)
+            self._entries.move_to_end(code)
+            while len(self._entries) > self.max_size:
+                self._entries.popitem(last=False)
+        return link
+
+    def forget(self, code: str) -> None:
+        self._entries.pop(code, None)
+
+
+# --- outcomes -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    link: CompiledLink
+    target: Target
+
+
+@dataclass(frozen=True, slots=True)
+class NotFound:
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    link: CompiledLink
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordRequired:
+    link: CompiledLink
+    wrong: bool  # a password was given and it was not the right one
+
+
+Outcome = Redirect | NotFound | Unavailable | PasswordRequired
+
+
+class Redirector:
+    """Resolves a code for one visit; the only store write is the `max_clicks` count."""
+
+    def __init__(self, store: Store, links: LinkCache, rng: random.Random | None = None) -> None:
+        self.store = store
+        self.links = links
+        self.rng = rng or random.Random()
+
+    async def resolve(
+        self,
+        code: str,
+        *,
+        now: datetime,
+        country: str | None,
+        device: DeviceType,
+        password: str | None = None,
+        count: bool = True,
+    ) -> Outcome:
+        """What a visit to `code` gets. Passwords are checked only when the link has one;
+        `count=False` (HEAD) leaves the `max_clicks` counter alone."""
+        link = await self.links.get(code)
+        if link is None:
+            return NotFound(code)
+        if (reason := link.unavailable(now)) is not None:
+            return Unavailable(link, reason)
+        if link.password_hash is not None:
+            if password is None:
+                return PasswordRequired(link, wrong=False)
+            if not await check_password(password, link.password_hash):
+                return PasswordRequired(link, wrong=True)
+        target = link.choose(country, device, self.rng)
+        if (
+            count
+            and link.max_clicks is not None
+            and not await self.store.count_redirect(link.id, now)
+        ):
+            self.links.forget(code)
+            return Unavailable(link, "click_limit")
+        return Redirect(link, target)
+
+
+async def check_password(password: str, stored: str) -> bool:
+    """scrypt takes tens of milliseconds: run it off the event loop."""
+    if len(password) > 1024:
+        return False
+    return await anyio.to_thread.run_sync(verify_password, password, stored)

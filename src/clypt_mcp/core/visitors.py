@@ -1,0 +1,397 @@
+"""Who clicked: device, browser, OS and bot flag from the user agent, country from the client IP,
+the referrer's host and a salted, daily-rotating visitor hash. No raw IP is ever kept.
+
+Device vocabulary (the click's `device`, and the key a `devices` routing rule matches):
+
+- `ios`: iPhone, iPad (when it says so), iPod;
+- `android`: any Android phone or tablet (Kindle Fire included);
+- `desktop`: Windows, macOS, Linux, ChromeOS and the BSDs on a computer;
+- `other`: everything else (consoles, TVs, KaiOS, Windows Phone, HTTP libraries, no user agent).
+
+Bots are classified the same way and flagged with `bot=True`: crawlers and link previewers as
+ua-parser knows them (its `Spider` device), HTTP libraries, headless browsers and an empty user
+agent. Heavy imports (ua-parser, iptocc, maxminddb) happen on first use, never at import.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from ua_parser import Parser
+
+DeviceType = Literal["ios", "android", "desktop", "other"]
+Network = IPv4Network | IPv6Network
+IPAddress = IPv4Address | IPv6Address
+
+MAX_AGENT_LENGTH = 512  # longer user agents are cut before parsing (and caching)
+AGENT_CACHE_SIZE = 10_000
+SECRET_BYTES = 32
+
+_DESKTOP_OS = frozenset(
+    {
+        "Mac OS X",
+        "macOS",
+        "Linux",
+        "Ubuntu",
+        "Debian",
+        "Fedora",
+        "Red Hat",
+        "CentOS",
+        "SUSE",
+        "openSUSE",
+        "Mint",
+        "Linux Mint",
+        "Arch Linux",
+        "Gentoo",
+        "Slackware",
+        "Mageia",
+        "Mandriva",
+        "Chrome OS",
+        "FreeBSD",
+        "OpenBSD",
+        "NetBSD",
+        "Solaris",
+    }
+)
+_MOBILE_WINDOWS = ("Windows Phone", "Windows Mobile", "Windows CE", "Windows RT")
+# User-agent families of HTTP libraries and headless browsers: scripts, not people.
+_SCRIPT_FAMILIES = frozenset(
+    {
+        "curl",
+        "Wget",
+        "Python Requests",
+        "Python-urllib",
+        "Go-http-client",
+        "HeadlessChrome",
+        "PhantomJS",
+        "okhttp",
+        "Java",
+        "Apache-HttpClient",
+        "libwww-perl",
+    }
+)
+_SCRIPT_AGENT = re.compile(
+    r"^(python-|httpx|aiohttp|node-fetch|axios|undici|got |scrapy|java/|okhttp|"
+    r"apache-httpclient|libwww|lwp::|guzzle|ruby|php/|rust|reqwest|wrk)|headless",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """What a user-agent string says about the visitor's software and device."""
+
+    device: DeviceType
+    browser: str | None
+    os: str | None
+    bot: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """One visit as the redirect rules and the click record see it (no raw IP kept)."""
+
+    agent: Agent
+    country: str | None
+    referrer: str | None
+    visitor_hash: str | None
+
+
+# --- user agents --------------------------------------------------------------------------
+
+_parser_lock = threading.Lock()
+_parser: Parser | None = None
+
+
+def _ua_parser() -> Parser:
+    """ua-parser's parser on the native (Rust) resolver when present; built once, lazily."""
+    global _parser
+    with _parser_lock:
+        if _parser is None:
+            from ua_parser import BestAvailableResolver, Parser, load_lazy_builtins
+
+            # No resolver cache here: `parse_agent` caches the finished Agent instead.
+            _parser = Parser(BestAvailableResolver(load_lazy_builtins()))
+        return _parser
+
+
+def warm_up() -> None:
+    """Build the user-agent parser now (about half a second) instead of on the first click."""
+    parse_agent("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0 Safari/537.36")
+
+
+@functools.lru_cache(maxsize=AGENT_CACHE_SIZE)
+def _parse_cached(user_agent: str) -> Agent:
+    result = _ua_parser().parse(user_agent)
+    browser = result.user_agent.family if result.user_agent else None
+    os_family = result.os.family if result.os else None
+    device_family = result.device.family if result.device else None
+    bot = (
+        device_family == "Spider"
+        or browser in _SCRIPT_FAMILIES
+        or bool(_SCRIPT_AGENT.search(user_agent))
+    )
+    return Agent(
+        device=_device_type(os_family, device_family),
+        browser=browser,
+        os=os_family,
+        bot=bot,
+    )
+
+
+def parse_agent(user_agent: str | None) -> Agent:
+    """Device type, browser family, OS family and bot flag of a user-agent string (cached)."""
+    text = (user_agent or "").strip()[:MAX_AGENT_LENGTH]
+    if not text:
+        return Agent(device="other", browser=None, os=None, bot=True)
+    return _parse_cached(text)
+
+
+def _device_type(os_family: str | None, device_family: str | None) -> DeviceType:
+    if os_family in ("iOS", "iPadOS") or device_family in ("iPhone", "iPad", "iPod"):
+        return "ios"
+    if os_family in ("Android", "Fire OS"):
+        return "android"
+    if os_family is None:
+        return "other"
+    if os_family.startswith("Windows") and not os_family.startswith(_MOBILE_WINDOWS):
+        return "desktop"
+    if os_family in _DESKTOP_OS and device_family in (None, "Other", "Mac"):
+        return "desktop"
+    return "other"
+
+
+# --- client IP, referrer ------------------------------------------------------------------
+
+
+def client_ip(
+    peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[Network]
+) -> IPAddress | None:
+    """The visitor's address: the socket peer, or, when the peer is a trusted proxy, the
+    right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+
+    `forwarded_for` holds the raw header values (several headers read as one list). An entry
+    that is not an IP address ends the walk: the client is then unknown (None).
+    """
+    address = _parse_ip(peer)
+    if address is None or not forwarded_for or not _trusted(address, trusted):
+        return address
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
+    for hop in reversed(hops):
+        address = _parse_ip(hop)
+        if address is None or not _trusted(address, trusted):
+            return address
+    return address  # every hop was a trusted proxy: the left-most one is the best we know
+
+
+def _trusted(address: IPAddress, trusted: Sequence[Network]) -> bool:
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address.version == net.version and address in net for net in trusted)
+
+
+def _parse_ip(text: str | None) -> IPAddress | None:
+    if not text:
+        return None
+    text = text.strip()
+    if text.startswith("["):  # "[2001:db8::1]:443"
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # "203.0.113.7:51234"
+        text = text.partition(":")[0]
+    try:
+        return ip_address(text.partition("%")[0])
+    except ValueError:
+        return None
+
+
+def referrer_host(referrer: str | None) -> str | None:
+    """The host of a `Referer` header, lower-cased, without port or path; None when absent."""
+    if not referrer:
+        return None
+    try:
+        host = urlsplit(referrer.strip()).hostname
+    except ValueError:
+        return None
+    if not host or len(host) > 253:
+        return None
+    return host.lower()
+
+
+# --- country ------------------------------------------------------------------------------
+
+
+class GeoIPError(Exception):
+    """`CLYPT_GEOIP_DB` names a file that cannot be read as a MaxMind database."""
+
+
+class CountryLookup:
+    """ISO country of an IP: a MaxMind `.mmdb` when one is configured, else the offline table
+    shipped with `iptocc`. Private, loopback and unknown addresses have no country (None)."""
+
+    def __init__(self, geoip_db: Path | None = None) -> None:
+        self.geoip_db = geoip_db
+        self._lookup: Callable[[str], str | None] | None = None
+
+    def open(self) -> None:
+        """Load the table now (both are lazy otherwise).
+
+        Raises:
+            GeoIPError: the MaxMind file is missing or unreadable.
+        """
+        if self._lookup is None:
+            self._lookup = self._mmdb() if self.geoip_db else self._iptocc()
+
+    def country(self, address: IPAddress | None) -> str | None:
+        """Two upper-case letters, or None."""
+        if address is None or not address.is_global:
+            return None
+        if self._lookup is None:
+            self.open()
+        assert self._lookup is not None
+        code = self._lookup(str(address))
+        return code.upper() if code and len(code) == 2 else None
+
+    @staticmethod
+    def _iptocc() -> Callable[[str], str | None]:
+        import iptocc
+
+        def lookup(ip: str) -> str | None:
+            return iptocc.country_code(ip)
+
+        return lookup
+
+    def _mmdb(self) -> Callable[[str], str | None]:
+        import maxminddb
+
+        try:
+            reader = maxminddb.open_database(str(self.geoip_db))
+        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
+            raise GeoIPError(
+                f"CLYPT_GEOIP_DB: cannot read '{self.geoip_db}' as a MaxMind .mmdb file ({exc})"
+            ) from None
+
+        def lookup(ip: str) -> str | None:
+            try:
+                record = reader.get(ip)
+            except (ValueError, maxminddb.InvalidDatabaseError):
+                return None
+            return _mmdb_country(record)
+
+        return lookup
+
+
+def _mmdb_country(record: Any) -> str | None:
+    """`country.iso_code` (GeoIP2/GeoLite2 Country and City), else `registered_country`."""
+    if not isinstance(record, dict):
+        return None
+    for key in ("country", "registered_country"):
+        part = record.get(key)
+        if isinstance(part, dict) and isinstance(part.get("iso_code"), str):
+            return str(part["iso_code"])
+    return None
+
+
+# --- visitor hash -------------------------------------------------------------------------
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The install's visitor-hash secret, kept in `path` (mode 0600); made on first use.
+
+    Several processes starting at once agree: the file is created exclusively, and a loser of
+    that race reads the winner's secret.
+
+    Raises:
+        OSError: the folder cannot be written or the file read.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secret = secrets.token_bytes(SECRET_BYTES)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(secret.hex().encode())
+        try:
+            os.link(partial, path)  # fails if another process won the race
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+        data = path.read_bytes()
+    try:
+        secret = bytes.fromhex(data.decode().strip())
+    except ValueError:
+        secret = b""
+    if len(secret) < 16:
+        raise OSError(f"{path} does not hold a visitor-hash secret; delete it to make a new one")
+    return secret
+
+
+class VisitorHasher:
+    """HMAC-SHA256(day salt, ip + user agent), where the day salt is HMAC(secret, UTC date):
+    the same visitor hashes alike within a UTC day, and hashes of two days cannot be linked."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+        self._day: date | None = None
+        self._salt = b""
+
+    def salt(self, day: date) -> bytes:
+        if day != self._day:
+            self._salt = hmac.new(self._secret, day.isoformat().encode(), hashlib.sha256).digest()
+            self._day = day
+        return self._salt
+
+    def hash(self, address: IPAddress | None, user_agent: str | None, day: date) -> str:
+        """32 hex characters; never reversible to the address."""
+        message = f"{address or ''}\n{(user_agent or '')[:MAX_AGENT_LENGTH]}".encode()
+        return hmac.new(self.salt(day), message, hashlib.sha256).hexdigest()[:32]
+
+
+# --- everything together ------------------------------------------------------------------
+
+
+class VisitorInspector:
+    """Turns what a request carries into a `Visitor`, with the install's settings."""
+
+    def __init__(
+        self,
+        trusted_proxies: Sequence[Network],
+        countries: CountryLookup,
+        hasher: VisitorHasher,
+    ) -> None:
+        self.trusted_proxies = tuple(trusted_proxies)
+        self.countries = countries
+        self.hasher = hasher
+
+    def inspect(
+        self,
+        *,
+        peer: str | None,
+        forwarded_for: Sequence[str],
+        user_agent: str | None,
+        referrer: str | None,
+        day: date,
+    ) -> Visitor:
+        address = client_ip(peer, forwarded_for, self.trusted_proxies)
+        return Visitor(
+            agent=parse_agent(user_agent),
+            country=self.countries.country(address),
+            referrer=referrer_host(referrer),
+            visitor_hash=self.hasher.hash(address, user_agent, day),
+        )
