@@ -112,7 +112,7 @@ async def _serve_mcp(settings: Settings, transport: str, host: str, port: int, l
     async with open_service(settings) as service:
         principal = Principal(workspace_id=settings.workspace, scopes=settings.scopes)
         backend = LocalBackend(service, principal)
-        mcp = build_server(lambda: backend, settings.scopes, log_level=level)
+        mcp = build_server(lambda: backend, settings.scopes, log_level=level, lazy=True)
         if transport == "stdio":
             await mcp.run_stdio_async()
         elif transport == "sse":

@@ -5,10 +5,17 @@ from __future__ import annotations
 import os
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from clypt_mcp.models import ALL_SCOPES, Scope, parse_scopes
 
@@ -21,20 +28,34 @@ def default_database_path() -> Path:
     return Path(root) / "clypt" / "clypt.db"
 
 
-class Settings(BaseSettings):
-    """Clypt's configuration, from `CLYPT_*` variables; CLI flags override."""
+class Settings(BaseModel):
+    """Clypt's configuration, from `CLYPT_*` variables; arguments (CLI flags) override.
 
-    model_config = SettingsConfigDict(env_prefix="CLYPT_", extra="ignore")
+    A plain model that reads the environment itself: pydantic-settings (and dotenv) cost the
+    stdio server's cold start about 35 ms for nothing it needs.
+    """
+
+    model_config = ConfigDict(extra="ignore")
 
     database_url: str | None = None
     base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080")
     api_url: AnyHttpUrl | None = None
     api_key: SecretStr | None = None
-    scopes: Annotated[frozenset[Scope], NoDecode] = ALL_SCOPES
+    scopes: frozenset[Scope] = ALL_SCOPES
     workspace: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = ()
+    trusted_proxies: tuple[Network, ...] = ()
     geoip_db: Path | None = None
     rate_limit: str = Field(default="1000/minute", pattern=r"^\d+/(second|minute|hour|day)$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment(cls, data: Any) -> Any:
+        values = dict(data) if isinstance(data, dict) else {}
+        for name in cls.model_fields:
+            raw = os.environ.get(f"CLYPT_{name.upper()}")
+            if raw is not None and raw.strip() and name not in values:
+                values[name] = raw.strip()
+        return values
 
     @field_validator("scopes", mode="before")
     @classmethod

@@ -98,7 +98,10 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 class _Wire(BaseModel):
-    """Outputs: snake_case in Python and MCP; the REST layer renames keys to camelCase."""
+    """Outputs: snake_case in Python and MCP; the REST layer renames keys to camelCase.
+    Every field is required (no defaults): outputs always carry all of them."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 def _both_spellings(name: str) -> AliasChoices:
@@ -113,6 +116,7 @@ class _Input(BaseModel):
         populate_by_name=True,
         extra="forbid",
         hide_input_in_errors=True,
+        defer_build=True,  # built on first use, not at import: the stdio start stays fast
     )
 
 
@@ -264,7 +268,7 @@ LinkSort = Literal["-created_at", "created_at", "-clicks", "clicks", "code", "-c
 class VariantOut(_Wire):
     url: str
     weight: int
-    label: str | None = None
+    label: str | None
 
 
 class Link(_Wire):
@@ -274,37 +278,37 @@ class Link(_Wire):
     code: str
     short_url: str
     url: str
-    title: str | None = None
-    notes: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    folder: str | None = Field(default=None, description="Folder path, e.g. 'Marketing/2026'.")
-    folder_id: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    utm_term: str | None = None
-    utm_content: str | None = None
-    starts_at: datetime | None = None
-    expires_at: datetime | None = None
-    max_clicks: int | None = None
-    has_password: bool = False
-    variants: list[VariantOut] | None = None
-    geo: dict[str, str] | None = None
-    devices: dict[str, str] | None = None
-    disabled: bool = False
+    title: str | None
+    notes: str | None
+    tags: list[str]
+    folder: str | None = Field(description="Folder path, e.g. 'Marketing/2026'.")
+    folder_id: str | None
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    utm_term: str | None
+    utm_content: str | None
+    starts_at: datetime | None
+    expires_at: datetime | None
+    max_clicks: int | None
+    has_password: bool
+    variants: list[VariantOut] | None
+    geo: dict[str, str] | None
+    devices: dict[str, str] | None
+    disabled: bool
     status: LinkStatus
-    clicks: int = 0
-    last_clicked_at: datetime | None = None
+    clicks: int
+    last_clicked_at: datetime | None
     created_at: datetime
     updated_at: datetime
-    deleted_at: datetime | None = None
+    deleted_at: datetime | None
 
 
 class LinkPage(_Wire):
     """One page of links; pass `next_cursor` back as `cursor` for the next one."""
 
     links: list[Link]
-    next_cursor: str | None = None
+    next_cursor: str | None
     total: int
 
 
@@ -349,8 +353,8 @@ Color = Annotated[str, StringConstraints(pattern=r"^(#[0-9a-fA-F]{6}|[a-z]{3,20}
 class Tag(_Wire):
     id: str
     name: str
-    color: str | None = None
-    links: int = 0
+    color: str | None
+    links: int
     created_at: datetime
 
 
@@ -372,8 +376,8 @@ class Folder(_Wire):
     id: str
     name: str
     path: str
-    parent_id: str | None = None
-    links: int = Field(default=0, description="Links directly in this folder.")
+    parent_id: str | None
+    links: int = Field(description="Links directly in this folder.")
     created_at: datetime
 
 
@@ -497,9 +501,9 @@ class ApiKey(_Wire):
     scopes: list[Scope]
     workspace: str
     created_at: datetime
-    expires_at: datetime | None = None
-    revoked_at: datetime | None = None
-    last_used_at: datetime | None = None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
 
 
 class ApiKeyCreated(ApiKey):

@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 from mcp import Client
 
+from clypt_mcp.backends.local import LocalBackend
+from clypt_mcp.core.service import ClyptService
+from clypt_mcp.models import Principal
+from clypt_mcp.tools.server import build_server
 from tests.conftest import text
 
 pytestmark = pytest.mark.anyio
@@ -50,3 +54,17 @@ async def test_create_then_get_by_code_id_and_short_url(client: Client) -> None:
         assert not got.is_error, text(got)
         assert got.structured_content is not None
         assert got.structured_content["id"] == link["id"]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_lazy_server_registers_everything_on_first_use(
+    service: ClyptService, mode: str
+) -> None:
+    backend = LocalBackend(service, Principal(workspace_id="default"))
+    server = build_server(lambda: backend, lazy=True)
+    assert not server._tool_manager.list_tools()  # nothing built before a request needs it
+    async with Client(server, mode=mode) as c:
+        made = await c.call_tool("create_link", {"url": "https://example.com/lazy"})
+        assert not made.is_error, text(made)
+        assert len((await c.list_tools()).tools) == 10
+        assert (await c.list_prompts()).prompts

@@ -515,9 +515,9 @@ class SqliteStore:
         for e in events:
             n, last = counts.get(e.link_id, (0, 0))
             counts[e.link_id] = (n + (0 if e.bot else 1), max(last, to_us(e.at) or 0))
-        rollups = rollup_rows(events)
 
         def job(db: sqlite3.Connection) -> None:
+            rollups = rollup_rows(events)
             db.executemany(
                 """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device, browser,
                        os, referrer, visitor, bot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -560,59 +560,53 @@ class SqliteStore:
         want_first: bool = False,
     ) -> ClickStats:
         whole = flt.link_id is None and not (flt.tag or flt.folder_ids or flt.query)
-        link_where, link_args = _link_where(flt, from_us(0) or EPOCH, include_deleted=True)
         if whole:
             links_sql, args = "r.link_id = ''", {"ws": flt.workspace_id}
         else:
+            link_where, link_args = _link_where(flt, EPOCH, include_deleted=True)
             links_sql = f"r.link_id IN (SELECT l.id FROM links l WHERE {link_where})"
             args = dict(link_args)
-        bots = "" if include_bots else " AND r.bot = 0"
-        base = f"r.workspace_id = :ws AND {links_sql}{bots}"
-
-        def ranges(max_grain: int) -> tuple[str, dict[str, int]]:
-            parts, extra = [], {}
-            for i, (grain, lo, hi) in enumerate(cover(start, end, max_grain)):
-                parts.append(f"(r.grain = {grain} AND r.t >= :lo{i} AND r.t < :hi{i})")
-                extra[f"lo{i}"], extra[f"hi{i}"] = lo, hi
-            return " OR ".join(parts) or "0", extra
+        base = f"r.workspace_id = :ws AND {links_sql}{'' if include_bots else ' AND r.bot = 0'}"
+        period = cover(start, end)
+        series = cover(start, end, unit)
 
         def job(db: sqlite3.Connection) -> ClickStats:
-            period, extra = ranges(86400)
-            q = {**args, **extra, "_top": top}
-            total = db.execute(
+            def rows(dim: str, ranges: list[tuple[int, int, int]], cols: str) -> str:
+                return (
+                    " UNION ALL ".join(
+                        f"SELECT {cols} FROM rollups r WHERE {base} AND r.grain = {g} "
+                        f"AND r.dim = '{dim}' AND r.t >= {lo} AND r.t < {hi}"
+                        for g, lo, hi in ranges
+                    )
+                    or "SELECT NULL AS k, 0 AS n WHERE 0"
+                )
+
+            def grouped(dim: str, ranges: list[tuple[int, int, int]], key: str, limit: str) -> Any:
+                inner = rows(dim, ranges, f"{key} AS k, r.clicks AS n")
+                sql = f"SELECT k, SUM(n) AS n FROM ({inner}) GROUP BY k HAVING SUM(n) > 0 "
+                sql += f"ORDER BY {limit}"
+                return db.execute(sql, {**args, "_top": top}).fetchall()
+
+            def total(dim: str) -> int:
+                sql = f"SELECT IFNULL(SUM(n), 0) FROM ({rows(dim, period, 'r.clicks AS n')})"
+                return int(db.execute(sql, args).fetchone()[0])
+
+            all_time = db.execute(
                 f"SELECT IFNULL(SUM(r.clicks), 0) FROM rollups r WHERE {base} "
                 "AND r.grain = 86400 AND r.dim = '*'",
-                q,
+                args,
             ).fetchone()[0]
-            sums = dict(
-                db.execute(
-                    f"""SELECT r.dim, SUM(r.clicks) FROM rollups r WHERE {base}
-                         AND r.dim IN ('*', 'uniques') AND ({period}) GROUP BY r.dim""",
-                    q,
-                ).fetchall()
-            )
-            breakdowns: dict[str, list[tuple[str, int]]] = {}
-            for dim in DIMENSIONS:
-                breakdowns[dim] = _top(db, f"{base} AND r.dim = '{dim}' AND ({period})", q)
+            top_order = "n DESC, k LIMIT :_top"
+            breakdowns = {
+                dim: [(r[0], r[1]) for r in grouped(dim, period, "r.key", top_order)]
+                for dim in DIMENSIONS
+            }
             if whole:
-                by_link = _top(db, f"{base} AND r.dim = 'link' AND ({period})", q)
+                by_link = grouped("link", period, "r.key", top_order)
             else:
-                by_link = [
-                    (r[0], r[1]) for r in db.execute(
-                        f"""SELECT r.link_id, SUM(r.clicks) AS n FROM rollups r WHERE {base}
-                             AND r.dim = '*' AND ({period}) GROUP BY r.link_id
-                             HAVING n > 0 ORDER BY n DESC, r.link_id LIMIT :_top""",
-                        q,
-                    )
-                ]  # fmt: skip
-            breakdowns["link"] = _codes(db, by_link)
-            series, extra_ts = ranges(unit)
-            buckets = db.execute(
-                f"""SELECT (r.t / {unit}) * {unit} AS b, SUM(r.clicks) FROM rollups r
-                     WHERE {base} AND r.dim = '*' AND ({series}) GROUP BY b HAVING SUM(r.clicks) > 0
-                     ORDER BY b""",
-                {**args, **extra_ts},
-            ).fetchall()
+                by_link = grouped("*", period, "r.link_id", top_order)
+            breakdowns["link"] = _codes(db, [(r[0], r[1]) for r in by_link])
+            buckets = grouped("*", series, f"(r.t / {unit}) * {unit}", "k")
             first = None
             if want_first:
                 first = db.execute(
@@ -621,9 +615,9 @@ class SqliteStore:
                     args,
                 ).fetchone()[0]
             return ClickStats(
-                total_clicks=total,
-                clicks_in_period=sums.get("*", 0),
-                unique_visitors=sums.get("uniques", 0),
+                total_clicks=all_time,
+                clicks_in_period=total("*"),
+                unique_visitors=total("uniques"),
                 buckets=[(b[0], b[1]) for b in buckets],
                 breakdowns=breakdowns,
                 first_bucket=first,
@@ -916,15 +910,6 @@ def backup_file(source: Path | str, target: Path | str) -> int:
         src.close()
 
 
-def _top(db: sqlite3.Connection, where: str, args: dict[str, Any]) -> list[tuple[str, int]]:
-    rows = db.execute(
-        f"""SELECT r.key, SUM(r.clicks) AS n FROM rollups r WHERE {where}
-             GROUP BY r.key HAVING n > 0 ORDER BY n DESC, r.key LIMIT :_top""",
-        args,
-    ).fetchall()
-    return [(r[0], r[1]) for r in rows]
-
-
 def _codes(db: sqlite3.Connection, by_id: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """Link ids to their codes (a link deleted for good keeps its id as the key)."""
     if not by_id:
@@ -941,19 +926,40 @@ def _first_visits(
 ) -> dict[tuple[str, str, int, str, int, str, int], int]:
     """Count each human visitor once per UTC day (workspace-wide and per link), in the rollup
     buckets of their first visit that day."""
-    out: dict[tuple[str, str, int, str, int, str, int], int] = {}
-    for e in sorted(events, key=lambda ev: ev.at):
+    firsts: dict[tuple[str, str, int, str], int] = {}  # (ws, link, day, visitor) -> first ts
+    for e in events:
         if e.bot or not e.visitor:
             continue
         ts = int(e.at.timestamp())
         day = ts // 86400 * 86400
         for link in ("", e.link_id):
-            cur = db.execute(
-                "INSERT OR IGNORE INTO visitor_days VALUES (?, ?, ?, ?)",
-                (e.workspace_id, link, day, e.visitor),
+            key = (e.workspace_id, link, day, e.visitor)
+            if key not in firsts or ts < firsts[key]:
+                firsts[key] = ts
+    groups: dict[tuple[str, str, int], list[str]] = {}
+    for ws, link, day, visitor in firsts:
+        groups.setdefault((ws, link, day), []).append(visitor)
+    out: dict[tuple[str, str, int, str, int, str, int], int] = {}
+    for (ws, link, day), visitors in groups.items():
+        seen: set[str] = set()
+        for i in range(0, len(visitors), 500):
+            chunk = visitors[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            seen.update(
+                r[0]
+                for r in db.execute(
+                    "SELECT visitor FROM visitor_days WHERE workspace_id = ? AND link_id = ? "
+                    f"AND day = ? AND visitor IN ({marks})",
+                    (ws, link, day, *chunk),
+                )
             )
-            if cur.rowcount:
-                for grain in (86400, 3600, 900):
-                    key = (e.workspace_id, link, grain, "uniques", ts // grain * grain, "", 0)
-                    out[key] = out.get(key, 0) + 1
+        new = [v for v in visitors if v not in seen]
+        db.executemany(
+            "INSERT INTO visitor_days VALUES (?, ?, ?, ?)", [(ws, link, day, v) for v in new]
+        )
+        for visitor in new:
+            ts = firsts[(ws, link, day, visitor)]
+            for grain in (86400, 3600, 900):
+                bucket = (ws, link, grain, "uniques", ts // grain * grain, "", 0)
+                out[bucket] = out.get(bucket, 0) + 1
     return out

@@ -26,16 +26,16 @@ class TagResult(BaseModel):
     """`tags` for action=list; `tag` for the others."""
 
     action: str
-    tags: list[Tag] | None = None
-    tag: Tag | None = None
+    tags: list[Tag] | None
+    tag: Tag | None
 
 
 class FolderResult(BaseModel):
     """`folders` (every folder, by path) for action=list; `folder` for the others."""
 
     action: str
-    folders: list[Folder] | None = None
-    folder: Folder | None = None
+    folders: list[Folder] | None
+    folder: Folder | None
 
 
 def _need(value: str | None, name: str, action: str) -> str:
@@ -102,7 +102,8 @@ def _register_tags(mcp: MCPServer, backends: BackendProvider, read_only: bool) -
             tags: TagList = await backend.list_tags()
             names = ", ".join(f"{t.name} ({t.links})" for t in tags.tags[:30]) or "none yet"
             return result(
-                TagResult(action=action, tags=tags.tags), f"{len(tags.tags)} tags: {names}"
+                TagResult(action=action, tags=tags.tags, tag=None),
+                f"{len(tags.tags)} tags: {names}",
             )
         target = _need(name, "name", action)
         if action == "create":
@@ -114,7 +115,7 @@ def _register_tags(mcp: MCPServer, backends: BackendProvider, read_only: bool) -
         else:
             tag = await backend.delete_tag(target)
             text = f"Deleted tag '{tag.name}' (its {tag.links} links were kept)"
-        return result(TagResult(action=action, tag=tag), text)
+        return result(TagResult(action=action, tags=None, tag=tag), text)
 
 
 def _register_folders(mcp: MCPServer, backends: BackendProvider, read_only: bool) -> None:
@@ -162,7 +163,7 @@ def _register_folders(mcp: MCPServer, backends: BackendProvider, read_only: bool
             tree: FolderList = await backend.list_folders()
             lines = [f"{f.path} ({f.links})" for f in tree.folders[:30]]
             text = f"{len(tree.folders)} folders" + (": " + ", ".join(lines) if lines else "")
-            return result(FolderResult(action=action, folders=tree.folders), text)
+            return result(FolderResult(action=action, folders=tree.folders, folder=None), text)
         target = _need(path, "path", action).strip("/")
         if action == "create":
             head, _, leaf = target.rpartition("/")
@@ -183,7 +184,7 @@ def _register_folders(mcp: MCPServer, backends: BackendProvider, read_only: bool
         else:
             folder = await backend.delete_folder(target)
             text = f"Deleted folder '{folder.path}'; its links and subfolders moved up"
-        return result(FolderResult(action=action, folder=folder), text)
+        return result(FolderResult(action=action, folders=None, folder=folder), text)
 
 
 async def _ensure_path(backend: Backend, path: str) -> str:

@@ -26,7 +26,7 @@ def guide_text() -> str:
 
 
 def register(mcp: MCPServer, backends: BackendProvider, scopes: frozenset[Scope]) -> None:
-    """Add resources, prompts and the completion handler."""
+    """Add the resources and prompts."""
 
     @mcp.resource(
         "clypt://guide",
@@ -81,6 +81,12 @@ def register(mcp: MCPServer, backends: BackendProvider, scopes: frozenset[Scope]
             + ". Give total clicks and unique visitors, say whether the trend rises or falls, "
             "name the three best links, countries and referrers, and end with one suggestion."
         )
+
+
+def register_completion(
+    mcp: MCPServer, backends: BackendProvider, scopes: frozenset[Scope]
+) -> None:
+    """Complete link codes, tag names, folder paths and periods."""
 
     @mcp.completion()  # type: ignore[untyped-decorator, no-untyped-call]
     async def complete(

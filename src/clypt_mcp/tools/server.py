@@ -1,5 +1,6 @@
 """build_server: the Clypt MCP server, holding only the tools the scopes allow."""
 
+from collections.abc import Callable
 from typing import Any
 
 from mcp.server import MCPServer
@@ -83,14 +84,42 @@ class ArgumentGate:
             SENT_ARGUMENTS.reset(token)
 
 
+class LazyRegistration:
+    """Registers the tools, resources and prompts on the first request that needs them.
+
+    `initialize` does not depend on them (the capabilities are fixed), so a server built with
+    `lazy=True` answers it without first spending ~100 ms generating JSON schemas; the first
+    real request (usually tools/list) pays that once.
+    """
+
+    def __init__(self, register: Callable[[], None]) -> None:
+        self._register: Callable[[], None] | None = register
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        if self._register is not None and ctx.method not in _NO_REGISTRY:
+            register, self._register = self._register, None
+            register()
+        return await call_next(ctx)
+
+
+_NO_REGISTRY = frozenset({"initialize", "ping", "notifications/initialized"})
+
+
 def build_server(
     backends: BackendProvider,
     scopes: frozenset[Scope] = ALL_SCOPES,
     *,
     log_level: str = "WARNING",
+    lazy: bool = False,
     **kwargs: Any,
 ) -> MCPServer:
-    """The Clypt MCP server over `backends()`, listing only the tools `scopes` allow."""
+    """The Clypt MCP server over `backends()`, listing only the tools `scopes` allow.
+
+    `lazy=True` defers registering tools, resources and prompts to the first request that
+    needs them (a fast cold start for stdio hosts).
+    """
     granted = expand_scopes(scopes)
     mcp: MCPServer = MCPServer(
         "clypt",
@@ -101,13 +130,21 @@ def build_server(
         log_level=log_level,  # type: ignore[arg-type]
         **kwargs,
     )
+    resources.register_completion(mcp, backends, granted)  # a capability: needed up front
+
+    def register() -> None:
+        links.register(mcp, backends)
+        qr.register(mcp, backends)
+        analytics.register(mcp, backends)
+        organize.register(mcp, backends, granted)
+        for name, scope in TOOL_SCOPES.items():
+            if scope not in granted and name not in ("manage_tags", "manage_folders"):
+                mcp.remove_tool(name)
+        resources.register(mcp, backends, granted)
+
+    if lazy:
+        mcp.middleware.append(LazyRegistration(register))
+    else:
+        register()
     mcp.middleware.append(ArgumentGate(mcp))
-    links.register(mcp, backends)
-    qr.register(mcp, backends)
-    analytics.register(mcp, backends)
-    organize.register(mcp, backends, granted)
-    for name, scope in TOOL_SCOPES.items():
-        if scope not in granted and name not in ("manage_tags", "manage_folders"):
-            mcp.remove_tool(name)
-    resources.register(mcp, backends, granted)
     return mcp

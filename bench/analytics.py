@@ -1,0 +1,115 @@
+"""How get_analytics scales with the number of clicks: 10,000 vs 1,000,000 in a fresh store.
+
+Usage: .venv/bin/python bench/analytics.py [--small 10000] [--large 1000000] [--runs 30]
+
+Each store gets its clicks spread over the last 30 days across 100 links, then
+`get_analytics(period=30d)` for the whole workspace (every breakdown, the time series, unique
+visitors) is timed `--runs` times after a warm-up. The report gives the median and p90 and the
+ratio large/small. The acceptance target: the large median is at most 1.5x the small one and
+under 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+
+from clypt_mcp.core.service import ClyptService
+from clypt_mcp.models import AnalyticsQuery, ClickEvent, LinkCreate, Principal
+from clypt_mcp.store.sqlite import SqliteStore
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+P = Principal(workspace_id="default")
+COUNTRIES = ["US", "DE", "FR", "GB", "JP", "BR", "IN", "CA", "ES", "IT", "NL", "SE", "PL", "MX",
+             "AU", "KR", "CN", "TR", "AR", "ZA"]  # fmt: skip
+BROWSERS = ["Chrome", "Safari", "Firefox", "Edge", "Opera", "Samsung Internet"]
+OSES = ["Windows", "macOS", "iOS", "Android", "Linux", "ChromeOS"]
+DEVICES = ["desktop", "ios", "android"]
+REFERRERS = [None, "t.co", "news.ycombinator.com", "www.google.com", "www.linkedin.com",
+             "www.reddit.com", "mail.google.com", "duckduckgo.com"]  # fmt: skip
+
+
+async def load(path: Path, clicks: int, seed: int) -> tuple[ClyptService, SqliteStore]:
+    store = SqliteStore(path)
+    await store.open()
+    service = ClyptService(store, clock=lambda: NOW)
+    links = []
+    for i in range(100):
+        link = await service.create_link(P, LinkCreate(url=f"https://example.com/{i}"))
+        links.append(link.id)
+    rng = random.Random(seed)
+    span = 30 * 86400
+    times = sorted(rng.randrange(span) for _ in range(clicks))
+    batch: list[ClickEvent] = []
+    for offset in times:
+        batch.append(
+            ClickEvent(
+                link_id=rng.choice(links),
+                workspace_id="default",
+                at=NOW - timedelta(seconds=span - offset),
+                country=rng.choice(COUNTRIES),
+                device=rng.choice(DEVICES),
+                browser=rng.choice(BROWSERS),
+                os=rng.choice(OSES),
+                referrer=rng.choice(REFERRERS),
+                visitor=f"v{rng.randrange(clicks // 4 + 1)}",
+                bot=rng.random() < 0.03,
+            )
+        )
+        if len(batch) == 5000:
+            await store.record_clicks(batch)
+            batch = []
+    await store.record_clicks(batch)
+    return service, store
+
+
+async def time_queries(service: ClyptService, runs: int) -> list[float]:
+    query = AnalyticsQuery(period="30d", top=10)
+    await service.get_analytics(P, query)  # warm-up: caches, statement preparation
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        await service.get_analytics(P, query)
+        samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def summary(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[int(len(ordered) * 0.9) - 1]
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, count in (("small", args.small), ("large", args.large)):
+            t0 = time.perf_counter()
+            service, store = await load(Path(tmp) / f"{name}.db", count, seed=count)
+            loaded = time.perf_counter() - t0
+            samples = await time_queries(service, args.runs)
+            await store.close()
+            results[name] = (count, loaded, *summary(samples))
+            print(f"{count:>9,} clicks: loaded in {loaded:6.1f} s; get_analytics median "
+                  f"{results[name][2]:6.2f} ms, p90 {results[name][3]:6.2f} ms")  # fmt: skip
+    ratio = results["large"][2] / results["small"][2]
+    print(f"ratio large/small (median): {ratio:.2f}")
+    ok = ratio <= 1.5 and results["large"][2] < 50
+    print("target (<= 1.5x and < 50 ms):", "met" if ok else "MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(anyio.run(main))
