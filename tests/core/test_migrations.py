@@ -1,0 +1,72 @@
+"""Migrations: numbered, recorded, and an old store's clicks are rolled up on upgrade."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from clypt_mcp.core.service import ClyptService
+from clypt_mcp.models import AnalyticsQuery, Principal
+from clypt_mcp.store.sqlite import SqliteStore, _split_sql, migrations
+from tests.conftest import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+def _make_v1_store(path: Path, clock: FakeClock) -> None:
+    version, script = migrations("sqlite")[0]
+    assert version == 1
+    now_us = int(clock.now.timestamp() * 1_000_000)
+    with sqlite3.connect(path) as db:
+        for statement in _split_sql(script):
+            db.execute(statement)
+        db.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER)")
+        db.execute("INSERT INTO schema_version VALUES (1, 0)")
+        db.execute("INSERT INTO workspaces VALUES ('default', ?)", (now_us,))
+        for code in ("old1", "old2"):
+            db.execute(
+                "INSERT INTO links (id, workspace_id, code, url, created_at, updated_at) "
+                "VALUES (?, 'default', ?, 'https://e.com', ?, ?)",
+                (f"lnk_{code}", code, now_us, now_us),
+            )
+        base = int((clock.now - timedelta(hours=3)).timestamp())
+        rows = [
+            ("default", "lnk_old1", base + i * 60, "US" if i % 2 else "DE", f"v{i % 3}", 0)
+            for i in range(10)
+        ] + [("default", "lnk_old2", base, "FR", "v9", 1)]
+        db.executemany(
+            "INSERT INTO clicks (workspace_id, link_id, ts, country, visitor, bot) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+async def test_opening_a_v1_store_rolls_up_its_clicks(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "old.db"
+    _make_v1_store(path, clock)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert await store.schema_version() == migrations("sqlite")[-1][0]
+        service = ClyptService(store, clock=clock)
+        report = await service.get_analytics(Principal(workspace_id="default"), AnalyticsQuery())
+        assert report.clicks_in_period == 10  # the bot click is left out
+        assert {c.key: c.clicks for c in report.countries} == {"US": 5, "DE": 5}
+        assert report.unique_visitors == 3
+        assert [(c.key, c.clicks) for c in report.links] == [("old1", 10)]
+    finally:
+        await store.close()
+
+
+async def test_opening_twice_applies_each_migration_once(tmp_path: Path) -> None:
+    path = tmp_path / "clypt.db"
+    for _ in range(2):
+        store = SqliteStore(path)
+        await store.open()
+        await store.close()
+    with sqlite3.connect(path) as db:
+        versions = [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY 1")]
+    assert versions == [v for v, _ in migrations("sqlite")]
