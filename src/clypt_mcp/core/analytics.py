@@ -68,16 +68,20 @@ def window(
     return datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(max(hi, lo + SLOT), UTC)
 
 
-def series_unit(start: datetime, end: datetime, tz: ZoneInfo) -> int:
-    """3600 when every local offset in the window is whole hours, else the quarter-hour:
-    the coarsest time-series bucket that keeps local bucket boundaries exact."""
+def series_unit(start: datetime, end: datetime, tz: ZoneInfo, interval: Interval) -> int:
+    """The coarsest rollup grain (a day, an hour or a quarter-hour) whose buckets never
+    straddle a local bucket boundary of `interval` in `tz`, so the series reads few rows."""
+    offsets = set()
     moment = start - timedelta(days=1)
     while moment <= end + timedelta(days=1):
         offset = moment.astimezone(tz).utcoffset()
-        if offset is not None and offset.total_seconds() % 3600:
-            return SLOT
+        offsets.add(int(offset.total_seconds()) if offset is not None else 0)
         moment += timedelta(hours=12)
-    return 3600
+    grains = (3600, SLOT) if interval == "hour" else (86400, 3600, SLOT)
+    for grain in grains:
+        if all(offset % grain == 0 for offset in offsets):
+            return grain
+    return SLOT
 
 
 def auto_interval(start: datetime, end: datetime) -> Interval:

@@ -21,7 +21,7 @@ class ClickRecorder:
     queue when `close()` is called, so a clean shutdown loses no click.
     """
 
-    def __init__(self, store: Store, batch_size: int = 500, interval: float = 0.25) -> None:
+    def __init__(self, store: Store, batch_size: int = 1000, interval: float = 0.25) -> None:
         self.store = store
         self.batch_size = batch_size
         self.interval = interval
@@ -43,25 +43,29 @@ class ClickRecorder:
         self._send.close()
 
     async def run(self) -> None:
-        """Write queued clicks until `close()`, then drain and return."""
+        """Write queued clicks until `close()`, then drain and return.
+
+        A batch is written `interval` seconds after its first click arrives, so under load the
+        writer wakes a few times a second for large batches rather than running all the time
+        for small ones (each write holds the GIL for a while, which the event loop feels). When
+        a full batch is written, the next one starts at once, so a backlog never waits.
+        """
         async with self._receive:
-            batch: list[ClickEvent] = []
+            backlog = False
             while True:
                 try:
-                    with anyio.move_on_after(self.interval):
-                        first = await self._receive.receive()
-                        batch.append(first)
+                    batch = [await self._receive.receive()]
                 except anyio.EndOfStream:
-                    await self._flush(batch)
                     return
+                if not backlog:
+                    await anyio.sleep(self.interval)
                 while len(batch) < self.batch_size:
                     try:
                         batch.append(self._receive.receive_nowait())
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
-                if batch:
-                    await self._flush(batch)
-                    batch = []
+                backlog = len(batch) >= self.batch_size
+                await self._flush(batch)
 
     async def _flush(self, batch: list[ClickEvent]) -> None:
         if not batch:

@@ -516,7 +516,7 @@ class ClyptService:
         start, end = analytics_rules.window(query, now, first)
         interval = query.interval or analytics_rules.auto_interval(start, end)
         analytics_rules.buckets(start, end, interval, tz)  # rejects too many points early
-        unit = analytics_rules.series_unit(start, end, tz)
+        unit = analytics_rules.series_unit(start, end, tz, interval)
         stats = await self.store.click_stats(
             flt, int(start.timestamp()), int(end.timestamp()), query.include_bots, query.top, unit
         )
