@@ -6,9 +6,9 @@ import argparse
 import ipaddress
 import logging
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,20 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--workspace", default=None)
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")
+    links = sub.add_parser("links", help="import or export links").add_subparsers(
+        dest="links_command"
+    )
+    imp = links.add_parser("import", help="create links from a CSV file (header row: url, …)")
+    imp.add_argument("file")
+    exp = links.add_parser("export", help="write every link to standard output")
+    exp.add_argument("--format", choices=["csv", "json"], default="csv")
+    clicks = sub.add_parser("clicks", help="export raw clicks").add_subparsers(
+        dest="clicks_command"
+    )
+    cexp = clicks.add_parser("export", help="write raw clicks to standard output")
+    cexp.add_argument("--link", default=None, help="only this link (code, id or short URL)")
+    cexp.add_argument("--since", default=None, help="ISO 8601 date or time")
+    cexp.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     db = sub.add_parser("db", help="database tasks").add_subparsers(dest="db_command")
     db.add_parser("migrate", help="apply pending migrations and print the schema version")
     backup = db.add_parser("backup", help="copy the live SQLite store into FILE")
@@ -218,6 +232,67 @@ async def _restore(path: Path, source: Path, force: bool) -> None:
     _err(f"restored {source} into {path}\n")
 
 
+def _progress(label: str) -> Callable[[int, int], None]:
+    """A progress bar on stderr when it is a terminal; otherwise nothing."""
+    if not sys.stderr.isatty():
+        return lambda done, total: None
+    from tqdm import tqdm
+
+    bar = tqdm(desc=label, unit="", file=sys.stderr, leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+async def _data(settings: Settings, args: argparse.Namespace) -> None:
+    from clypt_mcp import exports
+    from clypt_mcp.models import Principal
+
+    principal = Principal(workspace_id=settings.workspace)
+    async with open_service(settings) as service:
+        if args.command == "clicks" and args.clicks_command == "export":
+            since = None
+            if args.since:
+                try:
+                    since = datetime.fromisoformat(args.since)
+                except ValueError:
+                    raise ConfigError("--since: use an ISO 8601 date like 2026-11-01") from None
+                if since.tzinfo is None:
+                    since = since.replace(tzinfo=UTC)
+            n = await exports.export_clicks(
+                service, principal, sys.stdout, args.format, args.link, since,
+                _progress("clicks"),
+            )  # fmt: skip
+            _err(f"exported {n} clicks\n")
+        elif args.command == "links" and args.links_command == "export":
+            n = await exports.export_links(
+                service, principal, sys.stdout, args.format, _progress("links")
+            )
+            _err(f"exported {n} links\n")
+        elif args.command == "links" and args.links_command == "import":
+            try:
+                with open(args.file, encoding="utf-8-sig", newline="") as handle:
+                    rows = exports.read_link_rows(iter(handle))
+            except OSError as exc:
+                raise ConfigError(f"{args.file}: {exc.strerror}") from None
+            created, errors = await exports.import_links(
+                service, principal, rows, _progress("import")
+            )
+            for row, error in errors:
+                _err(f"{args.file}:{row}: {error}\n")
+            _err(f"imported {created} of {len(rows)} links\n")
+            if errors:
+                raise SystemExit(1)
+        else:
+            raise ConfigError(f"{args.command}: choose a subcommand (see --help)")
+
+
 def _out(text: str) -> None:
     sys.stdout.write(text)
 
@@ -240,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             anyio.run(_keys, settings, args)
         elif args.command == "db":
             anyio.run(_db, settings, args)
+        elif args.command in ("links", "clicks"):
+            anyio.run(_data, settings, args)
         else:
             anyio.run(_serve_mcp, settings, args.transport, args.host, args.port, args.log_level)
     except ConfigError as exc:

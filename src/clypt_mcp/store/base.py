@@ -266,6 +266,21 @@ class Store(Protocol):
 
     # clicks and analytics
     async def record_clicks(self, events: list[ClickEvent]) -> None: ...
+    async def click_page(
+        self,
+        workspace_id: str,
+        link_id: str | None,
+        since: int | None,
+        after: int,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Raw clicks with `id > after` in id order (keys: id, ts, code, variant, country,
+        device, browser, os, referrer, visitor, bot), for export."""
+
+    async def count_clicks(
+        self, workspace_id: str, link_id: str | None, since: int | None
+    ) -> int: ...
+
     async def count_redirect(self, link_id: str, now: datetime) -> bool:
         """Count one redirect; False when the link's `max_clicks` is already reached."""
 

@@ -538,6 +538,46 @@ class SqliteStore:
 
         await self._tx(job)
 
+    async def click_page(
+        self,
+        workspace_id: str,
+        link_id: str | None,
+        since: int | None,
+        after: int,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        def job(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            sql = (
+                "SELECT c.id, c.ts, l.code, c.variant, c.country, c.device, c.browser, c.os, "
+                "c.referrer, c.visitor, c.bot FROM clicks c JOIN links l ON l.id = c.link_id "
+                "WHERE c.workspace_id = :ws AND c.id > :after"
+            )
+            args: dict[str, Any] = {"ws": workspace_id, "after": after, "limit": limit}
+            if link_id is not None:
+                sql += " AND c.link_id = :link"
+                args["link"] = link_id
+            if since is not None:
+                sql += " AND c.ts >= :since"
+                args["since"] = since
+            rows = db.execute(sql + " ORDER BY c.id LIMIT :limit", args).fetchall()
+            return [dict(r) for r in rows]
+
+        return await self._read(job)
+
+    async def count_clicks(self, workspace_id: str, link_id: str | None, since: int | None) -> int:
+        def job(db: sqlite3.Connection) -> int:
+            sql = "SELECT COUNT(*) FROM clicks WHERE workspace_id = ?"
+            args: list[Any] = [workspace_id]
+            if link_id is not None:
+                sql += " AND link_id = ?"
+                args.append(link_id)
+            if since is not None:
+                sql += " AND ts >= ?"
+                args.append(since)
+            return int(db.execute(sql, args).fetchone()[0])
+
+        return await self._read(job)
+
     async def count_redirect(self, link_id: str, now: datetime) -> bool:
         def job(db: sqlite3.Connection) -> bool:
             cur = db.execute(
