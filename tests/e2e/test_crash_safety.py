@@ -1,0 +1,36 @@
+"""SIGKILL in the middle of concurrent writes: acknowledged writes survive, none is half-done."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import pytest
+from mcp import Client, StdioServerParameters
+
+from tests.e2e import crash
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_sigkill_during_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    db = tmp_path / "clypt.db"
+    outcome = await anyio.to_thread.run_sync(crash.run, db, 400, 150)
+    assert outcome.errors == []
+    assert outcome.answered >= 150, "the server died before the kill"
+    checked = crash.verify(db, outcome)
+    print(f"crash safety: {checked}", file=sys.stderr)
+    assert checked["acknowledged_creates"] > 50 and checked["acknowledged_updates"] > 10
+    # a restarted server opens the file and serves every link
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "clypt_mcp"],
+        env={"CLYPT_DATABASE_URL": f"sqlite:///{db}", "HOME": str(tmp_path)},
+    )
+    with anyio.fail_after(60):
+        async with Client(params, read_timeout_seconds=30) as c:
+            r = await c.call_tool("list_links", {"limit": 1})
+            assert r.structured_content is not None
+            assert r.structured_content["total"] == checked["rows"]
