@@ -1,7 +1,5 @@
 """Pydantic models shared by every surface: Python names are snake_case, REST is camelCase."""
 
-from __future__ import annotations
-
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -37,7 +35,7 @@ class Scope(StrEnum):
     FOLDERS_WRITE = "folders:write"
     KEYS_WRITE = "keys:write"
 
-    def implies(self) -> frozenset[Scope]:
+    def implies(self) -> "frozenset[Scope]":
         """This scope plus the ones it grants: a `:write` scope implies its `:read`."""
         resource, _, action = self.value.partition(":")
         implied = {self}
@@ -233,7 +231,7 @@ class _LinkFields(_Input):
         return _aware(value)
 
     @model_validator(mode="after")
-    def _dates_in_order(self) -> _LinkFields:
+    def _dates_in_order(self) -> "_LinkFields":
         if self.starts_at and self.expires_at and self.expires_at <= self.starts_at:
             raise ValueError("expires_at must be after starts_at")
         return self
@@ -252,7 +250,7 @@ class LinkUpdate(_LinkFields):
     deleted: bool | None = None
 
     @model_validator(mode="after")
-    def _url_not_cleared(self) -> LinkUpdate:
+    def _url_not_cleared(self) -> "LinkUpdate":
         if "url" in self.model_fields_set and self.url is None:
             raise ValueError("url cannot be cleared; give a new destination or leave it out")
         if "code" in self.model_fields_set and self.code is None:
@@ -438,7 +436,7 @@ class AnalyticsQuery(_Input):
         return _aware(value)
 
     @model_validator(mode="after")
-    def _order(self) -> AnalyticsQuery:
+    def _order(self) -> "AnalyticsQuery":
         if self.start and self.end and self.end <= self.start:
             raise ValueError("end must be after start")
         return self
