@@ -70,9 +70,11 @@ async def test_breakdowns_and_timeseries_match_independent_counts(
     await _record(store, events)
 
     report = await svc.get_analytics(P, AnalyticsQuery(period="7d", top=50))
-    start = clock.now - timedelta(days=7)
+    # the window covers whole days: from the midnight before now-7d to the one after now
+    start, end = report.query.start, report.query.end
+    assert start == datetime(2026, 3, 3, tzinfo=UTC) and end == datetime(2026, 3, 11, tzinfo=UTC)
     humans = [e for e in events if not e.bot]
-    in_period = [e for e in humans if start <= e.at < clock.now]
+    in_period = [e for e in humans if start <= e.at < end]
     assert report.total_clicks == len(humans)
     assert report.clicks_in_period == len(in_period)
     # visitor hashes rotate daily: a visitor counts once per UTC day, in the bucket of the
@@ -80,9 +82,7 @@ async def test_breakdowns_and_timeseries_match_independent_counts(
     first_visit: dict[tuple[str | None, int], datetime] = {}
     for e in sorted(humans, key=lambda ev: ev.at):
         first_visit.setdefault((e.visitor, int(e.at.timestamp()) // 86400), e.at)
-    assert report.unique_visitors == sum(
-        1 for at in first_visit.values() if start <= at < clock.now
-    )
+    assert report.unique_visitors == sum(1 for at in first_visit.values() if start <= at < end)
     assert report.query.interval == "day"
     assert sum(b.clicks for b in report.timeseries) == len(in_period)
     by_day = Counter(e.at.replace(hour=0, minute=0, second=0, microsecond=0) for e in in_period)

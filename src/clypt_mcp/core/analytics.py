@@ -53,7 +53,7 @@ def zone(name: str) -> ZoneInfo:
 def window(
     query: AnalyticsQuery, now: datetime, first_click: datetime | None
 ) -> tuple[datetime, datetime]:
-    """The `[start, end)` a query covers, widened to whole quarter-hours (the rollup grain)."""
+    """The `[start, end)` a query asks for, before it is widened to whole buckets."""
     end = query.end or now
     if query.start is not None:
         start = query.start
@@ -63,9 +63,21 @@ def window(
         start = end - PERIODS[query.period]
     if end <= start:
         raise InvalidInputError("end must be after start", field="end")
-    lo = int(start.timestamp()) // SLOT * SLOT
-    hi = -(-math.ceil(end.timestamp()) // SLOT) * SLOT
-    return datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(max(hi, lo + SLOT), UTC)
+    return start, end
+
+
+def snap(
+    start: datetime, end: datetime, interval: Interval, tz: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """Widen `[start, end)` to whole local buckets of `interval`: the time series then has no
+    partial buckets, the totals equal its sum, and the rollups are read at their coarsest."""
+    lo = floor_local(start, interval, tz)
+    hi = floor_local(end, interval, tz)
+    if hi < end:
+        hi = next_bucket(hi, interval, tz)
+    lo_ts = int(lo.timestamp()) // SLOT * SLOT
+    hi_ts = -(-math.ceil(hi.timestamp()) // SLOT) * SLOT
+    return datetime.fromtimestamp(lo_ts, UTC), datetime.fromtimestamp(max(hi_ts, lo_ts + SLOT), UTC)
 
 
 def series_unit(start: datetime, end: datetime, tz: ZoneInfo, interval: Interval) -> int:

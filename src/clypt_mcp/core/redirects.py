@@ -52,6 +52,11 @@ class Target:
     location: str
     variant: str | None = None
 
+    @property
+    def headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The raw `Location` header (the location is ASCII by construction)."""
+        return ((b"location", self.location.encode("ascii")),)
+
 
 @dataclass(frozen=True, slots=True)
 class CompiledLink:
@@ -282,13 +287,11 @@ class Redirector:
             if not await check_password(password, link.password_hash):
                 return PasswordRequired(link, wrong=True)
         target = link.choose(country, device, self.rng)
-        if (
-            count
-            and link.max_clicks is not None
-            and not await self.store.count_redirect(link.id, now)
-        ):
-            self.links.forget(code)
-            return Unavailable(link, "click_limit")
+        if count and link.max_clicks is not None:
+            counted = await self.store.count_redirect(link.id, now)
+            self.links.forget(code)  # its `redirects` moved: read it again next time
+            if not counted:
+                return Unavailable(link, "click_limit")
         return Redirect(link, target)
 
 

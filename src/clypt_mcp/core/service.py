@@ -515,6 +515,7 @@ class ClyptService:
                 first = datetime.fromtimestamp(probe.first_bucket, UTC)
         start, end = analytics_rules.window(query, now, first)
         interval = query.interval or analytics_rules.auto_interval(start, end)
+        start, end = analytics_rules.snap(start, end, interval, tz)
         analytics_rules.buckets(start, end, interval, tz)  # rejects too many points early
         unit = analytics_rules.series_unit(start, end, tz, interval)
         stats = await self.store.click_stats(

@@ -101,7 +101,7 @@ class Agent:
     bot: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Visitor:
     """One visit as the redirect rules and the click record see it (no raw IP kept)."""
 
@@ -207,7 +207,12 @@ def _trusted(address: IPAddress, trusted: Sequence[Network]) -> bool:
 def _parse_ip(text: str | None) -> IPAddress | None:
     if not text:
         return None
-    text = text.strip()
+    return _parse_ip_cached(text.strip())
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_ip_cached(text: str) -> IPAddress | None:
+    """`ipaddress` takes ~5 µs a parse; visitors come back, so remember the answers."""
     if text.startswith("["):  # "[2001:db8::1]:443"
         text = text[1:].partition("]")[0]
     elif text.count(":") == 1:  # "203.0.113.7:51234"
@@ -220,8 +225,13 @@ def _parse_ip(text: str | None) -> IPAddress | None:
 
 def referrer_host(referrer: str | None) -> str | None:
     """The host of a `Referer` header, lower-cased, without port or path; None when absent."""
-    if not referrer:
+    if not referrer or len(referrer) > 4096:
         return None
+    return _referrer_host_cached(referrer)
+
+
+@functools.lru_cache(maxsize=4096)
+def _referrer_host_cached(referrer: str) -> str | None:
     try:
         host = urlsplit(referrer.strip()).hostname
     except ValueError:
@@ -245,6 +255,7 @@ class CountryLookup:
     def __init__(self, geoip_db: Path | None = None) -> None:
         self.geoip_db = geoip_db
         self._lookup: Callable[[str], str | None] | None = None
+        self._cached = functools.lru_cache(maxsize=8192)(self._country)
 
     def open(self) -> None:
         """Load the table now (both are lazy otherwise).
@@ -256,7 +267,10 @@ class CountryLookup:
             self._lookup = self._mmdb() if self.geoip_db else self._iptocc()
 
     def country(self, address: IPAddress | None) -> str | None:
-        """Two upper-case letters, or None."""
+        """Two upper-case letters, or None (answers are cached per address)."""
+        return self._cached(address)
+
+    def _country(self, address: IPAddress | None) -> str | None:
         if address is None or not address.is_global:
             return None
         if self._lookup is None:
@@ -343,24 +357,28 @@ def load_or_create_secret(path: Path) -> bytes:
 
 
 class VisitorHasher:
-    """HMAC-SHA256(day salt, ip + user agent), where the day salt is HMAC(secret, UTC date):
-    the same visitor hashes alike within a UTC day, and hashes of two days cannot be linked."""
+    """Keyed BLAKE2b(ip, user agent) under a day salt, where the day salt is
+    HMAC-SHA256(secret, UTC date): the same visitor hashes alike within a UTC day, and hashes
+    of two days cannot be linked, nor turned back into an address."""
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
         self._day: date | None = None
-        self._salt = b""
+        self._keyed: Any = None  # hashlib's BLAKE2b object, keyed with today's salt
 
     def salt(self, day: date) -> bytes:
-        if day != self._day:
-            self._salt = hmac.new(self._secret, day.isoformat().encode(), hashlib.sha256).digest()
-            self._day = day
-        return self._salt
+        return hmac.new(self._secret, day.isoformat().encode(), hashlib.sha256).digest()
 
     def hash(self, address: IPAddress | None, user_agent: str | None, day: date) -> str:
-        """32 hex characters; never reversible to the address."""
-        message = f"{address or ''}\n{(user_agent or '')[:MAX_AGENT_LENGTH]}".encode()
-        return hmac.new(self.salt(day), message, hashlib.sha256).hexdigest()[:32]
+        """32 hex characters."""
+        if day != self._day:
+            self._keyed = hashlib.blake2b(key=self.salt(day), digest_size=16)
+            self._day = day
+        digest = self._keyed.copy()  # keying costs more than hashing: key once a day
+        digest.update(address.packed if address is not None else b"")
+        digest.update(b"\n")
+        digest.update((user_agent or "")[:MAX_AGENT_LENGTH].encode("utf-8", "replace"))
+        return str(digest.hexdigest())
 
 
 # --- everything together ------------------------------------------------------------------
