@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from clypt_mcp.http.api import analytics, endpoint, folders, keys, links, openapi, tags
+from clypt_mcp.http.api.endpoint import Endpoint
+from clypt_mcp.http.auth import PublicHandler
 from clypt_mcp.http.state import AppState
 
 
+def endpoints(state: AppState) -> list[Endpoint]:
+    """Every authenticated /api/v1 operation, in routing order."""
+    return [
+        *links.endpoints(state),
+        *analytics.endpoints(state),
+        *tags.endpoints(state),
+        *folders.endpoints(state),
+        *keys.endpoints(state),
+    ]
+
+
 def routes(state: AppState) -> list[BaseRoute]:
-    """Every /api/v1 route."""
-    return []
+    """Every /api/v1 route: the OpenAPI document, the endpoints, then a JSON 404."""
+    operations = endpoints(state)
+    document = openapi.document(operations)
+    return [
+        Route("/openapi.json", _serve(document), methods=endpoint.ANY_METHOD),
+        *endpoint.routes(state, operations),
+        Route("/{rest:path}", endpoint.not_found, methods=endpoint.ANY_METHOD),
+    ]
+
+
+def _serve(document: dict[str, Any]) -> PublicHandler:
+    async def openapi_json(request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return endpoint.method_not_allowed(request, "/openapi.json", "GET, HEAD")
+        return JSONResponse(document)
+
+    return openapi_json

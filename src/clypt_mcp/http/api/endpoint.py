@@ -1,0 +1,136 @@
+"""Endpoint: one REST operation, described once for both routing and the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from clypt_mcp.core.service import ClyptService
+from clypt_mcp.http.api import idempotency
+from clypt_mcp.http.api.params import Params
+from clypt_mcp.http.auth import PublicHandler, protected
+from clypt_mcp.http.state import AppState
+from clypt_mcp.http.wire import read_json, respond
+from clypt_mcp.models import Principal, Scope
+
+Operation = Callable[[Request, Principal], Awaitable[BaseModel | Response]]
+
+# Error statuses every key-authenticated endpoint may answer.
+AUTH_ERRORS = (400, 401, 403, 429)
+BODY_ERRORS = (409, 413, 422)
+# Routes take every method, so that the others get a JSON 405 rather than Starlette's text one.
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A method on a path: what it needs, what it takes and what it answers."""
+
+    method: str
+    path: str
+    summary: str
+    operation: Operation
+    scope: Scope | None
+    response: type[BaseModel] | None  # None: the operation builds its own (binary) Response
+    status: int = 200
+    also: tuple[int, ...] = ()  # other success statuses with the same body
+    params: Params | None = None
+    body: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()  # beyond AUTH_ERRORS
+    media: tuple[str, ...] = ("application/json",)
+    description: str = ""
+    keeps_secret: bool = False  # the body holds a secret: never stored for replays
+
+    @property
+    def operation_id(self) -> str:
+        return self.operation.__name__.strip("_")
+
+    def error_statuses(self) -> list[int]:
+        return sorted({*AUTH_ERRORS, *self.errors})
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON body, read once (the idempotency check may have read it already)."""
+    if not hasattr(request.state, "clypt_body"):
+        request.state.clypt_body = await read_json(request)
+    return request.state.clypt_body
+
+
+def path_id(request: Request) -> str:
+    return str(request.path_params["id"])
+
+
+def routes(state: AppState, endpoints: list[Endpoint]) -> list[BaseRoute]:
+    """One Route per path, dispatching on the method (JSON 405 for the others)."""
+    by_path: dict[str, dict[str, PublicHandler]] = {}
+    for ep in endpoints:
+        by_path.setdefault(ep.path, {})[ep.method] = protected(state, _handler(state, ep))
+    return [
+        Route(path, _dispatch(path, methods), methods=ANY_METHOD)
+        for path, methods in by_path.items()
+    ]
+
+
+def _handler(state: AppState, ep: Endpoint) -> Callable[[Request, Principal], Awaitable[Response]]:
+    async def run(request: Request, principal: Principal) -> Response:
+        result = await ep.operation(request, principal)
+        return result if isinstance(result, Response) else respond(result, ep.status)
+
+    async def handle(request: Request, principal: Principal) -> Response:
+        if ep.scope is not None:
+            ClyptService.require(principal, ep.scope)
+        if ep.method != "POST":
+            return await run(request, principal)
+        body = await json_body(request)
+        return await idempotency.guard(
+            state,
+            request,
+            principal.workspace_id,
+            body,
+            lambda: run(request, principal),
+            keeps_secret=ep.keeps_secret,
+        )
+
+    return handle
+
+
+def _dispatch(path: str, methods: dict[str, PublicHandler]) -> PublicHandler:
+    if "GET" in methods:
+        methods.setdefault("HEAD", methods["GET"])
+    allowed = ", ".join(sorted(methods))
+
+    async def dispatch(request: Request) -> Response:
+        handler = methods.get(request.method)
+        if handler is None:
+            return method_not_allowed(request, path, allowed)
+        return await handler(request)
+
+    return dispatch
+
+
+def method_not_allowed(request: Request, path: str, allowed: str) -> Response:
+    return JSONResponse(
+        {
+            "error": f"{request.method} is not allowed on /api/v1{path} — use {allowed}",
+            "code": "method_not_allowed",
+        },
+        status_code=405,
+        headers={"Allow": allowed},
+    )
+
+
+async def not_found(request: Request) -> Response:
+    """Any other path under /api/v1."""
+    return JSONResponse(
+        {
+            "error": f"no endpoint {request.url.path} — see /api/v1/openapi.json for the API",
+            "code": "not_found",
+        },
+        status_code=404,
+    )

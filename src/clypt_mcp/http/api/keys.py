@@ -1,0 +1,102 @@
+"""/keys: the workspace's API keys, for a key holding keys:write."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from starlette.requests import Request
+
+from clypt_mcp.errors import InsufficientScopeError, NotFoundError
+from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, json_body, path_id
+from clypt_mcp.http.api.params import no_params
+from clypt_mcp.http.state import AppState
+from clypt_mcp.models import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    Principal,
+    Scope,
+    expand_scopes,
+)
+
+
+class KeyList(BaseModel):
+    """Every key of the workspace, revoked ones included (see revokedAt); never a secret."""
+
+    keys: list[ApiKey]
+
+
+def check_grant(principal: Principal, data: ApiKeyCreate) -> None:
+    """A key cannot hand out scopes it does not hold itself.
+
+    Raises:
+        InsufficientScopeError: naming the scopes it lacks.
+    """
+    missing = sorted(s.value for s in set(data.scopes) - expand_scopes(principal.scopes))
+    if missing:
+        raise InsufficientScopeError(
+            f"scopes: this key cannot grant {', '.join(missing)}, which it does not hold — "
+            "ask for fewer scopes, or create the key with `clypt-mcp keys create`",
+            scope=missing[0],
+        )
+
+
+def endpoints(state: AppState) -> list[Endpoint]:
+    service = state.service
+
+    async def list_keys(request: Request, principal: Principal) -> KeyList:
+        no_params(request)
+        return KeyList(keys=await service.list_api_keys(principal.workspace_id))
+
+    async def create_key(request: Request, principal: Principal) -> ApiKeyCreated:
+        no_params(request)
+        data = ApiKeyCreate.model_validate(await json_body(request))
+        check_grant(principal, data)
+        return await service.create_api_key(principal.workspace_id, data)
+
+    async def revoke_key(request: Request, principal: Principal) -> ApiKey:
+        no_params(request)
+        key_id = path_id(request)
+        await service.revoke_api_key(principal.workspace_id, key_id)
+        for key in await service.list_api_keys(principal.workspace_id):
+            if key.id == key_id:
+                return key
+        raise NotFoundError(f"no key '{key_id}' in this workspace", key=key_id)
+
+    admin = Scope.KEYS_WRITE
+    return [
+        Endpoint(
+            "GET",
+            "/keys",
+            "List the workspace's API keys",
+            list_keys,
+            admin,
+            KeyList,
+        ),
+        Endpoint(
+            "POST",
+            "/keys",
+            "Create an API key",
+            create_key,
+            admin,
+            ApiKeyCreated,
+            status=201,
+            body=ApiKeyCreate,
+            errors=BODY_ERRORS,
+            keeps_secret=True,
+            description="Answers the secret this once; only its hash is kept. At most 10 "
+            "active keys per workspace (409 beyond). A key grants at most its own scopes. "
+            "Retrying with the same Idempotency-Key answers 409 naming the key already made, "
+            "since the secret is never stored.",
+        ),
+        Endpoint(
+            "DELETE",
+            "/keys/{id}",
+            "Revoke an API key",
+            revoke_key,
+            admin,
+            ApiKey,
+            errors=(404,),
+            description="Answers the revoked key (revokedAt set). An already revoked key, or "
+            "another workspace's, is a 404.",
+        ),
+    ]

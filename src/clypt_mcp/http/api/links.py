@@ -1,0 +1,208 @@
+"""/links: create, list, read, change and delete short links; their analytics and QR codes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from clypt_mcp.core import qr
+from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, json_body, path_id
+from clypt_mcp.http.api.params import Params, no_params
+from clypt_mcp.http.state import AppState
+from clypt_mcp.http.wire import respond
+from clypt_mcp.models import (
+    MAX_BULK,
+    Analytics,
+    AnalyticsQuery,
+    BulkResult,
+    Deleted,
+    Link,
+    LinkCreate,
+    LinkPage,
+    LinkQuery,
+    LinkUpdate,
+    Principal,
+    Scope,
+)
+
+LIST_PARAMS = Params(LinkQuery, rename={"query": "q"})
+ANALYTICS_PARAMS = Params(AnalyticsQuery, exclude=frozenset({"link"}))
+
+
+class BulkCreate(BaseModel):
+    """Up to 100 links, each with the fields of a single create."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    links: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_BULK,
+        json_schema_extra={"items": {"$ref": "#/components/schemas/LinkCreate"}},
+    )
+
+
+class DeleteQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    permanent: bool = Field(
+        default=False,
+        description="false: soft delete (restorable; redirects answer 410). true: remove for "
+        "good, with the link's clicks; needs links:delete.",
+    )
+
+
+class QrQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    size: int = Field(default=300, ge=qr.MIN_SIZE, le=qr.MAX_SIZE, description="Pixels, square.")
+    margin: int = Field(default=4, ge=0, le=16, description="Quiet zone, in modules.")
+    format: Literal["png", "svg"] = "png"
+
+
+DELETE_PARAMS = Params(DeleteQuery)
+QR_PARAMS = Params(QrQuery)
+QR_MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+def endpoints(state: AppState) -> list[Endpoint]:
+    """The /links endpoints, in routing order (`/links/bulk` before `/links/{id}`)."""
+    service = state.service
+
+    async def list_links(request: Request, principal: Principal) -> LinkPage:
+        return await service.list_links(principal, LIST_PARAMS.parse(request))
+
+    async def create_link(request: Request, principal: Principal) -> Link:
+        no_params(request)
+        data = LinkCreate.model_validate(await json_body(request))
+        return await service.create_link(principal, data)
+
+    async def bulk_create_links(request: Request, principal: Principal) -> Response:
+        no_params(request)
+        data = BulkCreate.model_validate(await json_body(request))
+        result = await service.bulk_create_links(principal, data.links)
+        return respond(result, 201 if result.created else 200)
+
+    async def get_link(request: Request, principal: Principal) -> Link:
+        no_params(request)
+        return await service.get_link(principal, path_id(request))
+
+    async def update_link(request: Request, principal: Principal) -> Link:
+        no_params(request)
+        data = LinkUpdate.model_validate(await json_body(request))
+        return await service.update_link(principal, path_id(request), data)
+
+    async def delete_link(request: Request, principal: Principal) -> Deleted:
+        query: DeleteQuery = DELETE_PARAMS.parse(request)
+        return await service.delete_link(principal, path_id(request), query.permanent)
+
+    async def get_link_analytics(request: Request, principal: Principal) -> Analytics:
+        query = ANALYTICS_PARAMS.parse(request, link=path_id(request))
+        return await service.get_analytics(principal, query)
+
+    async def get_qr_code(request: Request, principal: Principal) -> Response:
+        query: QrQuery = QR_PARAMS.parse(request)
+        link = await service.get_link(principal, path_id(request))
+        image = await anyio.to_thread.run_sync(
+            qr.render, link.short_url, query.size, query.margin, query.format
+        )
+        return Response(image, media_type=QR_MEDIA[query.format])
+
+    read, write = Scope.LINKS_READ, Scope.LINKS_WRITE
+    one = "/links/{id}"
+    return [
+        Endpoint(
+            "GET",
+            "/links",
+            "List and search links",
+            list_links,
+            read,
+            LinkPage,
+            params=LIST_PARAMS,
+            errors=(422,),
+            description="Newest first by default; pass nextCursor back as cursor for the next "
+            "page. q searches code, url, title and notes; status defaults to all but deleted.",
+        ),
+        Endpoint(
+            "POST",
+            "/links",
+            "Create a short link",
+            create_link,
+            write,
+            Link,
+            status=201,
+            body=LinkCreate,
+            errors=(404, *BODY_ERRORS),
+            description="Only url is required. A taken code answers 409 code_taken.",
+        ),
+        Endpoint(
+            "POST",
+            "/links/bulk",
+            "Create up to 100 links",
+            bulk_create_links,
+            write,
+            BulkResult,
+            status=201,
+            also=(200,),
+            body=BulkCreate,
+            errors=BODY_ERRORS,
+            description="Each bad item is reported in errors by its index and never stops the "
+            "others. 201 when at least one link was created, else 200.",
+        ),
+        Endpoint(
+            "GET",
+            one,
+            "Get a link",
+            get_link,
+            read,
+            Link,
+            errors=(404,),
+            description="By id (a code works too). Another workspace's link is a 404.",
+        ),
+        Endpoint(
+            "PATCH",
+            one,
+            "Change a link",
+            update_link,
+            write,
+            Link,
+            body=LinkUpdate,
+            errors=(404, *BODY_ERRORS),
+            description="Absent fields stay as they are; null clears a field. deleted: false "
+            "restores a soft-deleted link.",
+        ),
+        Endpoint(
+            "DELETE",
+            one,
+            "Delete a link",
+            delete_link,
+            write,
+            Deleted,
+            params=DELETE_PARAMS,
+            errors=(404, 422),
+        ),
+        Endpoint(
+            "GET",
+            one + "/analytics",
+            "Analytics of one link",
+            get_link_analytics,
+            Scope.ANALYTICS_READ,
+            Analytics,
+            params=ANALYTICS_PARAMS,
+            errors=(404, 422),
+        ),
+        Endpoint(
+            "GET",
+            one + "/qr",
+            "QR code of a link's short URL",
+            get_qr_code,
+            read,
+            None,
+            params=QR_PARAMS,
+            errors=(404, 422),
+            media=("image/png", "image/svg+xml"),
+        ),
+    ]

@@ -1,0 +1,103 @@
+"""The real app under uvicorn on a free 127.0.0.1 port: in the test's event loop, or in a thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import anyio
+import uvicorn
+
+from clypt_mcp.config import Settings
+from clypt_mcp.core.service import ClyptService
+from clypt_mcp.http.app import create_app
+from clypt_mcp.models import ALL_SCOPES, ApiKeyCreate
+from clypt_mcp.store.sqlite import SqliteStore
+from tests.conftest import BASE_URL
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _server(service: ClyptService, rate_limit: str) -> tuple[uvicorn.Server, str]:
+    """A uvicorn server of the whole app, as `serve` builds it (own click recorder, MCP)."""
+    app = create_app(service, Settings(base_url=BASE_URL, rate_limit=rate_limit))
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    return uvicorn.Server(config), f"http://127.0.0.1:{port}"
+
+
+async def started(server: uvicorn.Server) -> None:
+    """Return once `server` listens (uvicorn offers a flag, not an event)."""
+    for _ in range(1000):
+        if server.started:
+            return
+        await anyio.sleep(0.01)
+    raise AssertionError("uvicorn did not start within 10 s")
+
+
+@asynccontextmanager
+async def serving(service: ClyptService, rate_limit: str = "1000/minute") -> AsyncIterator[str]:
+    """Serve in the current event loop; yields the origin."""
+    server, origin = _server(service, rate_limit)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        await started(server)
+        try:
+            yield origin
+        finally:
+            server.should_exit = True
+
+
+@contextmanager
+def serving_in_thread(
+    db_path: Path, rate_limit: str = "100000/minute"
+) -> Iterator[tuple[str, str]]:
+    """Serve from a thread with its own event loop and store, for synchronous clients.
+
+    Yields the origin and the secret of a key with every scope.
+    """
+    ready = threading.Event()
+    found: dict[str, object] = {}
+
+    async def main() -> None:
+        store = SqliteStore(db_path)
+        await store.open()
+        try:
+            service = ClyptService(store, base_url=BASE_URL)
+            key = await service.create_api_key(
+                "default", ApiKeyCreate(name="fuzz", scopes=list(ALL_SCOPES))
+            )
+            server, origin = _server(service, rate_limit)
+            found.update(server=server, origin=origin, key=key.secret)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(server.serve)
+                await started(server)
+                ready.set()
+        finally:
+            await store.close()
+
+    def run() -> None:
+        try:
+            anyio.run(main)
+        except BaseException as exc:  # reported to the test thread
+            found["error"] = exc
+            ready.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not ready.wait(15) or "error" in found:
+        raise AssertionError(f"the server did not start: {found.get('error')!r}")
+    server = found["server"]
+    assert isinstance(server, uvicorn.Server)
+    try:
+        yield str(found["origin"]), str(found["key"])
+    finally:
+        server.should_exit = True
+        thread.join(15)
