@@ -93,7 +93,10 @@ def load_settings(**overrides: Any) -> Settings:
 
 def _embedded_only(settings: Settings) -> None:
     if settings.api_url is not None:
-        raise ConfigError("CLYPT_API_URL: remote mode is not available in this version yet")
+        raise ConfigError(
+            "CLYPT_API_URL: this command works on a local store; unset CLYPT_API_URL and "
+            "CLYPT_API_KEY, or run it on the Clypt server"
+        )
     if settings.database_url and not settings.database_url.startswith("sqlite:///"):
         raise ConfigError("CLYPT_DATABASE_URL: only sqlite:/// is available in this version")
 
@@ -123,16 +126,48 @@ async def _serve_mcp(settings: Settings, transport: str, host: str, port: int, l
             f"--host {host}: the MCP server alone binds to loopback only (127.0.0.1, ::1, "
             "localhost); to reach it from other machines use `clypt-mcp serve` with API keys"
         )
+    if settings.api_url is not None:
+        await _serve_remote(settings, transport, host, port, level)
+        return
     async with open_service(settings) as service:
         principal = Principal(workspace_id=settings.workspace, scopes=settings.scopes)
         backend = LocalBackend(service, principal)
         mcp = build_server(lambda: backend, settings.scopes, log_level=level, lazy=True)
-        if transport == "stdio":
-            await mcp.run_stdio_async()
-        elif transport == "sse":
-            await mcp.run_sse_async(host=host, port=port)
-        else:
-            await mcp.run_streamable_http_async(host=host, port=port)
+        await _run_transport(mcp, transport, host, port)
+
+
+async def _run_transport(mcp: Any, transport: str, host: str, port: int) -> None:
+    if transport == "stdio":
+        await mcp.run_stdio_async()
+    elif transport == "sse":
+        await mcp.run_sse_async(host=host, port=port)
+    else:
+        await mcp.run_streamable_http_async(host=host, port=port)
+
+
+async def _serve_remote(
+    settings: Settings, transport: str, host: str, port: int, level: str
+) -> None:
+    """Remote mode: the same MCP server over a Clypt REST API; no database is opened."""
+    import httpx2
+
+    from clypt_mcp.backends.remote import RemoteBackend
+    from clypt_mcp.errors import ClyptError
+    from clypt_mcp.models import ALL_SCOPES
+    from clypt_mcp.tools.server import build_server
+
+    assert settings.api_url is not None and settings.api_key is not None
+    timeout = settings.api_timeout
+    async with httpx2.AsyncClient(base_url=str(settings.api_url), timeout=timeout) as http:
+        backend = RemoteBackend(http, settings.api_key.get_secret_value(), timeout=timeout)
+        try:
+            scopes = await backend.connect()
+        except ClyptError as exc:
+            # Stay up: every tool call will say what is wrong until the API answers again.
+            log.warning("remote mode: %s; offering every tool until the API answers", exc.message)
+            scopes = ALL_SCOPES
+        mcp = build_server(lambda: backend, scopes, log_level=level, lazy=True)
+        await _run_transport(mcp, transport, host, port)
 
 
 def _is_loopback(host: str) -> bool:

@@ -25,10 +25,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _server(service: ClyptService, rate_limit: str) -> tuple[uvicorn.Server, str]:
+def _server(
+    service: ClyptService, rate_limit: str, port: int | None = None
+) -> tuple[uvicorn.Server, str]:
     """A uvicorn server of the whole app, as `serve` builds it (own click recorder, MCP)."""
     app = create_app(service, Settings(base_url=BASE_URL, rate_limit=rate_limit))
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     return uvicorn.Server(config), f"http://127.0.0.1:{port}"
 
@@ -43,9 +45,11 @@ async def started(server: uvicorn.Server) -> None:
 
 
 @asynccontextmanager
-async def serving(service: ClyptService, rate_limit: str = "1000/minute") -> AsyncIterator[str]:
+async def serving(
+    service: ClyptService, rate_limit: str = "1000/minute", port: int | None = None
+) -> AsyncIterator[str]:
     """Serve in the current event loop; yields the origin."""
-    server, origin = _server(service, rate_limit)
+    server, origin = _server(service, rate_limit, port)
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)
         await started(server)

@@ -101,3 +101,17 @@ async def test_bad_key_input_is_422_naming_the_field(
         assert r.status_code == 422, body
         assert r.json()["error"].startswith(start)
     assert await snapshot(service) == before
+
+
+async def test_me_tells_any_key_its_workspace_and_scopes(api: Api, make_key: KeyFactory) -> None:
+    key = await make_key(Scope.LINKS_WRITE, workspace="team")
+    r = await api.get("/me", key)
+    assert r.status_code == 200
+    assert r.json() == {
+        "workspace": "team",
+        "keyId": r.json()["keyId"],
+        "scopes": ["links:read", "links:write"],
+        "baseUrl": "https://clypt.test",
+    }
+    assert r.json()["keyId"].startswith("key_")
+    assert (await api.get("/me", "clypt_nope")).status_code == 401

@@ -25,6 +25,15 @@ class KeyList(BaseModel):
     keys: list[ApiKey]
 
 
+class KeyInfo(BaseModel):
+    """The key making the request: its workspace and scopes (implied ones included)."""
+
+    workspace: str
+    key_id: str | None
+    scopes: list[Scope]
+    base_url: str
+
+
 def check_grant(principal: Principal, data: ApiKeyCreate) -> None:
     """A key cannot hand out scopes it does not hold itself.
 
@@ -62,8 +71,27 @@ def endpoints(state: AppState) -> list[Endpoint]:
                 return key
         raise NotFoundError(f"no key '{key_id}' in this workspace", key=key_id)
 
+    async def me(request: Request, principal: Principal) -> KeyInfo:
+        no_params(request)
+        return KeyInfo(
+            workspace=principal.workspace_id,
+            key_id=principal.key_id,
+            scopes=sorted(expand_scopes(principal.scopes)),
+            base_url=service.base_url,
+        )
+
     admin = Scope.KEYS_WRITE
     return [
+        Endpoint(
+            "GET",
+            "/me",
+            "Who this key is",
+            me,
+            None,
+            KeyInfo,
+            description="The workspace and scopes of the calling key (any valid key may ask), "
+            "so a client can offer only what the key allows.",
+        ),
         Endpoint(
             "GET",
             "/keys",

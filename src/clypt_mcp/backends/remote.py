@@ -1,0 +1,319 @@
+"""RemoteBackend: the MCP tools over any Clypt REST API v1, with no database of their own."""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import anyio
+import httpx2
+from pydantic import BaseModel
+from pydantic.alias_generators import to_snake
+
+from clypt_mcp.backends.base import Progress
+from clypt_mcp.errors import ClyptError, NotFoundError, UnavailableError
+from clypt_mcp.models import (
+    Analytics,
+    AnalyticsQuery,
+    BulkResult,
+    Deleted,
+    Folder,
+    FolderList,
+    Link,
+    LinkCreate,
+    LinkPage,
+    LinkQuery,
+    LinkUpdate,
+    Scope,
+    Tag,
+    TagList,
+    expand_scopes,
+)
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+_OPAQUE = frozenset({"geo", "devices"})  # maps whose keys are user data
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def snakify(value: Any) -> Any:
+    """camelCase keys back to snake_case, recursively, leaving user-data maps alone."""
+    if isinstance(value, dict):
+        return {
+            to_snake(k): (v if to_snake(k) in _OPAQUE else snakify(v)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [snakify(v) for v in value]
+    return value
+
+
+class RemoteBackend:
+    """Speaks REST v1 to a Clypt server with one API key; errors come back as ClyptErrors.
+
+    GETs, PATCHes and DELETEs are retried on 429 and 5xx (honouring Retry-After) and on
+    transport errors, with backoff; a POST is retried only under an Idempotency-Key, which this
+    client always sends, so a retried create never makes a duplicate.
+    """
+
+    def __init__(
+        self,
+        http: httpx2.AsyncClient,
+        api_key: str,
+        *,
+        retries: int = 3,
+        backoff: float = 0.2,
+        max_wait: float = 10.0,
+        timeout: float = 10.0,
+    ) -> None:
+        self.http = http
+        self.api_key = api_key
+        self.retries = retries
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self.timeout = timeout
+        self._scopes: frozenset[Scope] | None = None
+        self._base_url = ""
+
+    @property
+    def url(self) -> str:
+        return str(self.http.base_url).rstrip("/")
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    async def connect(self) -> frozenset[Scope]:
+        """Ask the server who this key is; returns its scopes (implied ones included).
+
+        Raises: AuthenticationError, UnavailableError.
+        """
+        me = await self._call("GET", "/me")
+        self._scopes = expand_scopes(frozenset(Scope(s) for s in me["scopes"]))
+        self._base_url = str(me.get("base_url") or "")
+        return self._scopes
+
+    @property
+    def scopes(self) -> frozenset[Scope]:
+        if self._scopes is None:
+            raise UnavailableError("the remote backend is not connected yet")
+        return self._scopes
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """One API call, retries included, bounded by `timeout` seconds in all.
+
+        Raises: the ClyptError the API answered, or UnavailableError naming the URL.
+        """
+        try:
+            with anyio.fail_after(self.timeout):
+                return await self._attempts(method, path, body, params, idempotency_key)
+        except TimeoutError:
+            raise UnavailableError(
+                f"the Clypt API at {self.url} did not answer within {self.timeout:g} s — check "
+                "that the server is up, then try again",
+                url=self.url,
+            ) from None
+
+    async def _attempts(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+    ) -> Any:
+        headers = {"authorization": f"Bearer {self.api_key}", "accept": "application/json"}
+        if method == "POST":
+            headers["idempotency-key"] = idempotency_key or f"clypt-mcp-{uuid.uuid4()}"
+        query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        target = f"/api/v1{path}"
+        for attempt in range(self.retries + 1):
+            try:
+                response = await self.http.request(
+                    method, target, json=body, params=query, headers=headers
+                )
+            except httpx2.HTTPError as exc:
+                if attempt < self.retries:
+                    await anyio.sleep(self._delay(attempt, None))
+                    continue
+                raise UnavailableError(
+                    f"the Clypt API at {self.url} did not answer ({_cause(exc)}) — check that "
+                    "the server is running and CLYPT_API_URL is right, then try again",
+                    url=self.url,
+                ) from exc
+            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+                await anyio.sleep(self._delay(attempt, response.headers.get("retry-after")))
+                continue
+            return self._result(response)
+        raise AssertionError("unreachable")
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after is not None:
+            try:
+                return min(float(retry_after), self.max_wait)
+            except ValueError:
+                pass
+        return float(min(self.backoff * (2**attempt) * (1 + random.random() / 2), self.max_wait))
+
+    def _result(self, response: httpx2.Response) -> Any:
+        try:
+            data = response.json() if response.content else None
+        except ValueError:
+            data = None
+        if response.is_success:
+            if data is None and response.content:
+                raise UnavailableError(
+                    f"the Clypt API at {self.url} answered something that is not JSON"
+                )
+            return snakify(data)
+        if isinstance(data, dict) and isinstance(data.get("error"), str):
+            raise ClyptError.from_code(str(data.get("code", "")), data["error"])
+        raise UnavailableError(
+            f"the Clypt API at {self.url} answered HTTP {response.status_code} — try again later",
+            url=self.url,
+        )
+
+    async def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        return model.model_validate(await self._call(method, path, **kwargs))
+
+    @staticmethod
+    def _link_path(ref: str) -> str:
+        ref = ref.strip()
+        if ref.lower().startswith(("http://", "https://")):
+            ref = urlsplit(ref).path.strip("/")
+        if not ref:
+            raise NotFoundError("no link '' in this workspace — give a code, id or short URL")
+        return "/links/" + quote(ref, safe="")
+
+    # --- links ------------------------------------------------------------------------
+
+    async def create_link(self, data: LinkCreate, idempotency_key: str | None = None) -> Link:
+        body = data.model_dump(mode="json", exclude_unset=True)
+        return await self._model(Link, "POST", "/links", body=body, idempotency_key=idempotency_key)
+
+    async def get_link(self, ref: str) -> Link:
+        return await self._model(Link, "GET", self._link_path(ref))
+
+    async def list_links(self, query: LinkQuery) -> LinkPage:
+        params = {"q": query.query, "tag": query.tag, "folder": query.folder,
+                  "status": query.status, "sort": query.sort, "limit": query.limit,
+                  "cursor": query.cursor}  # fmt: skip
+        return await self._model(LinkPage, "GET", "/links", params=params)
+
+    async def update_link(self, ref: str, data: LinkUpdate) -> Link:
+        body = data.model_dump(mode="json", exclude_unset=True)
+        return await self._model(Link, "PATCH", self._link_path(ref), body=body)
+
+    async def delete_link(self, ref: str, permanent: bool = False) -> Deleted:
+        params = {"permanent": "true"} if permanent else None
+        return await self._model(Deleted, "DELETE", self._link_path(ref), params=params)
+
+    async def bulk_create_links(
+        self,
+        items: list[dict[str, Any]],
+        idempotency_key: str | None = None,
+        progress: Progress | None = None,
+    ) -> BulkResult:
+        result = await self._model(
+            BulkResult, "POST", "/links/bulk", body={"links": items},
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+        if progress is not None:
+            await progress(len(items), len(items))
+        return result
+
+    # --- analytics --------------------------------------------------------------------
+
+    async def get_analytics(self, query: AnalyticsQuery) -> Analytics:
+        params = {
+            "tag": query.tag, "folder": query.folder, "period": query.period,
+            "start": query.start, "end": query.end, "interval": query.interval,
+            "top": query.top, "timezone": query.timezone,
+            "includeBots": query.include_bots or None,
+        }  # fmt: skip
+        path = "/analytics" if query.link is None else self._link_path(query.link) + "/analytics"
+        return await self._model(Analytics, "GET", path, params=params)
+
+    # --- tags and folders -------------------------------------------------------------
+
+    async def list_tags(self) -> TagList:
+        return await self._model(TagList, "GET", "/tags")
+
+    async def _tag_path(self, ref: str) -> str:
+        if "/" in ref:  # a name with a slash cannot travel in the path: use its id
+            for tag in (await self.list_tags()).tags:
+                if tag.name.lower() == ref.strip().lower():
+                    ref = tag.id
+                    break
+        return "/tags/" + quote(ref, safe="")
+
+    async def create_tag(self, name: str, color: str | None = None) -> Tag:
+        body = {"name": name} | ({"color": color} if color else {})
+        return await self._model(Tag, "POST", "/tags", body=body)
+
+    async def update_tag(self, ref: str, name: str | None, color: str | None = None) -> Tag:
+        body = {k: v for k, v in (("name", name), ("color", color)) if v is not None}
+        return await self._model(Tag, "PATCH", await self._tag_path(ref), body=body)
+
+    async def delete_tag(self, ref: str) -> Tag:
+        return await self._model(Tag, "DELETE", await self._tag_path(ref))
+
+    async def list_folders(self) -> FolderList:
+        return await self._model(FolderList, "GET", "/folders")
+
+    async def _folder_id(self, ref: str) -> str:
+        wanted = ref.strip().strip("/").lower()
+        for folder in (await self.list_folders()).folders:
+            if folder.id == ref or folder.path.lower() == wanted:
+                return folder.id
+        raise NotFoundError(
+            f"no folder '{ref}' — list folders with manage_folders(action='list')", folder=ref
+        )
+
+    async def create_folder(self, name: str, parent: str | None = None) -> Folder:
+        body: dict[str, Any] = {"name": name}
+        if parent is not None:
+            body["parentId"] = await self._folder_id(parent)
+        return await self._model(Folder, "POST", "/folders", body=body)
+
+    async def update_folder(
+        self, ref: str, name: str | None = None, parent: str | None = None, to_root: bool = False
+    ) -> Folder:
+        folder_id = await self._folder_id(ref)
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["name"] = name
+        if to_root:
+            body["parentId"] = None
+        elif parent is not None:
+            body["parentId"] = await self._folder_id(parent)
+        return await self._model(Folder, "PATCH", f"/folders/{folder_id}", body=body)
+
+    async def delete_folder(self, ref: str) -> Folder:
+        return await self._model(Folder, "DELETE", f"/folders/{await self._folder_id(ref)}")
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+def _cause(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 200 else text[:200] + "…"
