@@ -460,12 +460,30 @@ class AnalyticsWindow(_Wire):
     bots_included: bool
 
 
+class PreviousPeriod(_Wire):
+    """The period of the same length just before, for comparison."""
+
+    start: datetime
+    end: datetime
+    clicks: int
+    unique_visitors: int
+    timeseries: list[Bucket]
+
+
 class Analytics(_Wire):
-    """Clicks over a period: totals, a time series and top-N breakdowns (the rest as `other`)."""
+    """Clicks over a period: totals, a time series and top-N breakdowns (the rest as `other`),
+    beside the previous period's figures and the change in percent."""
 
     total_clicks: int = Field(description="All clicks ever, for the links in scope.")
     clicks_in_period: int
-    unique_visitors: int
+    unique_visitors: int = Field(
+        description="Visitors counted once per day (their hashes rotate daily), summed."
+    )
+    clicks_change_percent: float | None = Field(
+        description="Change against the previous period; null when it had no clicks."
+    )
+    unique_visitors_change_percent: float | None
+    previous: PreviousPeriod
     query: AnalyticsWindow
     timeseries: list[Bucket]
     countries: list[Count]

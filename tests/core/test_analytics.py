@@ -211,3 +211,27 @@ async def test_a_link_deleted_for_good_leaves_the_workspace_totals(
     assert after.clicks_in_period == 1 and after.total_clicks == 1
     assert [(c.key, c.clicks) for c in after.countries] == [("US", 1)]
     assert [(c.key, c.clicks) for c in after.links] == [(keep.code, 1)]
+
+
+async def test_previous_period_and_change(
+    svc: ClyptService, store: SqliteStore, clock: FakeClock
+) -> None:
+    made = await svc.create_link(P, LinkCreate(url="https://e.com/prev"))
+    this_week = [clock.now - timedelta(days=d, hours=1) for d in range(0, 6)]  # 6 clicks
+    last_week = [clock.now - timedelta(days=d, hours=1) for d in range(9, 13)]  # 4 clicks
+    await _record(
+        store,
+        [ClickEvent(link_id=made.id, workspace_id="default", at=at, visitor=f"v{i}")
+         for i, at in enumerate(last_week + this_week)],
+    )  # fmt: skip
+    report = await svc.get_analytics(P, AnalyticsQuery(period="7d", interval="day"))
+    assert report.clicks_in_period == 6
+    assert report.previous.clicks == 4
+    assert report.clicks_change_percent == 50.0
+    assert report.previous.end == report.query.start
+    assert len(report.previous.timeseries) == len(report.timeseries)
+    assert sum(b.clicks for b in report.previous.timeseries) == 4
+    quiet = await svc.get_analytics(
+        P, AnalyticsQuery(period="24h", end=clock.now - timedelta(days=40))
+    )
+    assert quiet.clicks_change_percent is None

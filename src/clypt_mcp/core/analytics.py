@@ -14,6 +14,7 @@ from clypt_mcp.models import (
     Bucket,
     Count,
     Interval,
+    PreviousPeriod,
 )
 from clypt_mcp.store.base import SLOT, ClickStats
 
@@ -157,17 +158,45 @@ def buckets(start: datetime, end: datetime, interval: Interval, tz: ZoneInfo) ->
             )
 
 
-def build(
-    query: AnalyticsQuery, stats: ClickStats, start: datetime, end: datetime, tz: ZoneInfo
-) -> Analytics:
-    """The Analytics answer from raw counts: local buckets, and top N plus `other`."""
-    interval = query.interval or auto_interval(start, end)
-    starts = buckets(start, end, interval, tz)
-    counts = dict.fromkeys(starts, 0)
+def previous_window(
+    start: datetime, end: datetime, interval: Interval, tz: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """The same number of `interval` buckets just before `start`."""
+    count = len(buckets(start, end, interval, tz))
+    lo = start
+    for _ in range(count):
+        lo = floor_local(lo - timedelta(seconds=1), interval, tz)
+    return lo, start
+
+
+def change(now: int, before: int) -> float | None:
+    """Percent change, rounded to 0.1; None when there is nothing to compare with."""
+    if before == 0:
+        return None
+    return round((now - before) * 100 / before, 1)
+
+
+def series(
+    stats: ClickStats, start: datetime, end: datetime, interval: Interval, tz: ZoneInfo
+) -> list[Bucket]:
+    counts = dict.fromkeys(buckets(start, end, interval, tz), 0)
     for slot, n in stats.buckets:
         key = floor_local(datetime.fromtimestamp(slot, UTC), interval, tz)
         if key in counts:
             counts[key] += n
+    return [Bucket(t=t, clicks=n) for t, n in counts.items()]
+
+
+def build(
+    query: AnalyticsQuery,
+    stats: ClickStats,
+    window: tuple[datetime, datetime],
+    interval: Interval,
+    tz: ZoneInfo,
+    before: tuple[ClickStats, datetime, datetime],
+) -> Analytics:
+    """The Analytics answer from counts: local buckets, top N plus `other`, the comparison."""
+    start, end = window
     fields: dict[str, list[Count]] = {}
     for name, dim in _BREAKDOWNS.items():
         top = [Count(key=k, clicks=n) for k, n in stats.breakdowns.get(dim, [])]
@@ -175,10 +204,20 @@ def build(
         if rest > 0:
             top.append(Count(key="other", clicks=rest))
         fields[name] = top
+    prev, prev_start, prev_end = before
     return Analytics(
         total_clicks=stats.total_clicks,
         clicks_in_period=stats.clicks_in_period,
         unique_visitors=stats.unique_visitors,
+        clicks_change_percent=change(stats.clicks_in_period, prev.clicks_in_period),
+        unique_visitors_change_percent=change(stats.unique_visitors, prev.unique_visitors),
+        previous=PreviousPeriod(
+            start=prev_start.astimezone(tz),
+            end=prev_end.astimezone(tz),
+            clicks=prev.clicks_in_period,
+            unique_visitors=prev.unique_visitors,
+            timeseries=series(prev, prev_start, prev_end, interval, tz),
+        ),
         query=AnalyticsWindow(
             start=start.astimezone(tz),
             end=end.astimezone(tz),
@@ -186,6 +225,6 @@ def build(
             interval=interval,
             bots_included=query.include_bots,
         ),
-        timeseries=[Bucket(t=t, clicks=n) for t, n in counts.items()],
+        timeseries=series(stats, start, end, interval, tz),
         **fields,
     )

@@ -521,7 +521,14 @@ class ClyptService:
         stats = await self.store.click_stats(
             flt, int(start.timestamp()), int(end.timestamp()), query.include_bots, query.top, unit
         )
-        return analytics_rules.build(query, stats, start, end, tz)
+        prev_start, prev_end = analytics_rules.previous_window(start, end, interval, tz)
+        prev = await self.store.click_stats(
+            flt, int(prev_start.timestamp()), int(prev_end.timestamp()), query.include_bots, 1,
+            analytics_rules.series_unit(prev_start, prev_end, tz, interval),
+        )  # fmt: skip
+        return analytics_rules.build(
+            query, stats, (start, end), interval, tz, (prev, prev_start, prev_end)
+        )
 
     # --- tags -------------------------------------------------------------------------
 

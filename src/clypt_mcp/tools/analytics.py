@@ -1,13 +1,16 @@
 """The analytics tool."""
 
+import base64
 from datetime import datetime
 from typing import Annotated, Literal
 
+import anyio.to_thread
 from mcp.server import MCPServer
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult, ImageContent, ToolAnnotations
 from pydantic import Field
 
 from clypt_mcp.backends.base import BackendProvider
+from clypt_mcp.core.chart import render as render_chart
 from clypt_mcp.models import Analytics, AnalyticsQuery, Count
 from clypt_mcp.tools.common import result, tool_errors
 
@@ -16,10 +19,15 @@ def _top(counts: list[Count], n: int = 3) -> str:
     return ", ".join(f"{c.key} {c.clicks}" for c in counts[:n]) or "none"
 
 
+def _pct(value: float | None) -> str:
+    return "no clicks before" if value is None else f"{value:+.1f}%"
+
+
 def summarize(a: Analytics) -> str:
     q = a.query
     return (
-        f"{a.clicks_in_period} clicks ({a.unique_visitors} unique) from {q.start:%Y-%m-%d %H:%M} "
+        f"{a.clicks_in_period} clicks ({_pct(a.clicks_change_percent)} on the previous period), "
+        f"{a.unique_visitors} unique, from {q.start:%Y-%m-%d %H:%M} "
         f"to {q.end:%Y-%m-%d %H:%M} {q.timezone}, {a.total_clicks} all time. "
         f"Top countries: {_top(a.countries)}. Top links: {_top(a.links)}."
     )
@@ -57,10 +65,17 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         timezone: Annotated[
             str, Field(description="IANA zone for day boundaries, e.g. 'Europe/Paris'.")
         ] = "UTC",
+        chart: Annotated[
+            bool, Field(description="Also return a PNG line chart of the time series.")
+        ] = False,
+        chart_width: Annotated[int, Field(ge=200, le=2000, description="Chart pixels.")] = 800,
+        chart_height: Annotated[int, Field(ge=150, le=1500, description="Chart pixels.")] = 400,
     ) -> Annotated[CallToolResult, Analytics]:
         """Report clicks: totals, unique visitors, a time series and the top countries, devices,
         browsers, operating systems, referrers and links (the rest summed as 'other'). Use it for
-        questions like "which links did best last week, by country?". Bots are left out."""
+        questions like "which links did best last week, by country?". Bots are left out. Each
+        figure comes with the previous period's and the change in percent. chart=true adds a
+        PNG of clicks over time (this period and the one before) that you can show the user."""
         query = AnalyticsQuery(
             link=link,
             tag=tag,
@@ -73,4 +88,11 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
             timezone=timezone,
         )
         report = await backends().get_analytics(query)
-        return result(report, summarize(report))
+        out = result(report, summarize(report))
+        if chart:
+            png = await anyio.to_thread.run_sync(render_chart, report, chart_width, chart_height)
+            out.content.append(
+                ImageContent(type="image", data=base64.b64encode(png).decode(),
+                             mime_type="image/png")
+            )  # fmt: skip
+        return out
