@@ -70,6 +70,10 @@ async def snapshot(service: ClyptService) -> dict[str, Any]:
             "links": links,
             "tags": (await service.list_tags(principal)).model_dump(),
             "folders": (await service.list_folders(principal)).model_dump(),
-            "keys": [k.model_dump() for k in await service.list_api_keys(workspace)],
+            # when a key was last used is bookkeeping, not something a request writes
+            "keys": [
+                k.model_dump(exclude={"last_used_at"})
+                for k in await service.list_api_keys(workspace)
+            ],
         }
     return out

@@ -115,3 +115,14 @@ async def test_me_tells_any_key_its_workspace_and_scopes(api: Api, make_key: Key
     }
     assert r.json()["keyId"].startswith("key_")
     assert (await api.get("/me", "clypt_nope")).status_code == 401
+
+
+async def test_a_key_records_when_it_was_last_used(
+    api: Api, make_key: KeyFactory, service: ClyptService
+) -> None:
+    key = await make_key(Scope.LINKS_READ)
+    before = [k for k in await service.list_api_keys("default") if key.startswith(k.prefix)]
+    assert before[0].last_used_at is None
+    assert (await api.get("/links", key)).status_code == 200
+    after = [k for k in await service.list_api_keys("default") if key.startswith(k.prefix)]
+    assert after[0].last_used_at is not None

@@ -8,7 +8,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -70,6 +70,7 @@ from clypt_mcp.store.base import (
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 KEY_PREFIX = "clypt_"
+KEY_TOUCH_EVERY = timedelta(minutes=1)
 _GENERATE_ATTEMPTS = 8
 
 
@@ -684,6 +685,8 @@ class ClyptService:
             raise AuthenticationError("unknown or revoked API key — check Authorization: Bearer")
         if rec.expires_at is not None and rec.expires_at <= now:
             raise AuthenticationError("this API key has expired — create a new one")
+        if rec.last_used_at is None or now - rec.last_used_at > KEY_TOUCH_EVERY:
+            await self.store.touch_key(rec.id, now)  # at most a write a minute per key
         scopes = frozenset(Scope(s) for s in rec.scopes)
         return Principal(workspace_id=rec.workspace_id, key_id=rec.id, scopes=scopes)
 
