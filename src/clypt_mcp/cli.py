@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = p.add_subparsers(dest="command")
     sub.add_parser("stdio", help="MCP over stdio (the default)")
+    serve = sub.add_parser(
+        "serve", help="redirects, the REST API, /llms.txt and MCP at /mcp and /sse, over HTTP"
+    )
+    serve.add_argument("--host", dest="serve_host", default="127.0.0.1")
+    serve.add_argument("--port", dest="serve_port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command")
     create = keys.add_parser("create", help="create a key; prints the secret once")
     create.add_argument("--name", required=True)
@@ -328,6 +334,18 @@ async def _data(settings: Settings, args: argparse.Namespace) -> None:
             raise ConfigError(f"{args.command}: choose a subcommand (see --help)")
 
 
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    from clypt_mcp.http.serve import ServeError, run_server
+
+    level = {"DEBUG": "debug", "INFO": "info"}.get(args.log_level, "warning")
+    origin = f"http://{args.serve_host}:{args.serve_port}"
+    _err(f"clypt-mcp: serving {origin} (short links, /api/v1, /llms.txt, MCP at /mcp and /sse)\n")
+    try:
+        run_server(settings, args.serve_host, args.serve_port, args.workers, log_level=level)
+    except ServeError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _out(text: str) -> None:
     sys.stdout.write(text)
 
@@ -346,7 +364,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     try:
         settings = load_settings()
-        if args.command == "keys":
+        if args.command == "serve":
+            _serve(settings, args)
+        elif args.command == "keys":
             anyio.run(_keys, settings, args)
         elif args.command == "db":
             anyio.run(_db, settings, args)

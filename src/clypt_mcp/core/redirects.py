@@ -13,9 +13,12 @@ keys it lacks are appended in the order source, medium, campaign, term, content.
 kept. The result is an ASCII URI (IDN host in punycode, other non-ASCII percent-encoded).
 
 `max_clicks` is exact: each redirect of such a link is counted by the store atomically
-(`count_redirect`) before the 302, so N visitors at once get exactly `max_clicks` redirects.
-Links without `max_clicks` never write on the redirect path; their clicks are counted when the
-click recorder writes them.
+(`count_redirect`) before the 302, so N visitors at once get exactly `max_clicks` redirects,
+whatever the number of processes. Links without `max_clicks` never write on the redirect path;
+their clicks are counted when the click recorder writes them. HEAD (`count=False`) is not counted.
+
+Links are read through `LinkCache`: compiled once (destinations merged and made ASCII), kept for
+a short time, one store lookup per code at a time.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from datetime import datetime
 from typing import Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+import anyio
 import anyio.to_thread
 
 from clypt_mcp.core.passwords import verify_password
@@ -190,7 +194,8 @@ class LinkCache:
     """Compiled links by code, each kept for `ttl` seconds (0: always ask the store).
 
     A change to a link reaches redirects within `ttl`. Unknown codes are cached too, so a flood
-    of made-up codes does not reach the database more than once a `ttl` each.
+    of made-up codes does not reach the database more than once a `ttl` each. One lookup per
+    code runs at a time: while it does, others get the previous answer, or wait for the first.
     """
 
     def __init__(
@@ -205,25 +210,46 @@ class LinkCache:
         self.max_size = max_size
         self.clock = clock
         self._entries: OrderedDict[str, tuple[float, CompiledLink | None]] = OrderedDict()
+        self._loading: dict[str, anyio.Event] = {}
 
     async def get(self, code: str) -> CompiledLink | None:
         """The link with this code (in any workspace), or None."""
         if not CODE_RE.match(code):
             return None
-        if self.ttl > 0:
-            entry = self._entries.get(code)
-            if entry is not None and entry[0] > self.clock():
+        if self.ttl <= 0:
+            return await self._load(code)
+        entry = self._entries.get(code)
+        if entry is not None and entry[0] > self.clock():
+            return entry[1]
+        loading = self._loading.get(code)
+        if loading is not None:
+            if entry is not None:
+                return entry[1]  # being refreshed: the previous answer will do meanwhile
+            await loading.wait()
+            if (entry := self._entries.get(code)) is not None:
                 return entry[1]
-        rec = await self.store.get_link(None, code=code)
-        link = CompiledLink.from_record(rec) if rec is not None else None
-        if self.ttl > 0:
+        return await self._refresh(code)
+
+    async def _refresh(self, code: str) -> CompiledLink | None:
+        done = self._loading[code] = anyio.Event()
+        try:
+            link = await self._load(code)
             self._entries[code] = (self.clock() + self.ttl, link)
             self._entries.move_to_end(code)
             while len(self._entries) > self.max_size:
                 self._entries.popitem(last=False)
-        return link
+            return link
+        finally:
+            if self._loading.get(code) is done:
+                del self._loading[code]
+            done.set()
+
+    async def _load(self, code: str) -> CompiledLink | None:
+        rec = await self.store.get_link(None, code=code)
+        return CompiledLink.from_record(rec) if rec is not None else None
 
     def forget(self, code: str) -> None:
+        """Drop what is known of `code`: the next lookup reads the store."""
         self._entries.pop(code, None)
 
 

@@ -10,7 +10,16 @@ Device vocabulary (the click's `device`, and the key a `devices` routing rule ma
 
 Bots are classified the same way and flagged with `bot=True`: crawlers and link previewers as
 ua-parser knows them (its `Spider` device), HTTP libraries, headless browsers and an empty user
-agent. Heavy imports (ua-parser, iptocc, maxminddb) happen on first use, never at import.
+agent. Browser and OS are ua-parser's family names as they are (`Mobile Safari`, `Chrome Mobile`,
+`Mac OS X`); None when it knows none.
+
+Visitor hash: keyed BLAKE2b of (client IP, user agent) under a day salt, and the day salt is
+HMAC-SHA256(install secret, UTC date). The install secret is 32 random bytes kept in a file of
+its own, mode 0600, next to the SQLite database (`clypt.db.visitor-key`), made on first use, so
+every process on that database hashes alike; deleting it only resets today's unique counts. It
+is never in the database, so a copy of the database alone cannot test guessed addresses.
+
+Heavy imports (ua-parser, iptocc, maxminddb) happen on first use, never at import.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ IPAddress = IPv4Address | IPv6Address
 MAX_AGENT_LENGTH = 512  # longer user agents are cut before parsing (and caching)
 AGENT_CACHE_SIZE = 10_000
 SECRET_BYTES = 32
+_CACHED_HEADER_LENGTH = 1024
 
 _DESKTOP_OS = frozenset(
     {
@@ -101,7 +111,7 @@ class Agent:
     bot: bool
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Visitor:
     """One visit as the redirect rules and the click record see it (no raw IP kept)."""
 
@@ -385,23 +395,46 @@ class VisitorHasher:
 
 
 class VisitorInspector:
-    """Turns what a request carries into a `Visitor`, with the install's settings."""
+    """Turns what a request carries into a `Visitor`, with the install's settings.
+
+    The same visitor comes back (keep-alive, several links, reloads), so whole answers are
+    cached: a repeat costs one dictionary lookup instead of six parses and a hash.
+    """
 
     def __init__(
         self,
         trusted_proxies: Sequence[Network],
         countries: CountryLookup,
         hasher: VisitorHasher,
+        cache_size: int = 8192,
     ) -> None:
         self.trusted_proxies = tuple(trusted_proxies)
         self.countries = countries
         self.hasher = hasher
+        self._cached = functools.lru_cache(maxsize=cache_size)(self._inspect)
 
     def inspect(
         self,
         *,
         peer: str | None,
         forwarded_for: Sequence[str],
+        user_agent: str | None,
+        referrer: str | None,
+        day: date,
+    ) -> Visitor:
+        chain = tuple(forwarded_for)
+        if (
+            len(user_agent or "") > MAX_AGENT_LENGTH
+            or len(referrer or "") > _CACHED_HEADER_LENGTH
+            or sum(map(len, chain)) > _CACHED_HEADER_LENGTH
+        ):  # outsized headers are answered, not remembered: the cache stays small
+            return self._inspect(peer, chain, user_agent, referrer, day)
+        return self._cached(peer, chain, user_agent, referrer, day)
+
+    def _inspect(
+        self,
+        peer: str | None,
+        forwarded_for: tuple[str, ...],
         user_agent: str | None,
         referrer: str | None,
         day: date,

@@ -1,0 +1,122 @@
+"""The small HTML pages short links answer with when they do not redirect.
+
+Everything shown is HTML-escaped; host names are shown in punycode, so a look-alike
+internationalised name cannot pass for another. Pages are never cached, cannot be framed and
+load nothing: one inline style, no scripts.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+from urllib.parse import urlsplit
+
+from starlette.responses import HTMLResponse
+
+from clypt_mcp.core.redirects import CompiledLink, Reason, ascii_host
+
+PAGE_HEADERS = {
+    "cache-control": "no-store",
+    "content-security-policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+_STYLE = """
+body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;
+background:#f6f8fa;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}
+main{background:#fff;border:1px solid #d0d7de;border-radius:12px;padding:2rem 2.5rem;
+max-width:28rem;margin:1rem}
+h1{font-size:1.35rem;margin:0 0 .75rem}p{margin:.5rem 0}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;background:#f6f8fa;
+padding:.1rem .3rem;border-radius:4px;word-break:break-all}
+.error{color:#cf222e}.muted{color:#656d76;font-size:.875rem}
+input{font:inherit;padding:.45rem .6rem;border:1px solid #d0d7de;border-radius:6px;width:100%;
+box-sizing:border-box;margin:.25rem 0 .75rem}
+button{font:inherit;padding:.45rem 1rem;border:0;border-radius:6px;background:#1f883d;
+color:#fff;cursor:pointer}
+"""
+_REASONS: dict[Reason, tuple[str, str]] = {
+    "deleted": ("This link was deleted", "Its owner deleted it, so it no longer leads anywhere."),
+    "disabled": ("This link is turned off", "Its owner has disabled it for now."),
+    "scheduled": ("This link is not active yet", "It starts working {starts_at}."),
+    "expired": ("This link has expired", "It stopped working {expires_at}."),
+    "click_limit": (
+        "This link has reached its click limit",
+        "It was set to work a limited number of times, and it has been used up.",
+    ),
+}
+
+
+def short_label(base_url: str, code: str) -> str:
+    """`host[:port]/code` for display, with the host in punycode."""
+    parts = urlsplit(base_url)
+    host = ascii_host(parts.hostname or "")
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    path = parts.path.rstrip("/")
+    return f"{host}{path}/{code[:64]}"
+
+
+def render(
+    title: str, body: str, status: int, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    """A whole page; `title` is escaped here, `body` must already be safe HTML."""
+    html = (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<meta name="robots" content="noindex">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body><main><h1>{escape(title)}</h1>{body}</main></body></html>\n"
+    )
+    return HTMLResponse(html, status_code=status, headers={**PAGE_HEADERS, **(headers or {})})
+
+
+def not_found(short: str) -> HTMLResponse:
+    body = (
+        f"<p>There is no short link at <code>{escape(short)}</code>.</p>"
+        '<p class="muted">Check the address for typos: short links are case-sensitive.</p>'
+    )
+    return render("Link not found", body, 404)
+
+
+def unavailable(short: str, link: CompiledLink, reason: Reason) -> HTMLResponse:
+    title, text = _REASONS[reason]
+    text = text.format(starts_at=_when(link.starts_at), expires_at=_when(link.expires_at))
+    body = f"<p><code>{escape(short)}</code></p><p>{escape(text)}</p>"
+    return render(title, body, 410)
+
+
+def password_form(short: str, wrong: bool) -> HTMLResponse:
+    error = '<p class="error" role="alert">That password is not right. Try again.</p>'
+    body = (
+        f"<p><code>{escape(short)}</code> is protected. Enter its password to continue.</p>"
+        f"{error if wrong else ''}"
+        '<form method="post"><label for="password">Password</label>'
+        '<input id="password" name="password" type="password" required autofocus '
+        'maxlength="200" autocomplete="off"><button type="submit">Continue</button></form>'
+    )
+    return render("Password required", body, 403 if wrong else 200)
+
+
+def too_many_tries(short: str, retry_after: int) -> HTMLResponse:
+    body = (
+        f"<p>Too many wrong passwords for <code>{escape(short)}</code>.</p>"
+        f"<p>Wait {retry_after} second{'s' if retry_after != 1 else ''} and try again.</p>"
+    )
+    return render("Too many tries", body, 429, {"retry-after": str(retry_after)})
+
+
+def server_error(status: int = 500) -> HTMLResponse:
+    if status == 503:
+        body = "<p>This short link cannot be looked up right now. Try again in a moment.</p>"
+        return render("Temporarily unavailable", body, 503, {"retry-after": "5"})
+    return render("Something went wrong", "<p>Try again in a moment.</p>", status)
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "at a set time"
+    return "on " + moment.astimezone(UTC).strftime("%Y-%m-%d at %H:%M UTC")

@@ -1,0 +1,208 @@
+"""`clypt-mcp serve`: the whole HTTP app on uvicorn, in one process or in several workers.
+
+`run_server(settings, host, port, workers)` checks the settings, then blocks until SIGINT or
+SIGTERM. On either signal uvicorn stops accepting connections, lets open requests finish (at most
+`GRACEFUL_SECONDS`), then runs the app's lifespan shutdown, which writes every queued click
+before the store closes: a clean stop loses no click.
+
+With `workers > 1` uvicorn starts each worker from an import string, so every worker builds its
+app with `app_from_env()`, from `Settings()` read from the environment; `run_server` first puts
+the settings it was given into `CLYPT_*` variables, so flags that overrode the environment reach
+the workers too. All workers share one SQLite file (WAL).
+
+Uvicorn's own `X-Forwarded-For` handling is turned off: Clypt believes that header only from
+`CLYPT_TRUSTED_PROXIES`, and only for click data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from ipaddress import ip_address
+from typing import Any
+
+import anyio.to_thread
+from pydantic import SecretStr
+from starlette.types import Message, Receive, Scope, Send
+
+from clypt_mcp.config import Settings
+from clypt_mcp.core import visitors
+from clypt_mcp.http.app import ClyptApp, create_app
+from clypt_mcp.http.redirect import visitor_key_path
+
+log = logging.getLogger(__name__)
+
+GRACEFUL_SECONDS = 30
+# The click writer runs SQL in a worker thread. With CPython's default 5 ms switch interval the
+# event loop, having let go of the GIL for a socket write, can wait that long to get it back
+# from the writer; 1 ms keeps redirects flowing while a batch is written.
+SWITCH_INTERVAL = 0.001
+
+
+class ServeError(Exception):
+    """Settings `serve` cannot start with; the message is one line naming the variable."""
+
+
+def check_settings(settings: Settings) -> None:
+    """Fail early, with one line, on what would otherwise fail in the first request.
+
+    Raises:
+        ServeError: remote mode, a non-SQLite database, an unreadable `CLYPT_GEOIP_DB`, or a
+            visitor-key file that cannot be made.
+    """
+    if settings.api_url is not None:
+        raise ServeError(
+            "CLYPT_API_URL: `serve` runs on its own database; unset CLYPT_API_URL and CLYPT_API_KEY"
+        )
+    if settings.database_url and not settings.database_url.startswith("sqlite:///"):
+        raise ServeError("CLYPT_DATABASE_URL: only sqlite:/// is available in this version")
+    try:
+        visitors.CountryLookup(settings.geoip_db).open()
+    except visitors.GeoIPError as exc:
+        raise ServeError(str(exc)) from None
+    key = visitor_key_path(settings.sqlite_path())
+    try:
+        visitors.load_or_create_secret(key)
+    except OSError as exc:
+        raise ServeError(f"CLYPT_DATABASE_URL: cannot use the visitor key {key}: {exc}") from None
+
+
+class ServedApp:
+    """An ASGI app that opens the store in its lifespan, then serves `create_app(...)`.
+
+    The app's own lifespan (click recorder, MCP session manager) runs inside; on shutdown it
+    drains the click queue, then the store closes.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app: ClyptApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif self.app is not None:
+            await self.app(scope, receive, send)
+        elif scope["type"] == "http":
+            await _starting(send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        async with AsyncExitStack() as stack:
+            try:
+                self.app = await stack.enter_async_context(self._running())
+            except Exception as exc:
+                log.error("could not start: %s", exc)
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+            try:
+                await stack.aclose()
+            except Exception as exc:
+                log.exception("shutdown failed")
+                await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+                return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    @asynccontextmanager
+    async def _running(self) -> AsyncIterator[ClyptApp]:
+        from clypt_mcp.core.service import ClyptService
+        from clypt_mcp.store.sqlite import SqliteStore
+
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        store = SqliteStore(self.settings.sqlite_path())
+        await store.open()
+        try:
+            await anyio.to_thread.run_sync(_warm_up)
+            app = create_app(ClyptService(store, base_url=self.settings.base), self.settings)
+            async with app.main.router.lifespan_context(app.main):
+                yield app
+        finally:
+            await store.close()
+
+
+def _warm_up() -> None:
+    """Build the user-agent parser and load the country table before the first redirect."""
+    visitors.warm_up()
+    visitors.CountryLookup().country(ip_address("8.8.8.8"))
+
+
+async def _starting(send: Send) -> None:
+    message: Message = {
+        "type": "http.response.start",
+        "status": 503,
+        "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"1")],
+    }
+    await send(message)
+    await send({"type": "http.response.body", "body": b"starting up - try again in a moment\n"})
+
+
+def app_from_env() -> ServedApp:
+    """The app factory each worker calls (`uvicorn --factory clypt_mcp.http.serve:...`)."""
+    return ServedApp(Settings())
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """`settings` as `CLYPT_*` variables that `Settings()` reads back to the same values."""
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            text = value.get_secret_value()
+        elif isinstance(value, tuple | frozenset | set | list):
+            text = ",".join(sorted(str(v) for v in value))
+        else:
+            text = str(value)
+        env[f"CLYPT_{name.upper()}"] = text
+    if "CLYPT_DATABASE_URL" not in env:
+        env["CLYPT_DATABASE_URL"] = f"sqlite:///{settings.sqlite_path()}"
+    return env
+
+
+def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> dict[str, Any]:
+    """What `serve` and the benchmark pass to uvicorn alike."""
+    return {
+        "host": host,
+        "port": port,
+        "lifespan": "on",
+        "proxy_headers": False,
+        "server_header": False,
+        "access_log": access_log,
+        "log_level": log_level,
+        "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+    }
+
+
+def run_server(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    *,
+    log_level: str = "info",
+    access_log: bool = False,
+) -> None:
+    """Serve redirects, the REST API, /llms.txt and MCP until SIGINT or SIGTERM.
+
+    Raises:
+        ServeError: settings `serve` cannot start with (one line, naming the variable).
+    """
+    import uvicorn
+
+    if not 1 <= workers <= 64:
+        raise ServeError(f"--workers {workers}: must be between 1 and 64")
+    if not 0 <= port <= 65535:
+        raise ServeError(f"--port {port}: must be between 0 and 65535")
+    check_settings(settings)
+    options = uvicorn_options(host, port, log_level.lower(), access_log)
+    if workers == 1:
+        uvicorn.run(ServedApp(settings), **options)
+        return
+    os.environ.update(settings_env(settings))
+    uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
