@@ -1,11 +1,11 @@
-# Clypt MCP: `make run` installs and starts Clypt on its embedded SQLite default;
+# Clypt MCP: `make run` installs and starts Clypt (`clypt-mcp serve`) on its embedded SQLite default;
 # `make test` installs everything and runs the whole suite (lint, types, tests, conformance).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-http install test lint check pytest conformance bench clean
+.PHONY: run run-stdio run-http install test lint check pytest conformance bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/clypt-mcp serve --host 127.0.0.1 --port 8080
+
+run-stdio: $(STAMP)
 	$(BIN)/clypt-mcp
 
 run-http: $(STAMP)
