@@ -1,8 +1,9 @@
-"""Shared fixtures: a real SQLite store in a temp dir, the service, and MCP clients."""
+"""Shared fixtures: a real store (SQLite in a temp dir, and PostgreSQL in a fresh schema when
+CLYPT_TEST_DATABASE_URL is set), the service, and MCP clients."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from mcp.server import MCPServer
 from clypt_mcp.backends.local import LocalBackend
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import ALL_SCOPES, Principal, Scope
+from clypt_mcp.store.base import Store
 from clypt_mcp.store.sqlite import SqliteStore
 from clypt_mcp.tools.server import build_server
+from tests.store.pg import PgServer, database_url
 
 BASE_URL = "https://clypt.test"
 
@@ -43,12 +46,43 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "clypt.db"
 
 
+# Every test that uses `store` runs on SQLite, and on PostgreSQL too when a server is given.
+STORE_KINDS = ["sqlite", "postgres"] if database_url() else ["sqlite"]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A database for this session on the CLYPT_TEST_DATABASE_URL server."""
+    url = database_url()
+    assert url is not None, "PostgreSQL tests need CLYPT_TEST_DATABASE_URL"
+    server = PgServer(url)
+    yield server
+    server.close()
+
+
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(db_path)
-    await s.open()
-    yield s
-    await s.close()
+def pg_url(pg_server: PgServer) -> str:
+    """A URL on a fresh, empty PostgreSQL schema."""
+    return pg_server.schema()
+
+
+@pytest.fixture(params=STORE_KINDS)
+async def store(request: pytest.FixtureRequest, db_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        s = SqliteStore(db_path)
+        await s.open()
+        yield s
+        await s.close()
+        return
+    from clypt_mcp.store.postgres import PostgresStore
+
+    server: PgServer = request.getfixturevalue("pg_server")
+    schema = server.lease()
+    pg = PostgresStore(server.url_for(schema), max_size=4)
+    await pg.open()
+    yield pg
+    await pg.close()
+    server.release(schema)
 
 
 @pytest.fixture
@@ -57,7 +91,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def service(store: SqliteStore) -> ClyptService:
+def service(store: Store) -> ClyptService:
     return ClyptService(store, base_url=BASE_URL)
 
 

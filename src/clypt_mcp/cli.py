@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     cexp.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     db = sub.add_parser("db", help="database tasks").add_subparsers(dest="db_command")
     db.add_parser("migrate", help="apply pending migrations and print the schema version")
+    copy = db.add_parser("copy", help="copy this store into another (e.g. SQLite to PostgreSQL)")
+    copy.add_argument("--to", required=True, help="postgresql://… or sqlite:///path")
+    copy.add_argument("--force", action="store_true", help="replace a target that has data")
     backup = db.add_parser("backup", help="copy the live SQLite store into FILE")
     backup.add_argument("file")
     restore = db.add_parser("restore", help="replace the SQLite store with a backup FILE")
@@ -103,18 +106,26 @@ def _embedded_only(settings: Settings) -> None:
             "CLYPT_API_URL: this command works on a local store; unset CLYPT_API_URL and "
             "CLYPT_API_KEY, or run it on the Clypt server"
         )
-    if settings.database_url and not settings.database_url.startswith("sqlite:///"):
-        raise ConfigError("CLYPT_DATABASE_URL: only sqlite:/// is available in this version")
+
+
+def _sqlite_only(settings: Settings, what: str) -> None:
+    from clypt_mcp.store import is_postgres_url
+
+    if is_postgres_url(settings.database_url):
+        raise ConfigError(
+            f"CLYPT_DATABASE_URL: {what} works on the SQLite store; for PostgreSQL use "
+            "pg_dump and pg_restore (see docs/deploy.md)"
+        )
 
 
 @asynccontextmanager
 async def open_service(settings: Settings) -> AsyncIterator[ClyptService]:
-    """The embedded service on its SQLite file, opened (and migrated) and closed."""
+    """The service on its store (SQLite, or PostgreSQL by URL), opened (and migrated) and closed."""
     from clypt_mcp.core.service import ClyptService
-    from clypt_mcp.store.sqlite import SqliteStore
+    from clypt_mcp.store import open_store
 
     _embedded_only(settings)
-    store = SqliteStore(settings.sqlite_path())
+    store = open_store(settings.database_url, settings.sqlite_path())
     await store.open()
     try:
         yield ClyptService(store, base_url=settings.base)
@@ -223,18 +234,25 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _db(settings: Settings, args: argparse.Namespace) -> None:
+    from clypt_mcp.store import is_postgres_url, open_store
     from clypt_mcp.store.sqlite import SqliteStore, backup_file
 
     _embedded_only(settings)
     path = settings.sqlite_path()
     if args.db_command == "migrate":
-        store = SqliteStore(path)
+        store = open_store(settings.database_url, path)
         await store.open()
         try:
-            _err(f"{path}: schema version {await store.schema_version()}\n")
+            where = "PostgreSQL" if is_postgres_url(settings.database_url) else str(path)
+            _err(f"{where}: schema version {await store.schema_version()}\n")
         finally:
             await store.close()
-    elif args.db_command == "backup":
+        return
+    if args.db_command == "copy":
+        await _copy(settings, args.to, args.force)
+        return
+    _sqlite_only(settings, f"db {args.db_command}")
+    if args.db_command == "backup":
         if not path.exists():
             raise ConfigError(f"CLYPT_DATABASE_URL: no store at {path} to back up")
         store = SqliteStore(path)
@@ -246,6 +264,32 @@ async def _db(settings: Settings, args: argparse.Namespace) -> None:
         await _restore(path, Path(args.file), args.force)
     else:
         raise ConfigError("db: choose migrate, backup or restore")
+
+
+async def _copy(settings: Settings, target_url: str, force: bool) -> None:
+    from clypt_mcp.store import open_store
+    from clypt_mcp.store.copy import copy_store
+
+    if not target_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError("--to: give postgresql://user:pw@host/db or sqlite:///path")
+    target_path = Path(target_url.removeprefix("sqlite:///")).expanduser()
+    source = open_store(settings.database_url, settings.sqlite_path())
+    target = open_store(target_url, target_path)
+    await source.open()
+    try:
+        await target.open()
+        try:
+            bars: dict[str, Callable[[int, int], None]] = {}
+
+            def progress(table: str, done: int, total: int) -> None:
+                bars.setdefault(table, _progress(table))(done, total)
+
+            copied = await copy_store(source, target, progress, force=force)
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    _err("copied " + ", ".join(f"{n} {table}" for table, n in copied.items()) + "\n")
 
 
 async def _restore(path: Path, source: Path, force: bool) -> None:

@@ -14,7 +14,7 @@ from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.errors import InvalidInputError
 from clypt_mcp.models import AnalyticsQuery, ClickEvent, LinkCreate, Principal
-from clypt_mcp.store.sqlite import SqliteStore
+from clypt_mcp.store.base import Store
 from tests.conftest import BASE_URL, FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -23,11 +23,11 @@ P = Principal(workspace_id="default")
 
 
 @pytest.fixture
-def svc(store: SqliteStore, clock: FakeClock) -> ClyptService:
+def svc(store: Store, clock: FakeClock) -> ClyptService:
     return ClyptService(store, base_url=BASE_URL, clock=clock)
 
 
-async def _record(store: SqliteStore, events: list[ClickEvent]) -> None:
+async def _record(store: Store, events: list[ClickEvent]) -> None:
     recorder = ClickRecorder(store, batch_size=64, interval=0.01)
     async with anyio.create_task_group() as tg:
         tg.start_soon(recorder.run)
@@ -60,7 +60,7 @@ def _events(link_ids: dict[str, str], now: datetime, n: int, seed: int) -> list[
 
 
 async def test_breakdowns_and_timeseries_match_independent_counts(
-    svc: ClyptService, store: SqliteStore, clock: FakeClock
+    svc: ClyptService, store: Store, clock: FakeClock
 ) -> None:
     links = {}
     for code in ("alpha", "beta", "gamma"):
@@ -108,7 +108,7 @@ async def test_breakdowns_and_timeseries_match_independent_counts(
 
 
 async def test_top_n_keeps_the_rest_as_other(
-    svc: ClyptService, store: SqliteStore, clock: FakeClock
+    svc: ClyptService, store: Store, clock: FakeClock
 ) -> None:
     made = await svc.create_link(P, LinkCreate(url="https://e.com/x"))
     countries = ["US"] * 5 + ["DE"] * 4 + ["FR"] * 3 + ["JP"] * 2 + ["BR"]
@@ -129,7 +129,7 @@ async def test_top_n_keeps_the_rest_as_other(
 
 
 async def test_day_boundaries_follow_the_requested_timezone(
-    svc: ClyptService, store: SqliteStore, clock: FakeClock
+    svc: ClyptService, store: Store, clock: FakeClock
 ) -> None:
     made = await svc.create_link(P, LinkCreate(url="https://e.com/tz"))
     # 2026-03-10 03:30 UTC is still 2026-03-09 in New York (UTC-4 after the DST change)
@@ -149,7 +149,7 @@ async def test_day_boundaries_follow_the_requested_timezone(
 
 
 async def test_bots_are_left_out_unless_asked_for(
-    svc: ClyptService, store: SqliteStore, clock: FakeClock
+    svc: ClyptService, store: Store, clock: FakeClock
 ) -> None:
     made = await svc.create_link(P, LinkCreate(url="https://e.com/b"))
     await _record(
@@ -176,7 +176,7 @@ async def test_too_many_points_is_refused(svc: ClyptService) -> None:
 
 
 async def test_folder_analytics_include_subfolders_and_other_workspaces_stay_apart(
-    svc: ClyptService, store: SqliteStore, clock: FakeClock
+    svc: ClyptService, store: Store, clock: FakeClock
 ) -> None:
     a = await svc.create_link(P, LinkCreate(url="https://e.com/a", folder="Mkt/2026"))
     b = await svc.create_link(P, LinkCreate(url="https://e.com/b", folder="Mkt"))
@@ -194,7 +194,7 @@ async def test_folder_analytics_include_subfolders_and_other_workspaces_stay_apa
 
 
 async def test_a_link_deleted_for_good_leaves_the_workspace_totals(
-    svc: ClyptService, store: SqliteStore, clock: FakeClock
+    svc: ClyptService, store: Store, clock: FakeClock
 ) -> None:
     keep = await svc.create_link(P, LinkCreate(url="https://e.com/keep"))
     gone = await svc.create_link(P, LinkCreate(url="https://e.com/gone"))
@@ -214,7 +214,7 @@ async def test_a_link_deleted_for_good_leaves_the_workspace_totals(
 
 
 async def test_previous_period_and_change(
-    svc: ClyptService, store: SqliteStore, clock: FakeClock
+    svc: ClyptService, store: Store, clock: FakeClock
 ) -> None:
     made = await svc.create_link(P, LinkCreate(url="https://e.com/prev"))
     this_week = [clock.now - timedelta(days=d, hours=1) for d in range(0, 6)]  # 6 clicks
@@ -235,3 +235,17 @@ async def test_previous_period_and_change(
         P, AnalyticsQuery(period="24h", end=clock.now - timedelta(days=40))
     )
     assert quiet.clicks_change_percent is None
+
+
+async def test_clicks_of_a_link_deleted_for_good_do_not_sink_their_batch(
+    svc: ClyptService, store: Store, clock: FakeClock
+) -> None:
+    keep = await svc.create_link(P, LinkCreate(url="https://e.com/stay"))
+    gone = await svc.create_link(P, LinkCreate(url="https://e.com/went"))
+    await svc.delete_link(P, gone.code, permanent=True)
+    at = clock.now - timedelta(minutes=5)
+    await store.record_clicks(
+        [ClickEvent(link_id=link.id, workspace_id="default", at=at) for link in (keep, gone, keep)]
+    )
+    assert (await svc.get_link(P, keep.code)).clicks == 2
+    assert (await svc.get_analytics(P, AnalyticsQuery())).clicks_in_period == 2

@@ -65,3 +65,24 @@ async def test_migrate_reports_the_schema_version(tmp_path: Path) -> None:
     latest = migrations("sqlite")[-1][0]
     code, err = await _cli(tmp_path / "clypt.db", "db", "migrate")
     assert code == 0 and f"schema version {latest}" in err
+
+
+async def test_db_copy_into_another_store_and_refusal_of_a_full_one(tmp_path: Path) -> None:
+    live = tmp_path / "a" / "clypt.db"
+    store = SqliteStore(live)
+    await store.open()
+    service = ClyptService(store)
+    for i in range(12):
+        await service.create_link(
+            Principal(workspace_id="default"), LinkCreate(url=f"https://e.com/{i}")
+        )
+    await store.close()
+    target = tmp_path / "b" / "copy.db"
+    code, err = await _cli(live, "db", "copy", "--to", f"sqlite:///{target}")
+    assert code == 0, err
+    assert "12 links" in err
+    assert await _rows(target) == await _rows(live)
+    code, err = await _cli(live, "db", "copy", "--to", f"sqlite:///{target}")
+    assert code != 0 and "already holds data" in err and "Traceback" not in err
+    code, err = await _cli(live, "db", "copy", "--to", f"sqlite:///{target}", "--force")
+    assert code == 0, err

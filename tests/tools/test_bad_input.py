@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
 
+from clypt_mcp.store.base import Store
 from tests.conftest import text
 
 pytestmark = pytest.mark.anyio
@@ -16,9 +15,8 @@ pytestmark = pytest.mark.anyio
 TABLES = ("links", "tags", "link_tags", "folders", "idempotency", "clicks")
 
 
-def row_counts(db_path: Path) -> dict[str, int]:
-    with sqlite3.connect(db_path) as db:
-        return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
+async def row_counts(store: Store) -> dict[str, int]:
+    return {t: await store.count_rows(t) for t in TABLES}
 
 
 LONG = "x" * 201
@@ -111,9 +109,9 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
 
 @pytest.mark.parametrize(("tool", "arguments", "expected"), CASES, ids=[c[0] for c in CASES])
 async def test_bad_input_is_an_error_result_that_names_field_and_rule_and_writes_nothing(
-    client: Client, db_path: Path, tool: str, arguments: dict[str, Any], expected: tuple[str, ...]
+    client: Client, store: Store, tool: str, arguments: dict[str, Any], expected: tuple[str, ...]
 ) -> None:
-    before = row_counts(db_path)
+    before = await row_counts(store)
     r = await client.call_tool(tool, arguments)
     assert r.is_error, f"{tool} accepted {arguments}"
     message = text(r)
@@ -121,18 +119,18 @@ async def test_bad_input_is_an_error_result_that_names_field_and_rule_and_writes
     for part in expected:
         assert part in message, f"{part!r} not in {message!r}"
     assert "errors.pydantic.dev" not in message
-    assert row_counts(db_path) == before
+    assert await row_counts(store) == before
     # the server keeps answering
     ok = await client.call_tool("list_links", {})
     assert not ok.is_error
 
 
 async def test_taken_code_is_a_conflict_and_the_first_link_is_untouched(
-    client: Client, db_path: Path
+    client: Client, store: Store
 ) -> None:
     first = await client.call_tool("create_link", {"url": "https://a.com", "code": "launch"})
     assert not first.is_error
-    before = row_counts(db_path)
+    before = await row_counts(store)
     r = await client.call_tool(
         "create_link",
         {"url": "https://b.com", "code": "launch", "tags": ["new-tag"], "folder": "New/Folder"},
@@ -141,7 +139,7 @@ async def test_taken_code_is_a_conflict_and_the_first_link_is_untouched(
     assert text(r) == (
         "Error executing tool create_link: code 'launch' is taken — pick another or omit code"
     )
-    assert row_counts(db_path) == before
+    assert await row_counts(store) == before
     got = await client.call_tool("get_link", {"link": "launch"})
     assert got.structured_content is not None
     assert got.structured_content["url"] == "https://a.com"
@@ -153,17 +151,17 @@ async def test_password_is_never_echoed_in_an_error(client: Client) -> None:
     assert "s3c" not in text(r)
 
 
-async def test_update_that_breaks_a_rule_changes_nothing(client: Client, db_path: Path) -> None:
+async def test_update_that_breaks_a_rule_changes_nothing(client: Client, store: Store) -> None:
     made = await client.call_tool("create_link", {"url": "https://a.com", "code": "keepme"})
     assert not made.is_error
     await client.call_tool("create_link", {"url": "https://b.com", "code": "other"})
-    before = row_counts(db_path)
+    before = await row_counts(store)
     r = await client.call_tool(
         "update_link",
         {"link": "keepme", "code": "other", "title": "changed", "tags": ["x"], "folder": "F/G"},
     )
     assert r.is_error and "code 'other' is taken" in text(r)
-    assert row_counts(db_path) == before
+    assert await row_counts(store) == before
     got = await client.call_tool("get_link", {"link": "keepme"})
     assert got.structured_content is not None
     assert got.structured_content["title"] is None

@@ -16,6 +16,7 @@ from clypt_mcp.errors import AuthenticationError
 from clypt_mcp.models import ApiKeyCreate
 from clypt_mcp.store.sqlite import SqliteStore
 from tests.conftest import ServerFactory
+from tests.store.dump import dump_all
 
 pytestmark = pytest.mark.anyio
 
@@ -60,8 +61,11 @@ async def test_secrets_stay_out_of_results_errors_and_logs(
     for secret in (PASSWORD, PASSWORD + "-2", "abc", created.secret, created.secret[6:30]):
         assert secret not in blob
     # nor stored in the clear
-    assert PASSWORD.encode() not in db_path.read_bytes()
-    assert created.secret.encode() not in db_path.read_bytes()
+    stored = repr(await dump_all(service.store)).encode()
+    if isinstance(service.store, SqliteStore):
+        stored += db_path.read_bytes()
+    assert PASSWORD.encode() not in stored
+    assert created.secret.encode() not in stored
 
 
 async def test_store_file_and_folder_are_owner_only(tmp_path: Path) -> None:

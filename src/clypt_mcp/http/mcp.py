@@ -106,6 +106,8 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
     auth = AuthSettings(
         issuer_url=AnyHttpUrl(state.settings.base),
         resource_server_url=AnyHttpUrl(f"{state.settings.base}/mcp"),
+        # Clypt keys are not audience-bound tokens: the verifier checks them against the store.
+        validate_token_resource=False,
     )
     mcp = build_server(
         lambda: LocalBackend(service, caller()),

@@ -181,6 +181,87 @@ def rollup_rows(events: list[ClickEvent]) -> dict[tuple[str, str, int, str, int,
     return out
 
 
+# Every table a store copy moves, in an order that satisfies foreign keys (folders also need
+# parents before children), with its columns and its key (what `dump_table` pages by).
+TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "workspaces": (("id", "created_at"), ("id",)),
+    "folders": (("id", "workspace_id", "parent_id", "name", "created_at"), ("id",)),
+    "tags": (("id", "workspace_id", "name", "color", "created_at"), ("id",)),
+    "links": (
+        (
+            "id",
+            "workspace_id",
+            *LINK_COLUMNS[:-1],
+            "clicks",
+            "redirects",
+            "last_clicked_at",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+        ),
+        ("id",),
+    ),
+    "link_tags": (("link_id", "tag_id"), ("link_id", "tag_id")),
+    "clicks": (
+        (
+            "id",
+            "workspace_id",
+            "link_id",
+            "ts",
+            "variant",
+            "country",
+            "device",
+            "browser",
+            "os",
+            "referrer",
+            "visitor",
+            "bot",
+        ),
+        ("id",),
+    ),
+    "rollups": (
+        ("workspace_id", "link_id", "grain", "dim", "t", "key", "bot", "clicks"),
+        ("workspace_id", "link_id", "grain", "dim", "t", "key", "bot"),
+    ),
+    "visitor_days": (
+        ("workspace_id", "link_id", "day", "visitor"),
+        ("workspace_id", "link_id", "day", "visitor"),
+    ),
+    "api_keys": (
+        (
+            "id",
+            "workspace_id",
+            "name",
+            "prefix",
+            "hash",
+            "scopes",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+        ),
+        ("id",),
+    ),
+    "idempotency": (
+        ("workspace_id", "key", "request_hash", "response", "created_at"),
+        ("workspace_id", "key"),
+    ),
+}
+
+
+def table_spec(table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`(columns, key columns)` of a table; ValueError for a name outside TABLES."""
+    if table not in TABLES:
+        raise ValueError(f"not a Clypt table: {table!r}")
+    return TABLES[table]
+
+
+def row_key(table: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The key of a `dump_table` row, to pass as `after` for the next page."""
+    columns, key = table_spec(table)
+    return tuple(row[columns.index(k)] for k in key)
+
+
 class Store(Protocol):
     """Async storage for one Clypt installation. Uniqueness lives in the database.
 
@@ -317,6 +398,30 @@ class Store(Protocol):
     async def find_key(self, key_hash: str) -> KeyRecord | None: ...
     async def revoke_key(self, workspace_id: str | None, key_id: str, now: datetime) -> bool: ...
     async def touch_key(self, key_id: str, now: datetime) -> None: ...
+
+    # whole-store operations: status, copies between stores
+    async def count_links(self) -> int: ...
+    async def schema_version(self) -> int:
+        """The newest migration applied."""
+
+    async def count_rows(self, table: str) -> int:
+        """Rows in one of TABLES."""
+
+    async def dump_table(
+        self, table: str, after: tuple[Any, ...] | None, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Up to `limit` rows of one of TABLES, as stored (times in integer microseconds, JSON
+        as text, flags as 0/1), its columns in TABLES order, after the key `after` in key
+        order."""
+
+    async def load_rows(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows shaped like `dump_table`'s, as they are (ids and counters kept).
+
+        Raises: ConflictError when a row's key is already there.
+        """
+
+    async def clear_all(self) -> None:
+        """Delete every row of every table (the schema stays)."""
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

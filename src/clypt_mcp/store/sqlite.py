@@ -25,6 +25,7 @@ from clypt_mcp.store.base import (
     EPOCH,
     LINK_COLUMNS,
     SLOT,
+    TABLES,
     ClickStats,
     FolderRecord,
     KeyRecord,
@@ -35,6 +36,7 @@ from clypt_mcp.store.base import (
     folder_path,
     from_us,
     rollup_rows,
+    table_spec,
     to_us,
 )
 
@@ -145,6 +147,50 @@ class SqliteStore:
         return await self._read(
             lambda db: db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
         )
+
+    async def count_rows(self, table: str) -> int:
+        table_spec(table)
+        return int(
+            await self._read(lambda db: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        )
+
+    async def dump_table(
+        self, table: str, after: tuple[Any, ...] | None, limit: int
+    ) -> list[tuple[Any, ...]]:
+        columns, key = table_spec(table)
+        sql = f"SELECT {', '.join(columns)} FROM {table}"
+        args: list[Any] = []
+        if after is not None:
+            sql += f" WHERE ({', '.join(key)}) > ({', '.join('?' * len(key))})"
+            args.extend(after)
+        sql += f" ORDER BY {', '.join(key)} LIMIT ?"
+
+        def job(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            cur = db.cursor()
+            cur.row_factory = None  # plain tuples: a copy reads millions of rows
+            return cur.execute(sql, [*args, limit]).fetchall()
+
+        return await self._read(job)
+
+    async def load_rows(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        columns, _ = table_spec(table)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+        def job(db: sqlite3.Connection) -> None:
+            try:
+                db.executemany(sql, rows)
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"{table}: a copied row is already there") from exc
+
+        await self._tx(job)
+
+    async def clear_all(self) -> None:
+        def job(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE folders SET parent_id = NULL")  # parents are RESTRICTed
+            for table in reversed(TABLES):
+                db.execute(f"DELETE FROM {table}")
+
+        await self._tx(job)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -495,46 +541,9 @@ class SqliteStore:
     async def record_clicks(self, events: list[ClickEvent]) -> None:
         if not events:
             return
-        rows = [
-            (
-                e.workspace_id,
-                e.link_id,
-                int(e.at.timestamp()),
-                e.variant,
-                e.country,
-                e.device,
-                e.browser,
-                e.os,
-                e.referrer,
-                e.visitor,
-                int(e.bot),
-            )
-            for e in events
-        ]
-        counts: dict[str, tuple[int, int]] = {}
-        for e in events:
-            n, last = counts.get(e.link_id, (0, 0))
-            counts[e.link_id] = (n + (0 if e.bot else 1), max(last, to_us(e.at) or 0))
 
         def job(db: sqlite3.Connection) -> None:
-            rollups = rollup_rows(events)
-            db.executemany(
-                """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device, browser,
-                       os, referrer, visitor, bot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                rows,
-            )
-            db.executemany(
-                """UPDATE links SET clicks = clicks + ?,
-                       last_clicked_at = MAX(IFNULL(last_clicked_at, 0), ?) WHERE id = ?""",
-                [(n, last, link_id) for link_id, (n, last) in counts.items()],
-            )
-            for key, n in _first_visits(db, events).items():
-                rollups[key] = rollups.get(key, 0) + n
-            db.executemany(
-                """INSERT INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT DO UPDATE SET clicks = clicks + excluded.clicks""",
-                [(*key, n) for key, n in rollups.items()],
-            )
+            _record_clicks(db, events)
 
         await self._tx(job)
 
@@ -1003,3 +1012,40 @@ def _first_visits(
                 bucket = (ws, link, grain, "uniques", ts // grain * grain, "", 0)
                 out[bucket] = out.get(bucket, 0) + 1
     return out
+
+
+def _record_clicks(db: sqlite3.Connection, events: list[ClickEvent]) -> None:
+    """Insert clicks, bump their links' counters and rollups. Clicks of a link deleted for good
+    since its redirect are dropped, not the whole batch."""
+    ids = sorted({e.link_id for e in events})
+    marks = ",".join("?" * len(ids))
+    alive = {r[0] for r in db.execute(f"SELECT id FROM links WHERE id IN ({marks})", ids)}
+    events = [e for e in events if e.link_id in alive]
+    if not events:
+        return
+    db.executemany(
+        """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device, browser,
+               os, referrer, visitor, bot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            (e.workspace_id, e.link_id, int(e.at.timestamp()), e.variant, e.country, e.device,
+             e.browser, e.os, e.referrer, e.visitor, int(e.bot))
+            for e in events
+        ],
+    )  # fmt: skip
+    counts: dict[str, tuple[int, int]] = {}
+    for e in events:
+        n, last = counts.get(e.link_id, (0, 0))
+        counts[e.link_id] = (n + (0 if e.bot else 1), max(last, to_us(e.at) or 0))
+    db.executemany(
+        """UPDATE links SET clicks = clicks + ?,
+               last_clicked_at = MAX(IFNULL(last_clicked_at, 0), ?) WHERE id = ?""",
+        [(n, last, link_id) for link_id, (n, last) in counts.items()],
+    )
+    rollups = rollup_rows(events)
+    for key, n in _first_visits(db, events).items():
+        rollups[key] = rollups.get(key, 0) + n
+    db.executemany(
+        """INSERT INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT DO UPDATE SET clicks = clicks + excluded.clicks""",
+        [(*key, n) for key, n in rollups.items()],
+    )

@@ -1,0 +1,274 @@
+"""Clicks, rollups and analytics on PostgreSQL: the SQL behind PostgresStore."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from clypt_mcp.store.base import (
+    DIMENSIONS,
+    EPOCH,
+    ClickStats,
+    LinkFilter,
+    cover,
+    rollup_rows,
+    to_us,
+)
+from clypt_mcp.store.postgres_sql import fetchall, link_where, scalar
+
+if TYPE_CHECKING:
+    from clypt_mcp.models import ClickEvent
+    from clypt_mcp.store.postgres_sql import Conn
+
+RollupKey = tuple[str, str, int, str, int, str, int]
+
+_INSERT_CLICKS = """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device,
+        browser, os, referrer, visitor, bot)
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[],
+        %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::smallint[])"""
+
+_UPSERT_ROLLUPS = """INSERT INTO rollups (workspace_id, link_id, grain, dim, t, key, bot, clicks)
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::bigint[],
+        %s::text[], %s::smallint[], %s::bigint[])
+    ON CONFLICT (workspace_id, link_id, grain, dim, t, key, bot)
+    DO UPDATE SET clicks = rollups.clicks + excluded.clicks"""
+
+
+async def record_clicks(conn: Conn, events: list[ClickEvent]) -> None:
+    """Append clicks, bump their links' counters and upsert the rollups, in one transaction.
+
+    Link rows are locked first, in id order: a permanent delete waits for this batch (and
+    then removes its clicks and rollups), and concurrent batches cannot deadlock on them.
+    Clicks of links deleted before the batch are dropped instead of failing the batch.
+    """
+    link_ids = sorted({e.link_id for e in events})
+    live = {
+        r[0]
+        for r in await fetchall(
+            conn,
+            "SELECT id FROM links WHERE id = ANY(%s::text[]) ORDER BY id FOR NO KEY UPDATE",
+            (link_ids,),
+        )
+    }
+    events = [e for e in events if e.link_id in live]
+    if not events:
+        return
+    await conn.execute(_INSERT_CLICKS, _columns([_click_row(e) for e in events], 11))
+    counts: dict[str, tuple[int, int]] = {}
+    for e in events:
+        n, last = counts.get(e.link_id, (0, 0))
+        counts[e.link_id] = (n + (0 if e.bot else 1), max(last, to_us(e.at) or 0))
+    ordered = sorted(counts.items())
+    await conn.execute(
+        """UPDATE links AS l SET clicks = l.clicks + v.n,
+               last_clicked_at = GREATEST(COALESCE(l.last_clicked_at, 0), v.last)
+             FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS v (id, n, last)
+            WHERE l.id = v.id""",
+        ([k for k, _ in ordered], [n for _, (n, _) in ordered], [t for _, (_, t) in ordered]),
+    )
+    rollups = rollup_rows(events)
+    for key, n in (await first_visits(conn, events)).items():
+        rollups[key] = rollups.get(key, 0) + n
+    rows = [(*key, n) for key, n in sorted(rollups.items())]
+    await conn.execute(_UPSERT_ROLLUPS, _columns(rows, 8))
+
+
+def _click_row(e: ClickEvent) -> tuple[Any, ...]:
+    return (
+        e.workspace_id,
+        e.link_id,
+        int(e.at.timestamp()),
+        e.variant,
+        e.country,
+        e.device,
+        e.browser,
+        e.os,
+        e.referrer,
+        e.visitor,
+        int(e.bot),
+    )
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as one list per column, the parameters of an `unnest(...)` insert."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(col) for col in zip(*rows, strict=True)]
+
+
+async def first_visits(conn: Conn, events: list[ClickEvent]) -> dict[RollupKey, int]:
+    """Count each human visitor once per UTC day (workspace-wide and per link), in the rollup
+    buckets of their first visit that day. The insert into visitor_days decides who is new,
+    so concurrent writers never count one visitor twice."""
+    firsts: dict[tuple[str, str, int, str], int] = {}  # (ws, link, day, visitor) -> first ts
+    for e in events:
+        if e.bot or not e.visitor:
+            continue
+        ts = int(e.at.timestamp())
+        day = ts // 86400 * 86400
+        for link in ("", e.link_id):
+            key = (e.workspace_id, link, day, e.visitor)
+            if key not in firsts or ts < firsts[key]:
+                firsts[key] = ts
+    if not firsts:
+        return {}
+    new = await fetchall(
+        conn,
+        """INSERT INTO visitor_days (workspace_id, link_id, day, visitor)
+           SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[])
+           ON CONFLICT DO NOTHING RETURNING workspace_id, link_id, day, visitor""",
+        _columns(sorted(firsts), 4),
+    )
+    out: dict[RollupKey, int] = {}
+    for ws, link, day, visitor in new:
+        ts = firsts[(ws, link, day, visitor)]
+        for grain in (86400, 3600, 900):
+            bucket = (ws, link, grain, "uniques", ts // grain * grain, "", 0)
+            out[bucket] = out.get(bucket, 0) + 1
+    return out
+
+
+def _click_filter(
+    workspace_id: str, link_id: str | None, since: int | None
+) -> tuple[str, dict[str, Any]]:
+    sql = "c.workspace_id = %(ws)s"
+    args: dict[str, Any] = {"ws": workspace_id}
+    if link_id is not None:
+        sql += " AND c.link_id = %(link)s"
+        args["link"] = link_id
+    if since is not None:
+        sql += " AND c.ts >= %(since)s"
+        args["since"] = since
+    return sql, args
+
+
+async def click_page(
+    conn: Conn, workspace_id: str, link_id: str | None, since: int | None, after: int, limit: int
+) -> list[dict[str, Any]]:
+    where, args = _click_filter(workspace_id, link_id, since)
+    rows = await fetchall(
+        conn,
+        "SELECT c.id, c.ts, l.code, c.variant, c.country, c.device, c.browser, c.os, "
+        "c.referrer, c.visitor, c.bot FROM clicks c JOIN links l ON l.id = c.link_id "
+        f"WHERE {where} AND c.id > %(after)s ORDER BY c.id LIMIT %(limit)s",
+        {**args, "after": after, "limit": limit},
+    )
+    return [dict(zip(_PAGE_COLUMNS, r, strict=True)) for r in rows]
+
+
+_PAGE_COLUMNS = (
+    "id",
+    "ts",
+    "code",
+    "variant",
+    "country",
+    "device",
+    "browser",
+    "os",
+    "referrer",
+    "visitor",
+    "bot",
+)
+
+
+async def count_clicks(
+    conn: Conn, workspace_id: str, link_id: str | None, since: int | None
+) -> int:
+    where, args = _click_filter(workspace_id, link_id, since)
+    return int(await scalar(conn, f"SELECT COUNT(*) FROM clicks c WHERE {where}", args))
+
+
+async def click_stats(
+    conn: Conn,
+    flt: LinkFilter,
+    span: tuple[int, int],
+    include_bots: bool,
+    top: int,
+    unit: int,
+    want_first: bool,
+) -> ClickStats:
+    """Counts over `[start, end)` from the rollups, decomposed by `cover()` as SqliteStore's."""
+    whole = flt.link_id is None and not (flt.tag or flt.folder_ids or flt.query)
+    if whole:
+        links_sql, args = "r.link_id = ''", {"ws": flt.workspace_id}
+    else:
+        link_sql, link_args = link_where(flt, EPOCH, include_deleted=True)
+        links_sql = f"r.link_id IN (SELECT l.id FROM links l WHERE {link_sql})"
+        args = dict(link_args)
+    base = f"r.workspace_id = %(ws)s AND {links_sql}{'' if include_bots else ' AND r.bot = 0'}"
+    q = _Stats(conn, base, {**args, "_top": top})
+    start, end = span
+    period = cover(start, end)
+    top_order = "n DESC, k LIMIT %(_top)s"
+    breakdowns = {dim: await q.grouped(dim, period, "r.key", top_order) for dim in DIMENSIONS}
+    by_link = await q.grouped(
+        "link" if whole else "*", period, "r.key" if whole else "r.link_id", top_order
+    )
+    breakdowns["link"] = await _codes(conn, by_link)
+    buckets = await q.grouped("*", cover(start, end, unit), f"(r.t / {unit}) * {unit}", "k")
+    first = None
+    if want_first:
+        first = await q.value(
+            "SELECT MIN(r.t) FROM rollups r WHERE {base} AND r.grain = 900 AND r.dim = '*'"
+        )
+    return ClickStats(
+        total_clicks=int(
+            await q.value(
+                "SELECT COALESCE(SUM(r.clicks), 0) FROM rollups r WHERE {base} "
+                "AND r.grain = 86400 AND r.dim = '*'"
+            )
+        ),
+        clicks_in_period=await q.total("*", period),
+        unique_visitors=await q.total("uniques", period),
+        buckets=[(int(k), n) for k, n in buckets],
+        breakdowns=breakdowns,
+        first_bucket=None if first is None else int(first),
+    )
+
+
+class _Stats:
+    """Queries over the rollup rows that `base` selects."""
+
+    def __init__(self, conn: Conn, base: str, args: dict[str, Any]) -> None:
+        self.conn = conn
+        self.base = base
+        self.args = args
+
+    def rows(self, dim: str, ranges: list[tuple[int, int, int]], cols: str) -> str:
+        return (
+            " UNION ALL ".join(
+                f"SELECT {cols} FROM rollups r WHERE {self.base} AND r.grain = {g} "
+                f"AND r.dim = '{dim}' AND r.t >= {lo} AND r.t < {hi}"
+                for g, lo, hi in ranges
+            )
+            or "SELECT NULL AS k, 0 AS n WHERE FALSE"
+        )
+
+    async def grouped(
+        self, dim: str, ranges: list[tuple[int, int, int]], key: str, order: str
+    ) -> list[tuple[Any, int]]:
+        inner = self.rows(dim, ranges, f"{key} AS k, r.clicks AS n")
+        sql = (
+            f"SELECT k, SUM(n)::bigint AS n FROM ({inner}) AS s GROUP BY k "
+            f"HAVING SUM(n) > 0 ORDER BY {order}"
+        )
+        return [(r[0], int(r[1])) for r in await fetchall(self.conn, sql, self.args)]
+
+    async def total(self, dim: str, ranges: list[tuple[int, int, int]]) -> int:
+        inner = self.rows(dim, ranges, "r.clicks AS n")
+        sql = f"SELECT COALESCE(SUM(n), 0)::bigint FROM ({inner}) AS s"
+        return int(await scalar(self.conn, sql, self.args))
+
+    async def value(self, template: str) -> Any:
+        return await scalar(self.conn, template.format(base=self.base), self.args)
+
+
+async def _codes(conn: Conn, by_id: list[tuple[Any, int]]) -> list[tuple[str, int]]:
+    """Link ids to their codes (a link deleted for good keeps its id as the key)."""
+    if not by_id:
+        return []
+    codes = dict(
+        await fetchall(
+            conn, "SELECT id, code FROM links WHERE id = ANY(%s::text[])", ([i for i, _ in by_id],)
+        )
+    )
+    return [(codes.get(i, i), n) for i, n in by_id]
