@@ -217,3 +217,19 @@ async def test_one_lookup_per_code_runs_at_a_time() -> None:
             store.gate.set()
     assert store.lookups == 2
     assert seen == ["https://example.com/one"] * 5 + ["https://example.com/two"]
+
+
+@pytest.mark.anyio
+async def test_the_link_cache_forgets_codes_no_longer_asked_for() -> None:
+    store = CountingStore()
+    now = [100.0]
+    cache = LinkCache(store, ttl=1.0, max_size=1000, clock=lambda: now[0])  # type: ignore[arg-type]
+    for i in range(50):
+        await cache.get(f"code-{i}")
+    assert len(cache._entries) == 50
+    now[0] += 5  # long past every entry's expiry
+    await cache.get("spring")
+    assert list(cache._entries) == ["spring"]
+    for i in range(1200):
+        await cache.get(f"more-{i}")
+    assert len(cache._entries) == 1000

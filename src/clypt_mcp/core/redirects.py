@@ -234,9 +234,15 @@ class LinkCache:
         done = self._loading[code] = anyio.Event()
         try:
             link = await self._load(code)
-            self._entries[code] = (self.clock() + self.ttl, link)
+            now = self.clock()
+            self._entries[code] = (now + self.ttl, link)
             self._entries.move_to_end(code)
-            while len(self._entries) > self.max_size:
+            # Oldest first: drop what expired a while ago (memory follows the codes in use,
+            # not every code ever seen), and anything beyond max_size.
+            while self._entries:
+                expires, _ = next(iter(self._entries.values()))
+                if expires >= now - self.ttl and len(self._entries) <= self.max_size:
+                    break
                 self._entries.popitem(last=False)
             return link
         finally:

@@ -98,7 +98,14 @@ def password_form(short: str, wrong: bool) -> HTMLResponse:
         '<input id="password" name="password" type="password" required autofocus '
         'maxlength="200" autocomplete="off"><button type="submit">Continue</button></form>'
     )
-    return render("Password required", body, 403 if wrong else 200)
+    # The form posts here, and the right password answers with a redirect to the destination,
+    # which is another origin: browsers check form-action along that redirect too.
+    csp = PAGE_HEADERS["content-security-policy"].replace(
+        "form-action 'self'", "form-action 'self' http: https:"
+    )
+    return render(
+        "Password required", body, 403 if wrong else 200, {"content-security-policy": csp}
+    )
 
 
 def too_many_tries(short: str, retry_after: int) -> HTMLResponse:
