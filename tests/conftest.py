@@ -3,18 +3,25 @@ CLYPT_TEST_DATABASE_URL is set), the service, and MCP clients."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx2
 import pytest
 from mcp import Client
 from mcp.server import MCPServer
 
 from clypt_mcp.backends.local import LocalBackend
+from clypt_mcp.backends.remote import RemoteBackend
+from clypt_mcp.config import Settings
+from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.models import ALL_SCOPES, Principal, Scope
+from clypt_mcp.http.app import create_app
+from clypt_mcp.models import ALL_SCOPES, ApiKeyCreate, Principal, Scope
 from clypt_mcp.store.base import Store
 from clypt_mcp.store.sqlite import SqliteStore
 from clypt_mcp.tools.server import build_server
@@ -105,16 +112,48 @@ def backend(service: ClyptService, principal: Principal) -> LocalBackend:
     return LocalBackend(service, principal)
 
 
-ServerFactory = Callable[..., MCPServer]
+ServerFactory = Callable[..., Awaitable[MCPServer]]
 
 
-@pytest.fixture
-def make_server(service: ClyptService) -> ServerFactory:
-    def make(scopes: frozenset[Scope] = ALL_SCOPES, workspace: str = "default") -> MCPServer:
-        backend = LocalBackend(service, Principal(workspace_id=workspace, scopes=scopes))
-        return build_server(lambda: backend, scopes)
+@pytest.fixture(params=["local", "remote"])
+async def make_server(
+    request: pytest.FixtureRequest, service: ClyptService
+) -> AsyncIterator[ServerFactory]:
+    """`await make_server(scopes, workspace)`: the MCP server over the embedded service
+    ("local") or over the REST API of the same service ("remote", in process): the contract
+    suite runs every tool test through both backends."""
+    async with AsyncExitStack() as stack:
 
-    return make
+        async def make(
+            scopes: frozenset[Scope] = ALL_SCOPES, workspace: str = "default"
+        ) -> MCPServer:
+            if request.param == "local":
+                local = LocalBackend(service, Principal(workspace_id=workspace, scopes=scopes))
+                return build_server(lambda: local, scopes)
+            remote = await stack.enter_async_context(_remote(service, scopes, workspace))
+            return build_server(lambda: remote, await remote.connect())
+
+        yield make
+
+
+@asynccontextmanager
+async def _remote(
+    service: ClyptService, scopes: frozenset[Scope], workspace: str
+) -> AsyncIterator[RemoteBackend]:
+    key = await service.create_api_key(
+        workspace, ApiKeyCreate(name="contract", scopes=sorted(scopes))
+    )
+    settings = Settings(base_url=BASE_URL, rate_limit="100000/minute")
+    recorder = ClickRecorder(service.store)
+    app = create_app(service, settings, recorder, with_mcp=False)
+    transport = httpx2.ASGITransport(app=app)
+    async with (
+        anyio.create_task_group() as tg,
+        httpx2.AsyncClient(transport=transport, base_url="http://clypt.test") as http,
+    ):
+        tg.start_soon(recorder.run)
+        yield RemoteBackend(http, key.secret)
+        recorder.close()
 
 
 @pytest.fixture(params=["auto", "legacy"])
@@ -122,7 +161,7 @@ async def client(
     request: pytest.FixtureRequest, make_server: ServerFactory
 ) -> AsyncIterator[Client]:
     """An in-process client: 'auto' (direct dispatch) and 'legacy' (initialize handshake)."""
-    async with Client(make_server(), mode=request.param) as c:
+    async with Client(await make_server(), mode=request.param) as c:
         yield c
 
 

@@ -98,7 +98,6 @@ def run(db: Path, writes: int, kill_after: int, concurrency: int = 32) -> Outcom
         done.set()
 
     threading.Thread(target=reader, daemon=True).start()
-    created: list[str] = []
     next_id = 1
     for n in range(writes):
         with lock:
@@ -107,14 +106,15 @@ def run(db: Path, writes: int, kill_after: int, concurrency: int = 32) -> Outcom
             if out.answered >= kill_after or done.is_set():
                 break
         extra: Any
-        if created and n % 3 == 2:
-            code = created[n % len(created)]
+        with lock:  # update only links whose create was acknowledged (no race with it)
+            done_codes = list(out.acknowledged_creates)
+        if done_codes and n % 3 == 2:
+            code = done_codes[n % len(done_codes)]
             message = {"link": code, "title": f"update {n}", "tags": [f"u{n}", "crash"]}
             kind, extra = "update", n
         else:
             args = create_args(n)
             code, message, kind, extra = args["code"], args, "create", args
-            created.append(code)
         with lock:
             pending[next_id] = (kind, code, extra)
         _send(proc, {"jsonrpc": "2.0", "id": next_id, "method": "tools/call",

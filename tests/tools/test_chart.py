@@ -36,7 +36,7 @@ async def _chart(client: Client, **extra: object) -> bytes:
 async def test_chart_has_the_requested_size_and_changes_with_the_data(
     make_server: ServerFactory, service: ClyptService, store: SqliteStore
 ) -> None:
-    async with Client(make_server()) as c:
+    async with Client(await make_server()) as c:
         empty = await _chart(c, chart_width=640, chart_height=320)
         assert png_size(empty) == (640, 320)
         assert png_size(await _chart(c)) == (800, 400)

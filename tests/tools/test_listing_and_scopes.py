@@ -125,7 +125,7 @@ READ_TOOLS = {"list_links", "get_link", "get_qr_code", "get_analytics"}
 
 async def test_read_only_scopes_list_only_the_read_tools(make_server: ServerFactory) -> None:
     scopes = parse_scopes("links:read,analytics:read")
-    async with Client(make_server(scopes)) as c:
+    async with Client(await make_server(scopes)) as c:
         names = {t.name for t in (await c.list_tools()).tools}
         assert names == READ_TOOLS
         r = await c.call_tool("create_link", {"url": "https://e.com"})
@@ -135,7 +135,7 @@ async def test_read_only_scopes_list_only_the_read_tools(make_server: ServerFact
 async def test_tags_read_scope_lists_manage_tags_but_refuses_writes(
     make_server: ServerFactory,
 ) -> None:
-    async with Client(make_server(frozenset({Scope.TAGS_READ}))) as c:
+    async with Client(await make_server(frozenset({Scope.TAGS_READ}))) as c:
         names = {t.name for t in (await c.list_tools()).tools}
         assert names == {"manage_tags"}
         ok = await c.call_tool("manage_tags", {"action": "list"})
@@ -145,7 +145,7 @@ async def test_tags_read_scope_lists_manage_tags_but_refuses_writes(
 
 
 async def test_write_scope_implies_read(make_server: ServerFactory) -> None:
-    async with Client(make_server(frozenset({Scope.LINKS_WRITE}))) as c:
+    async with Client(await make_server(frozenset({Scope.LINKS_WRITE}))) as c:
         names = {t.name for t in (await c.list_tools()).tools}
     assert {"create_link", "list_links", "get_link", "update_link"} <= names
     assert "get_analytics" not in names

@@ -31,7 +31,7 @@ async def test_secrets_stay_out_of_results_errors_and_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
-    async with Client(make_server(), mode="legacy") as c:
+    async with Client(await make_server(), mode="legacy") as c:
         calls: list[tuple[str, dict[str, Any]]] = [
             ("create_link", {"url": "https://e.com/p", "code": "locked", "password": PASSWORD}),
             ("get_link", {"link": "locked"}),

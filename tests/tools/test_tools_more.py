@@ -91,7 +91,7 @@ async def test_permanent_delete_of_clicked_link_asks_the_user(
         content = {"confirm": True} if action == "accept" else None
         return ElicitResult(action=action, content=content)
 
-    async with Client(make_server(), mode=mode, elicitation_callback=on_elicit) as c:
+    async with Client(await make_server(), mode=mode, elicitation_callback=on_elicit) as c:
         r = await c.call_tool("delete_link", {"link": "asked", "permanent": True})
         assert r.is_error is not deleted, text(r)
         assert len(questions) == 1 and "1 recorded clicks" in questions[0]
@@ -131,7 +131,7 @@ async def test_bulk_create_reports_progress_and_per_item_errors(
     items: list[dict[str, Any]] = [{"url": f"https://e.com/{i}"} for i in range(5)]
     items[2] = {"url": "mailto:x@y.z"}
     items[3] = {"url": "https://e.com/3", "colour": "red"}
-    async with Client(make_server(), mode=mode) as c:
+    async with Client(await make_server(), mode=mode) as c:
         r = await c.call_tool("bulk_create_links", {"links": items}, progress_callback=on_progress)
     out = data(r)
     assert len(out["created"]) == 3

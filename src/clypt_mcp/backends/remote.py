@@ -19,6 +19,7 @@ from clypt_mcp.errors import ClyptError, NotFoundError, UnavailableError
 from clypt_mcp.models import (
     Analytics,
     AnalyticsQuery,
+    BulkError,
     BulkResult,
     Deleted,
     Folder,
@@ -227,13 +228,22 @@ class RemoteBackend:
         idempotency_key: str | None = None,
         progress: Progress | None = None,
     ) -> BulkResult:
-        result = await self._model(
-            BulkResult, "POST", "/links/bulk", body={"links": items},
-            idempotency_key=idempotency_key,
-        )  # fmt: skip
-        if progress is not None:
-            await progress(len(items), len(items))
-        return result
+        """Sent in up to ten requests, so the caller sees progress; each part has its own
+        Idempotency-Key derived from the caller's (or a fresh one), so retries stay safe."""
+        key = idempotency_key or f"clypt-mcp-{uuid.uuid4()}"
+        size = max(1, -(-len(items) // 10))
+        created: list[Link] = []
+        errors: list[BulkError] = []
+        for start in range(0, len(items), size):
+            part = await self._model(
+                BulkResult, "POST", "/links/bulk", body={"links": items[start : start + size]},
+                idempotency_key=f"{key}:{start}",
+            )  # fmt: skip
+            created.extend(part.created)
+            errors.extend(e.model_copy(update={"index": e.index + start}) for e in part.errors)
+            if progress is not None:
+                await progress(min(start + size, len(items)), len(items))
+        return BulkResult(created=created, errors=errors)
 
     # --- analytics --------------------------------------------------------------------
 
