@@ -93,3 +93,31 @@ async def test_key_scopes_decide_tools_and_workspace(
         ):
             hidden = await c.call_tool("get_link", {"link": "team-a"})
             assert hidden.is_error and "no link 'team-a'" in text(hidden)
+
+
+async def test_mcp_and_sse_on_the_real_served_app(service: ClyptService) -> None:
+    from mcp.client.sse import sse_client
+
+    from tests.http.live import serving
+
+    key = (await service.create_api_key("default", ApiKeyCreate(name="live"))).secret
+    auth = {"authorization": f"Bearer {key}"}
+    async with serving(service) as origin:
+        with anyio.fail_after(30):
+            async with (
+                httpx2.AsyncClient(headers=auth) as http,
+                Client(
+                    streamable_http_client(f"{origin}/mcp", http_client=http), mode="legacy"
+                ) as c,
+            ):
+                made = await c.call_tool(
+                    "create_link", {"url": "https://e.com/live", "code": "live"}
+                )
+                assert not made.is_error, text(made)
+            async with Client(sse_client(f"{origin}/sse", headers=auth)) as c:
+                got = await c.call_tool("get_link", {"link": "live"})
+                assert not got.is_error, text(got)
+            async with httpx2.AsyncClient() as http:
+                denied = await http.post(f"{origin}/mcp", json={"jsonrpc": "2.0", "id": 1,
+                                                                "method": "ping"})  # fmt: skip
+            assert denied.status_code == 401
