@@ -181,6 +181,22 @@ def rollup_rows(events: list[ClickEvent]) -> dict[tuple[str, str, int, str, int,
     return out
 
 
+def first_visit_times(events: list[ClickEvent]) -> dict[tuple[str, str, int, str], int]:
+    """`(workspace, link or "", UTC day, visitor) -> earliest click second` for the human
+    clicks of a batch: the candidates each store checks against who it saw that day."""
+    firsts: dict[tuple[str, str, int, str], int] = {}
+    for e in events:
+        if e.bot or not e.visitor:
+            continue
+        ts = int(e.at.timestamp())
+        day = ts // 86400 * 86400
+        for link in ("", e.link_id):
+            key = (e.workspace_id, link, day, e.visitor)
+            if key not in firsts or ts < firsts[key]:
+                firsts[key] = ts
+    return firsts
+
+
 # Every table a store copy moves, in an order that satisfies foreign keys (folders also need
 # parents before children), with its columns and its key (what `dump_table` pages by).
 TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

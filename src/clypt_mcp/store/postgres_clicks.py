@@ -10,6 +10,7 @@ from clypt_mcp.store.base import (
     ClickStats,
     LinkFilter,
     cover,
+    first_visit_times,
     rollup_rows,
     to_us,
 )
@@ -99,16 +100,7 @@ async def first_visits(conn: Conn, events: list[ClickEvent]) -> dict[RollupKey, 
     """Count each human visitor once per UTC day (workspace-wide and per link), in the rollup
     buckets of their first visit that day. The insert into visitor_days decides who is new,
     so concurrent writers never count one visitor twice."""
-    firsts: dict[tuple[str, str, int, str], int] = {}  # (ws, link, day, visitor) -> first ts
-    for e in events:
-        if e.bot or not e.visitor:
-            continue
-        ts = int(e.at.timestamp())
-        day = ts // 86400 * 86400
-        for link in ("", e.link_id):
-            key = (e.workspace_id, link, day, e.visitor)
-            if key not in firsts or ts < firsts[key]:
-                firsts[key] = ts
+    firsts = first_visit_times(events)  # (ws, link, day, visitor) -> first ts
     if not firsts:
         return {}
     new = await fetchall(

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from clypt_mcp.errors import InvalidInputError
-from clypt_mcp.store.base import LinkFilter, to_us
+from clypt_mcp.store.base import TABLES, LinkFilter, to_us
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -20,34 +20,7 @@ if TYPE_CHECKING:
 UNIQUE_VIOLATION = "23505"
 
 # Every column of `links`, in the order queries select them.
-LINK_FIELDS = (
-    "id",
-    "workspace_id",
-    "code",
-    "url",
-    "title",
-    "notes",
-    "folder_id",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "starts_at",
-    "expires_at",
-    "max_clicks",
-    "password_hash",
-    "variants",
-    "geo",
-    "devices",
-    "disabled",
-    "clicks",
-    "redirects",
-    "last_clicked_at",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-)
+LINK_FIELDS = TABLES["links"][0]
 LINK_SELECT = ", ".join(f"l.{c}" for c in LINK_FIELDS)
 
 STATUS_SQL = """CASE

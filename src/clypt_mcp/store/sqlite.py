@@ -33,6 +33,7 @@ from clypt_mcp.store.base import (
     LinkRecord,
     TagRecord,
     cover,
+    first_visit_times,
     folder_path,
     from_us,
     rollup_rows,
@@ -975,16 +976,7 @@ def _first_visits(
 ) -> dict[tuple[str, str, int, str, int, str, int], int]:
     """Count each human visitor once per UTC day (workspace-wide and per link), in the rollup
     buckets of their first visit that day."""
-    firsts: dict[tuple[str, str, int, str], int] = {}  # (ws, link, day, visitor) -> first ts
-    for e in events:
-        if e.bot or not e.visitor:
-            continue
-        ts = int(e.at.timestamp())
-        day = ts // 86400 * 86400
-        for link in ("", e.link_id):
-            key = (e.workspace_id, link, day, e.visitor)
-            if key not in firsts or ts < firsts[key]:
-                firsts[key] = ts
+    firsts = first_visit_times(events)  # (ws, link, day, visitor) -> first ts
     groups: dict[tuple[str, str, int], list[str]] = {}
     for ws, link, day, visitor in firsts:
         groups.setdefault((ws, link, day), []).append(visitor)
