@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import math
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from clypt_mcp.models import ClickEvent
 from clypt_mcp.store.base import Store
@@ -19,16 +17,21 @@ class ClickRecorder:
 
     `run()` flushes when `batch_size` clicks wait or `interval` seconds pass, and drains the
     queue when `close()` is called, so a clean shutdown loses no click.
+
+    The queue is a plain list that `record()` appends to and `run()` takes whole: both run on
+    the event loop's thread, and a memory-object stream's bookkeeping cost every redirect
+    more than the append does. `record()` sets an event only when the writer sleeps idle.
     """
 
     def __init__(self, store: Store, batch_size: int = 1000, interval: float = 0.25) -> None:
         self.store = store
         self.batch_size = batch_size
         self.interval = interval
-        send, receive = anyio.create_memory_object_stream[ClickEvent](math.inf)
-        self._send: MemoryObjectSendStream[ClickEvent] = send
-        self._receive: MemoryObjectReceiveStream[ClickEvent] = receive
         self.written = 0
+        self._queue: list[ClickEvent] = []
+        self._closed = False
+        self._idle = False  # run() waits on `_wake` for the first click of a batch
+        self._wake = anyio.Event()
 
     def record(self, event: ClickEvent) -> None:
         """Queue one click.
@@ -36,11 +39,18 @@ class ClickRecorder:
         Raises:
             anyio.ClosedResourceError: after `close()`.
         """
-        self._send.send_nowait(event)
+        if self._closed:
+            raise anyio.ClosedResourceError
+        self._queue.append(event)
+        if self._idle:
+            self._idle = False
+            self._wake.set()
 
     def close(self) -> None:
         """Stop taking clicks; `run()` writes what is queued and returns."""
-        self._send.close()
+        self._closed = True
+        self._idle = False
+        self._wake.set()
 
     async def run(self) -> None:
         """Write queued clicks until `close()`, then drain and return.
@@ -50,22 +60,21 @@ class ClickRecorder:
         for small ones (each write holds the GIL for a while, which the event loop feels). When
         a full batch is written, the next one starts at once, so a backlog never waits.
         """
-        async with self._receive:
-            backlog = False
-            while True:
-                try:
-                    batch = [await self._receive.receive()]
-                except anyio.EndOfStream:
+        backlog = False
+        while True:
+            if not self._queue:
+                if self._closed:
                     return
-                if not backlog:
-                    await anyio.sleep(self.interval)
-                while len(batch) < self.batch_size:
-                    try:
-                        batch.append(self._receive.receive_nowait())
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                backlog = len(batch) >= self.batch_size
-                await self._flush(batch)
+                self._wake = anyio.Event()
+                self._idle = True
+                await self._wake.wait()
+                continue
+            if not backlog and not self._closed:
+                await anyio.sleep(self.interval)
+            batch = self._queue[: self.batch_size]
+            del self._queue[: self.batch_size]
+            backlog = len(batch) >= self.batch_size
+            await self._flush(batch)
 
     async def _flush(self, batch: list[ClickEvent]) -> None:
         if not batch:

@@ -26,21 +26,60 @@ log = logging.getLogger(__name__)
 
 
 class ClyptApp:
-    """Routes MCP paths to the MCP transports and everything else to the Starlette app."""
+    """Routes MCP paths to the MCP transports, single-segment GET/HEAD paths straight to the
+    redirect endpoint, and everything else to the Starlette app.
 
-    def __init__(self, main: Starlette, mcp_apps: list[tuple[tuple[str, ...], ASGIApp]]) -> None:
+    The redirect shortcut skips Starlette's middleware and its walk over every route (a
+    regular-expression match per route, the first three of which can never take `/{code}`):
+    redirects are most of a shortener's traffic and the endpoint catches its own errors. It
+    takes the paths Starlette would route to `/{code}` anyway: one segment, not a fixed route.
+    """
+
+    def __init__(
+        self,
+        main: Starlette,
+        mcp_apps: list[tuple[tuple[str, ...], ASGIApp]],
+        redirect_app: ASGIApp | None = None,
+    ) -> None:
         self.main = main
         self.mcp_apps = mcp_apps
         self.state: AppState = main.state.clypt
+        self._mcp_prefixes = tuple(p for prefixes, _ in mcp_apps for p in prefixes)
+        self._redirect = redirect_app
+        self._fixed = frozenset(
+            route.path[1:]
+            for route in main.routes
+            if isinstance(route, Route) and "{" not in route.path
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            path: str = scope.get("path", "")
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith(self._mcp_prefixes):
+                for prefixes, app in self.mcp_apps:
+                    if any(path == p or path.startswith(p + "/") for p in prefixes):
+                        await app(scope, receive, send)
+                        return
+            elif (
+                self._redirect is not None
+                and scope["method"] in _REDIRECT_METHODS
+                and not scope.get("root_path")
+            ):
+                code = path[1:]
+                if code and "/" not in code and code not in self._fixed:
+                    scope["path_params"] = {"code": code}
+                    await self._redirect(scope, receive, send)
+                    return
+        elif scope["type"] == "websocket":
+            path = scope.get("path", "")
             for prefixes, app in self.mcp_apps:
                 if any(path == p or path.startswith(p + "/") for p in prefixes):
                     await app(scope, receive, send)
                     return
         await self.main(scope, receive, send)
+
+
+_REDIRECT_METHODS = frozenset({"GET", "HEAD"})
 
 
 def create_app(
@@ -90,14 +129,15 @@ def create_app(
     async def llms_txt(request: Request) -> Response:
         return PlainTextResponse(guide_text(), media_type="text/markdown; charset=utf-8")
 
+    redirect_routes = redirect.routes(state)
     main = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
             Route("/llms.txt", llms_txt, methods=["GET", "HEAD"]),
             Mount("/api/v1", routes=api.routes(state)),
-            *redirect.routes(state),
+            *redirect_routes,
         ],
         lifespan=lifespan,
     )
     main.state.clypt = state
-    return ClyptApp(main, mcp_apps)
+    return ClyptApp(main, mcp_apps, redirect.hot_path(redirect_routes))

@@ -326,3 +326,12 @@ def routes(state: AppState, *, link_ttl: float = LINK_TTL) -> list[BaseRoute]:
         Route("/{code}", _guard(handler.post), methods=["POST"]),
         Route("/{path:path}", RedirectEndpoint(handler, any_path=True), methods=["GET", "HEAD"]),
     ]
+
+
+def hot_path(routes: list[BaseRoute]) -> RedirectEndpoint:
+    """The `GET|HEAD /{code}` endpoint among `routes()`, for the app to call directly."""
+    for route in routes:
+        endpoint = getattr(route, "endpoint", None)
+        if isinstance(endpoint, RedirectEndpoint) and not endpoint.any_path:
+            return endpoint
+    raise LookupError("routes() has no /{code} endpoint")

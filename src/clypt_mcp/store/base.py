@@ -156,7 +156,7 @@ def rollup_rows(events: list[ClickEvent]) -> dict[tuple[str, str, int, str, int,
     # (39 keys) cost the click writer more than its SQL. Every grain is a multiple of SLOT.
     groups: dict[tuple[str, str, int, int, tuple[str, ...]], int] = {}
     for e in events:
-        slot = int(e.at.timestamp()) // SLOT * SLOT
+        slot = e.ts // SLOT * SLOT
         values = (
             e.country or "unknown",
             e.device or "unknown",
@@ -181,6 +181,16 @@ def rollup_rows(events: list[ClickEvent]) -> dict[tuple[str, str, int, str, int,
     return out
 
 
+def link_counts(events: list[ClickEvent]) -> list[tuple[str, int, int]]:
+    """`(link id, human clicks, latest click in µs)` per link of a batch, in id order (the
+    order both stores update link rows in)."""
+    counts: dict[str, tuple[int, datetime]] = {}
+    for e in events:
+        n, last = counts.get(e.link_id, (0, e.at))
+        counts[e.link_id] = (n + (0 if e.bot else 1), max(last, e.at))
+    return [(link_id, n, to_us(last) or 0) for link_id, (n, last) in sorted(counts.items())]
+
+
 def first_visit_times(events: list[ClickEvent]) -> dict[tuple[str, str, int, str], int]:
     """`(workspace, link or "", UTC day, visitor) -> earliest click second` for the human
     clicks of a batch: the candidates each store checks against who it saw that day."""
@@ -188,7 +198,7 @@ def first_visit_times(events: list[ClickEvent]) -> dict[tuple[str, str, int, str
     for e in events:
         if e.bot or not e.visitor:
             continue
-        ts = int(e.at.timestamp())
+        ts = e.ts
         day = ts // 86400 * 86400
         for link in ("", e.link_id):
             key = (e.workspace_id, link, day, e.visitor)

@@ -11,8 +11,8 @@ from clypt_mcp.store.base import (
     LinkFilter,
     cover,
     first_visit_times,
+    link_counts,
     rollup_rows,
-    to_us,
 )
 from clypt_mcp.store.postgres_sql import fetchall, link_where, scalar
 
@@ -54,17 +54,13 @@ async def record_clicks(conn: Conn, events: list[ClickEvent]) -> None:
     if not events:
         return
     await conn.execute(_INSERT_CLICKS, _columns([_click_row(e) for e in events], 11))
-    counts: dict[str, tuple[int, int]] = {}
-    for e in events:
-        n, last = counts.get(e.link_id, (0, 0))
-        counts[e.link_id] = (n + (0 if e.bot else 1), max(last, to_us(e.at) or 0))
-    ordered = sorted(counts.items())
+    counts = link_counts(events)
     await conn.execute(
         """UPDATE links AS l SET clicks = l.clicks + v.n,
                last_clicked_at = GREATEST(COALESCE(l.last_clicked_at, 0), v.last)
              FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS v (id, n, last)
             WHERE l.id = v.id""",
-        ([k for k, _ in ordered], [n for _, (n, _) in ordered], [t for _, (_, t) in ordered]),
+        _columns(counts, 3),
     )
     rollups = rollup_rows(events)
     for key, n in (await first_visits(conn, events)).items():
@@ -77,7 +73,7 @@ def _click_row(e: ClickEvent) -> tuple[Any, ...]:
     return (
         e.workspace_id,
         e.link_id,
-        int(e.at.timestamp()),
+        e.ts,
         e.variant,
         e.country,
         e.device,

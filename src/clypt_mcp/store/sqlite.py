@@ -36,6 +36,7 @@ from clypt_mcp.store.base import (
     first_visit_times,
     folder_path,
     from_us,
+    link_counts,
     rollup_rows,
     table_spec,
     to_us,
@@ -1019,19 +1020,15 @@ def _record_clicks(db: sqlite3.Connection, events: list[ClickEvent]) -> None:
         """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device, browser,
                os, referrer, visitor, bot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
-            (e.workspace_id, e.link_id, int(e.at.timestamp()), e.variant, e.country, e.device,
+            (e.workspace_id, e.link_id, e.ts, e.variant, e.country, e.device,
              e.browser, e.os, e.referrer, e.visitor, int(e.bot))
             for e in events
         ],
     )  # fmt: skip
-    counts: dict[str, tuple[int, int]] = {}
-    for e in events:
-        n, last = counts.get(e.link_id, (0, 0))
-        counts[e.link_id] = (n + (0 if e.bot else 1), max(last, to_us(e.at) or 0))
     db.executemany(
         """UPDATE links SET clicks = clicks + ?,
                last_clicked_at = MAX(IFNULL(last_clicked_at, 0), ?) WHERE id = ?""",
-        [(n, last, link_id) for link_id, (n, last) in counts.items()],
+        [(n, last, link_id) for link_id, n, last in link_counts(events)],
     )
     rollups = rollup_rows(events)
     for key, n in _first_visits(db, events).items():
