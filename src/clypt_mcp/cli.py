@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,13 +65,21 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     exp = links.add_parser("export", help="write every link to standard output")
     exp.add_argument("--format", choices=["csv", "json"], default="csv")
-    clicks = sub.add_parser("clicks", help="export raw clicks").add_subparsers(
+    clicks = sub.add_parser("clicks", help="export or purge raw clicks").add_subparsers(
         dest="clicks_command"
     )
     cexp = clicks.add_parser("export", help="write raw clicks to standard output")
     cexp.add_argument("--link", default=None, help="only this link (code, id or short URL)")
     cexp.add_argument("--since", default=None, help="ISO 8601 date or time")
     cexp.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    purge = clicks.add_parser(
+        "purge",
+        help="delete raw clicks older than N days, in every workspace (analytics keep them)",
+    )
+    purge.add_argument(
+        "--older-than", type=int, default=None, metavar="DAYS",
+        help="days of raw clicks to keep (default: CLYPT_CLICK_RETENTION_DAYS)",
+    )  # fmt: skip
     db = sub.add_parser("db", help="database tasks").add_subparsers(dest="db_command")
     db.add_parser("migrate", help="apply pending migrations and print the schema version")
     copy = db.add_parser("copy", help="copy this store into another (e.g. SQLite to PostgreSQL)")
@@ -355,6 +363,23 @@ async def _data(settings: Settings, args: argparse.Namespace) -> None:
                 _progress("clicks"),
             )  # fmt: skip
             _err(f"exported {n} clicks\n")
+        elif args.command == "clicks" and args.clicks_command == "purge":
+            days = args.older_than
+            if days is None:
+                days = settings.click_retention_days
+            if days is None or not 1 <= days <= 36500:
+                raise ConfigError(
+                    "--older-than: give a number of days from 1 to 36500 "
+                    "(or set CLYPT_CLICK_RETENTION_DAYS)"
+                )
+            from clypt_mcp.core.clicks import purge_clicks
+
+            before = datetime.now(UTC) - timedelta(days=days)
+            n = await purge_clicks(service.store, before)
+            _err(
+                f"deleted {n} rows of raw clicks and first-visit marks older than "
+                f"{before:%Y-%m-%d %H:%M} UTC; analytics are unchanged\n"
+            )
         elif args.command == "links" and args.links_command == "export":
             n = await exports.export_links(
                 service, principal, sys.stdout, args.format, _progress("links")

@@ -92,3 +92,30 @@ async def test_export_clicks_as_csv_and_jsonl(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in out.splitlines()]
     assert len(lines) == 1 and lines[0]["code"] == "c-a" and lines[0]["bot"] is True
     assert lines[0]["time"] == (now - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+
+
+async def test_purge_clicks_keeps_the_retention_window_and_the_analytics(tmp_path: Path) -> None:
+    db = tmp_path / "clypt.db"
+    store = SqliteStore(db)
+    await store.open()
+    service = ClyptService(store)
+    p = Principal(workspace_id="default")
+    a = await service.create_link(p, LinkCreate(url="https://e.com/a", code="c-a"))
+    now = datetime.now(UTC)
+    await store.record_clicks(
+        [ClickEvent(link_id=a.id, workspace_id="default", at=now - timedelta(days=age))
+         for age in (2, 20, 200)]
+    )  # fmt: skip
+    await store.close()
+
+    code, _, err = await _cli(db, "clicks", "purge")
+    assert code == 2 and "--older-than" in err and "CLYPT_CLICK_RETENTION_DAYS" in err
+    code, _, err = await _cli(db, "clicks", "purge", "--older-than", "0")
+    assert code == 2 and "--older-than: give a number of days from 1" in err
+    code, _, err = await _cli(db, "clicks", "purge", "--older-than", "30")
+    assert code == 0, err
+    assert "deleted 1 rows" in err and "analytics are unchanged" in err
+    code, out, _ = await _cli(db, "clicks", "export")
+    assert len(list(csv.DictReader(io.StringIO(out)))) == 2
+    code, out, _ = await _cli(db, "links", "export", "--format", "json")
+    assert json.loads(out)[0]["clicks"] == 3  # the counter keeps every click

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import anyio
 
@@ -88,3 +90,56 @@ class ClickRecorder:
                 log.exception("writing %d clicks failed (attempt %d)", len(batch), attempt + 1)
                 await anyio.sleep(0.2 * (attempt + 1))
         log.error("dropped %d clicks after repeated store failures", len(batch))
+
+
+PURGE_CHUNK = 5000  # rows per transaction: short write locks, however much is due
+
+
+async def purge_clicks(store: Store, before: datetime, chunk: int = PURGE_CHUNK) -> int:
+    """Delete the raw clicks (and first-visit marks) older than `before`, a chunk per
+    transaction so redirects' click writes never wait long; the number of rows deleted."""
+    cutoff = int(before.timestamp())
+    total = 0
+    while True:
+        n = await store.purge_clicks(cutoff, chunk)
+        total += n
+        if n < chunk:
+            return total
+
+
+class ClickRetention:
+    """Keeps `days` days of raw clicks: purges at start, then every `every` seconds.
+
+    Rollups and link counters are not touched, so analytics over any period stay whole; only
+    `clicks export` (and anything else reading raw rows) sees the shorter history.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        days: int,
+        every: float = 3600.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.days = days
+        self.every = every
+        self.clock = clock
+        self.purged = 0
+        self._stop = anyio.Event()
+
+    async def run(self) -> None:
+        """Purge until `close()`; a failed purge is logged and tried again next time."""
+        while not self._stop.is_set():
+            try:
+                n = await purge_clicks(self.store, self.clock() - timedelta(days=self.days))
+                self.purged += n
+                if n:
+                    log.info("click retention: deleted %d rows older than %d days", n, self.days)
+            except Exception:
+                log.exception("click retention: purge failed; trying again later")
+            with anyio.move_on_after(self.every):
+                await self._stop.wait()
+
+    def close(self) -> None:
+        self._stop.set()

@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clypt_mcp.config import Settings
-from clypt_mcp.core.clicks import ClickRecorder
+from clypt_mcp.core.clicks import ClickRecorder, ClickRetention
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.http import api, redirect
 from clypt_mcp.http.ratelimit import RateLimiter
@@ -91,8 +91,9 @@ def create_app(
 ) -> ClyptApp:
     """The whole HTTP surface over `service`.
 
-    Without a `recorder`, the app makes one and runs it in its lifespan (as `serve` does);
-    a caller that passes one runs it itself (tests over ASGITransport, which has no lifespan).
+    Without a `recorder`, the app makes one and runs it in its lifespan (as `serve` does),
+    with the raw-click retention of `CLYPT_CLICK_RETENTION_DAYS` when set; a caller that
+    passes one runs it itself (tests over ASGITransport, which has no lifespan).
     """
     own_recorder = recorder is None
     state = AppState(
@@ -116,12 +117,19 @@ def create_app(
             if not own_recorder:
                 yield
                 return
+            retention = None
+            if settings.click_retention_days:
+                retention = ClickRetention(service.store, settings.click_retention_days)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.recorder.run)
+                if retention is not None:
+                    tg.start_soon(retention.run)
                 try:
                     yield
                 finally:
                     state.recorder.close()  # run() drains the queue, then the group exits
+                    if retention is not None:
+                        retention.close()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})

@@ -400,6 +400,12 @@ class Store(Protocol):
         self, workspace_id: str, link_id: str | None, since: int | None
     ) -> int: ...
 
+    async def purge_clicks(self, before: int, limit: int) -> int:
+        """Delete at most `limit` raw clicks, and first-visit marks, older than `before`
+        (Unix seconds), in every workspace; the number of rows deleted. Rollups and link
+        counters stay, so analytics and totals do not change: only exports see less."""
+        ...
+
     async def count_redirect(self, link_id: str, now: datetime) -> bool:
         """Count one redirect; False when the link's `max_clicks` is already reached."""
 

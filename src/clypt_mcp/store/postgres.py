@@ -388,6 +388,9 @@ class PostgresStore:
     async def count_clicks(self, workspace_id: str, link_id: str | None, since: int | None) -> int:
         return await self._run(lambda c: clicks_sql.count_clicks(c, workspace_id, link_id, since))
 
+    async def purge_clicks(self, before: int, limit: int) -> int:
+        return await self._tx(lambda c: clicks_sql.purge_clicks(c, before, limit))
+
     async def count_redirect(self, link_id: str, now: datetime) -> bool:
         counted = await self._run(
             lambda c: rowcount(

@@ -14,7 +14,7 @@ from clypt_mcp.store.base import (
     link_counts,
     rollup_rows,
 )
-from clypt_mcp.store.postgres_sql import fetchall, link_where, scalar
+from clypt_mcp.store.postgres_sql import fetchall, link_where, rowcount, scalar
 
 if TYPE_CHECKING:
     from clypt_mcp.models import ClickEvent
@@ -163,6 +163,29 @@ async def count_clicks(
 ) -> int:
     where, args = _click_filter(workspace_id, link_id, since)
     return int(await scalar(conn, f"SELECT COUNT(*) FROM clicks c WHERE {where}", args))
+
+
+async def purge_clicks(conn: Conn, before: int, limit: int) -> int:
+    """SqliteStore.purge_clicks on PostgreSQL: workspace by workspace along `clicks_ws_ts`."""
+    deleted = 0
+    for (ws,) in await fetchall(conn, "SELECT id FROM workspaces ORDER BY id"):
+        if deleted >= limit:
+            return deleted
+        deleted += await rowcount(
+            conn,
+            """DELETE FROM clicks WHERE id IN (SELECT id FROM clicks
+                WHERE workspace_id = %s AND ts < %s LIMIT %s)""",
+            (ws, before, limit - deleted),
+        )
+    if deleted < limit:
+        deleted += await rowcount(
+            conn,
+            """DELETE FROM visitor_days WHERE (workspace_id, link_id, day, visitor) IN
+                (SELECT workspace_id, link_id, day, visitor FROM visitor_days
+                  WHERE day < %s LIMIT %s)""",
+            (before // 86400 * 86400, limit - deleted),
+        )
+    return deleted
 
 
 async def click_stats(

@@ -589,6 +589,28 @@ class SqliteStore:
 
         return await self._read(job)
 
+    async def purge_clicks(self, before: int, limit: int) -> int:
+        def job(db: sqlite3.Connection) -> int:
+            deleted = 0
+            for (ws,) in db.execute("SELECT id FROM workspaces ORDER BY id").fetchall():
+                if deleted >= limit:
+                    return deleted
+                deleted += db.execute(
+                    """DELETE FROM clicks WHERE id IN (SELECT id FROM clicks
+                        WHERE workspace_id = ? AND ts < ? LIMIT ?)""",
+                    (ws, before, limit - deleted),
+                ).rowcount
+            if deleted < limit:
+                deleted += db.execute(
+                    """DELETE FROM visitor_days WHERE (workspace_id, link_id, day, visitor) IN
+                        (SELECT workspace_id, link_id, day, visitor FROM visitor_days
+                          WHERE day < ? LIMIT ?)""",
+                    (before // 86400 * 86400, limit - deleted),
+                ).rowcount
+            return deleted
+
+        return await self._tx(job)
+
     async def count_redirect(self, link_id: str, now: datetime) -> bool:
         def job(db: sqlite3.Connection) -> bool:
             cur = db.execute(

@@ -1,0 +1,145 @@
+"""Raw-click retention: old clicks and first-visit marks go; analytics and counters stay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+import pytest
+
+from clypt_mcp.config import Settings
+from clypt_mcp.core.clicks import ClickRecorder, ClickRetention, purge_clicks
+from clypt_mcp.core.service import ClyptService
+from clypt_mcp.http.app import create_app
+from clypt_mcp.models import AnalyticsQuery, ClickEvent, LinkCreate, LinkQuery, Principal
+from clypt_mcp.store.base import Store
+from tests.conftest import BASE_URL, FakeClock
+
+pytestmark = pytest.mark.anyio
+
+P = Principal(workspace_id="default")
+OTHER = Principal(workspace_id="other")
+
+
+@pytest.fixture
+def svc(store: Store, clock: FakeClock) -> ClyptService:
+    return ClyptService(store, base_url=BASE_URL, clock=clock)
+
+
+async def _record(store: Store, events: list[ClickEvent]) -> None:
+    recorder = ClickRecorder(store, interval=0.01)
+    for e in events:
+        recorder.record(e)
+    recorder.close()
+    await recorder.run()
+
+
+async def _clicks_by_age(svc: ClyptService, store: Store, clock: FakeClock) -> list[ClickEvent]:
+    """Clicks 1, 10, 40 and 100 days old on two links, in two workspaces."""
+    a = await svc.create_link(P, LinkCreate(url="https://e.com/a"))
+    b = await svc.create_link(OTHER, LinkCreate(url="https://e.com/b"))
+    events = [
+        ClickEvent(
+            link_id=link.id,
+            workspace_id=ws.workspace_id,
+            at=clock.now - timedelta(days=age),
+            country="DE",
+            visitor=f"v{age}",
+        )
+        for link, ws in ((a, P), (b, OTHER))
+        for age in (1, 10, 40, 100)
+    ]
+    await _record(store, events)
+    return events
+
+
+async def test_purge_keeps_the_newer_clicks_in_every_workspace_and_analytics_whole(
+    svc: ClyptService, store: Store, clock: FakeClock
+) -> None:
+    await _clicks_by_age(svc, store, clock)
+    query = AnalyticsQuery(period="all", interval="month")
+    before = {p.workspace_id: await svc.get_analytics(p, query) for p in (P, OTHER)}
+    links_before = (await svc.list_links(P, LinkQuery())).links
+    marks_before = await store.count_rows("visitor_days")
+
+    deleted = await purge_clicks(store, clock.now - timedelta(days=30))
+
+    for p in (P, OTHER):
+        assert await store.count_clicks(p.workspace_id, None, None) == 2
+        assert await store.count_clicks(p.workspace_id, None, None) == await store.count_clicks(
+            p.workspace_id, None, int((clock.now - timedelta(days=30)).timestamp())
+        )
+        after = await svc.get_analytics(p, query)
+        assert after == before[p.workspace_id]
+    assert [(x.code, x.clicks) for x in (await svc.list_links(P, LinkQuery())).links] == [
+        (x.code, x.clicks) for x in links_before
+    ]
+    # 4 raw clicks, and each old visitor's marks (workspace-wide and per link) on 4 days
+    marks_after = await store.count_rows("visitor_days")
+    assert marks_before - marks_after == 8
+    assert deleted == 4 + 8
+    assert await purge_clicks(store, clock.now - timedelta(days=30)) == 0
+
+
+async def test_purge_works_in_chunks_and_deletes_nothing_newer(
+    svc: ClyptService, store: Store, clock: FakeClock
+) -> None:
+    events = await _clicks_by_age(svc, store, clock)
+    cutoff = int((clock.now - timedelta(days=5)).timestamp())
+    assert await store.purge_clicks(cutoff, 2) == 2  # at most `limit` rows a call
+    assert await purge_clicks(store, clock.now - timedelta(days=5), chunk=1) > 0
+    for p in (P, OTHER):
+        assert await store.count_clicks(p.workspace_id, None, None) == 1
+    newest = [e for e in events if e.at > clock.now - timedelta(days=5)]
+    rows = await store.click_page("default", None, None, 0, 100)
+    assert [r["ts"] for r in rows] == [e.ts for e in newest if e.workspace_id == "default"]
+
+
+class WatchedStore:
+    """The real store; `done` is set when a purge call finds less than it may delete."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.done = anyio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def purge_clicks(self, before: int, limit: int) -> int:
+        n = await self.store.purge_clicks(before, limit)
+        if n < limit:
+            self.done.set()
+        return n
+
+
+async def test_retention_purges_at_start_and_stops_on_close(
+    svc: ClyptService, store: Store, clock: FakeClock
+) -> None:
+    await _clicks_by_age(svc, store, clock)
+    watched = WatchedStore(store)
+    retention = ClickRetention(watched, days=30, every=3600, clock=clock)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(retention.run)
+            await watched.done.wait()
+            retention.close()  # ends the hour-long wait at once
+    assert retention.purged == 4 + 8
+    assert await store.count_clicks("default", None, None) == 2
+
+
+async def test_served_app_applies_clypt_click_retention_days(
+    svc: ClyptService, store: Store, clock: FakeClock
+) -> None:
+    await _clicks_by_age(svc, store, clock)
+    watched = WatchedStore(store)
+    service = ClyptService(watched, base_url=BASE_URL, clock=clock)
+    app = create_app(service, Settings(click_retention_days=7), with_mcp=False)
+    with anyio.fail_after(10):
+        async with app.main.router.lifespan_context(app.main):
+            await watched.done.wait()
+    # the app's retention runs on the wall clock, months after the fake clock's March 2026
+    assert clock.now < datetime.now(UTC) - timedelta(days=8)
+    assert await store.count_clicks("default", None, None) == 0
+    assert await store.count_clicks("other", None, None) == 0
+    assert (await svc.get_analytics(P, AnalyticsQuery(period="all"))).clicks_in_period == 4
