@@ -114,3 +114,29 @@ class UnavailableError(ClyptError):
 
     code = "unavailable"
     status = 503
+
+
+# Messages give hints in the words of MCP tools. The REST API answers with the endpoint
+# instead, and the remote backend turns them back, so an assistant reads the same hint
+# whether its server is embedded or remote.
+_REST_WORDS = (
+    ("find it with list_links", "find it with GET /api/v1/links"),
+    (
+        "not a cursor from list_links — pass next_cursor unchanged",
+        "not a cursor from GET /api/v1/links — pass nextCursor unchanged",
+    ),
+)
+
+
+def rest_wording(message: str) -> str:
+    """`message` as the REST API says it."""
+    for tool, rest in _REST_WORDS:
+        message = message.replace(tool, rest)
+    return message
+
+
+def tool_wording(message: str) -> str:
+    """A REST API message back in the words of the MCP tools."""
+    for tool, rest in _REST_WORDS:
+        message = message.replace(rest, tool)
+    return message

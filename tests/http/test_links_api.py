@@ -253,3 +253,11 @@ async def test_bad_qr_parameters_are_422(
     r = await api.get(f"/links/{link_id}/qr", admin_key, params=params)
     assert r.status_code == 422
     assert r.json()["error"].startswith(start)
+
+
+async def test_hints_name_endpoints_not_mcp_tools(api: Api, admin_key: str) -> None:
+    missing = (await api.get("/links/nope123", admin_key)).json()
+    assert "find it with GET /api/v1/links" in missing["error"]
+    bad_cursor = (await api.get("/links", admin_key, params={"cursor": "garbage"})).json()
+    assert "pass nextCursor unchanged" in bad_cursor["error"]
+    assert "list_links" not in missing["error"] + bad_cursor["error"]

@@ -68,3 +68,14 @@ async def test_lazy_server_registers_everything_on_first_use(
         assert not made.is_error, text(made)
         assert len((await c.list_tools()).tools) == 10
         assert (await c.list_prompts()).prompts
+
+
+async def test_hints_name_the_tools_on_local_and_remote_backends(client: Client) -> None:
+    # the REST API words these hints as endpoints; the remote backend turns them back
+    for tool, args, hint in (
+        ("get_link", {"link": "nope123"}, "find it with list_links"),
+        ("list_links", {"cursor": "garbage"}, "pass next_cursor unchanged"),
+    ):
+        r = await client.call_tool(tool, args)
+        assert r.is_error
+        assert hint in text(r) and "/api/v1" not in text(r)

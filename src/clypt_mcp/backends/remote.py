@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_snake
 
 from clypt_mcp.backends.base import Progress
-from clypt_mcp.errors import ClyptError, NotFoundError, UnavailableError
+from clypt_mcp.errors import ClyptError, NotFoundError, UnavailableError, tool_wording
 from clypt_mcp.models import (
     Analytics,
     AnalyticsQuery,
@@ -189,7 +189,7 @@ class RemoteBackend:
                 )
             return snakify(data)
         if isinstance(data, dict) and isinstance(data.get("error"), str):
-            raise ClyptError.from_code(str(data.get("code", "")), data["error"])
+            raise ClyptError.from_code(str(data.get("code", "")), tool_wording(data["error"]))
         raise UnavailableError(
             f"the Clypt API at {self.url} answered HTTP {response.status_code} — try again later",
             url=self.url,

@@ -8,13 +8,13 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 from clypt_mcp.core.service import describe_validation_error
-from clypt_mcp.errors import BadRequestError, ClyptError, InvalidInputError
+from clypt_mcp.errors import BadRequestError, ClyptError, InvalidInputError, rest_wording
 
 log = logging.getLogger(__name__)
 
 
 def error_body(exc: ClyptError) -> dict[str, str]:
-    return {"error": exc.message, "code": exc.code}
+    return {"error": rest_wording(exc.message), "code": exc.code}
 
 
 def error_response(exc: ClyptError, headers: dict[str, str] | None = None) -> JSONResponse:
