@@ -9,6 +9,7 @@ import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -29,6 +30,22 @@ async def _cli(db: Path, *args: str) -> tuple[int, str, str]:
     }
     done = await anyio.run_process([sys.executable, "-m", "clypt_mcp", *args], env=env, check=False)
     return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+async def _store_with_clicks(db: Path, clicks: dict[str, list[dict[str, Any]]]) -> None:
+    """A SQLite store at `db` with a link per code (https://e.com/CODE) and its clicks."""
+    store = SqliteStore(db)
+    await store.open()
+    try:
+        service = ClyptService(store)
+        p = Principal(workspace_id="default")
+        events = []
+        for code, fields in clicks.items():
+            link = await service.create_link(p, LinkCreate(url=f"https://e.com/{code}", code=code))
+            events += [ClickEvent(link_id=link.id, workspace_id="default", **f) for f in fields]
+        await store.record_clicks(events)
+    finally:
+        await store.close()
 
 
 async def test_import_then_export_links(tmp_path: Path) -> None:
@@ -64,20 +81,12 @@ async def test_import_rejects_an_unknown_column(tmp_path: Path) -> None:
 
 async def test_export_clicks_as_csv_and_jsonl(tmp_path: Path) -> None:
     db = tmp_path / "clypt.db"
-    store = SqliteStore(db)
-    await store.open()
-    service = ClyptService(store)
-    p = Principal(workspace_id="default")
-    a = await service.create_link(p, LinkCreate(url="https://e.com/a", code="c-a"))
-    b = await service.create_link(p, LinkCreate(url="https://e.com/b", code="c-b"))
     now = datetime.now(UTC).replace(microsecond=0)
-    events = [
-        ClickEvent(link_id=a.id, workspace_id="default", at=now - timedelta(days=3), country="US"),
-        ClickEvent(link_id=a.id, workspace_id="default", at=now - timedelta(hours=1), bot=True),
-        ClickEvent(link_id=b.id, workspace_id="default", at=now - timedelta(hours=2)),
-    ]
-    await store.record_clicks(events)
-    await store.close()
+    await _store_with_clicks(db, {
+        "c-a": [{"at": now - timedelta(days=3), "country": "US"},
+                {"at": now - timedelta(hours=1), "bot": True}],
+        "c-b": [{"at": now - timedelta(hours=2)}],
+    })  # fmt: skip
 
     code, out, err = await _cli(db, "clicks", "export")
     assert code == 0, err
@@ -96,17 +105,10 @@ async def test_export_clicks_as_csv_and_jsonl(tmp_path: Path) -> None:
 
 async def test_purge_clicks_keeps_the_retention_window_and_the_analytics(tmp_path: Path) -> None:
     db = tmp_path / "clypt.db"
-    store = SqliteStore(db)
-    await store.open()
-    service = ClyptService(store)
-    p = Principal(workspace_id="default")
-    a = await service.create_link(p, LinkCreate(url="https://e.com/a", code="c-a"))
     now = datetime.now(UTC)
-    await store.record_clicks(
-        [ClickEvent(link_id=a.id, workspace_id="default", at=now - timedelta(days=age))
-         for age in (2, 20, 200)]
-    )  # fmt: skip
-    await store.close()
+    await _store_with_clicks(
+        db, {"c-a": [{"at": now - timedelta(days=age)} for age in (2, 20, 200)]}
+    )
 
     code, _, err = await _cli(db, "clicks", "purge")
     assert code == 2 and "--older-than" in err and "CLYPT_CLICK_RETENTION_DAYS" in err
