@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import date
 from ipaddress import ip_address, ip_network
@@ -12,13 +11,11 @@ import pytest
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet  # type: ignore[import-untyped]
 
-from clypt_mcp.core import visitors
 from clypt_mcp.core.visitors import (
     CountryLookup,
     GeoIPError,
     VisitorHasher,
     client_ip,
-    load_or_create_secret,
     parse_agent,
     referrer_host,
 )
@@ -187,20 +184,3 @@ def test_the_visitor_hash_is_stable_within_a_day_and_unlinkable_across_days() ->
     assert first != hasher.hash(ip_address("8.8.8.8"), IPHONE, day)
     assert first != hasher.hash(ip, IPHONE, date(2026, 3, 11))
     assert first != VisitorHasher(b"t" * 32).hash(ip, IPHONE, day)
-
-
-def test_the_secret_is_made_once_owner_only_and_then_reused(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "clypt.db.visitor-key"
-    secret = load_or_create_secret(path)
-    assert len(secret) == visitors.SECRET_BYTES
-    assert os.stat(path).st_mode & 0o777 == 0o600
-    assert load_or_create_secret(path) == secret
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
-
-
-def test_a_damaged_secret_file_is_reported_not_replaced(tmp_path: Path) -> None:
-    path = tmp_path / "clypt.db.visitor-key"
-    path.write_text("garbage")
-    with pytest.raises(OSError, match="does not hold a visitor-hash secret"):
-        load_or_create_secret(path)
-    assert path.read_text() == "garbage"

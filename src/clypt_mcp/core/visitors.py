@@ -14,10 +14,11 @@ agent. Browser and OS are ua-parser's family names as they are (`Mobile Safari`,
 `Mac OS X`); None when it knows none.
 
 Visitor hash: keyed BLAKE2b of (client IP, user agent) under a day salt, and the day salt is
-HMAC-SHA256(install secret, UTC date). The install secret is 32 random bytes kept in a file of
-its own, mode 0600, next to the SQLite database (`clypt.db.visitor-key`), made on first use, so
-every process on that database hashes alike; deleting it only resets today's unique counts. It
-is never in the database, so a copy of the database alone cannot test guessed addresses.
+HMAC-SHA256(install secret, UTC date). The install secret is 32 random bytes kept in the
+database (`Store.visitor_secret`, made on first use), so every process and machine on that
+database hashes alike; replacing it only resets today's unique counts. Earlier versions kept it
+in a `clypt.db.visitor-key` file beside a SQLite store; that file's secret is adopted on first
+use. A copy of the database holds the secret too: treat backups as the sensitive data they are.
 
 Heavy imports (ua-parser, iptocc, maxminddb) happen on first use, never at import.
 """
@@ -27,9 +28,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import os
 import re
-import secrets
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,7 +47,6 @@ IPAddress = IPv4Address | IPv6Address
 
 MAX_AGENT_LENGTH = 512  # longer user agents are cut before parsing (and caching)
 AGENT_CACHE_SIZE = 10_000
-SECRET_BYTES = 32
 _CACHED_HEADER_LENGTH = 1024
 
 _DESKTOP_OS = frozenset(
@@ -330,40 +328,6 @@ def _mmdb_country(record: Any) -> str | None:
 
 
 # --- visitor hash -------------------------------------------------------------------------
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The install's visitor-hash secret, kept in `path` (mode 0600); made on first use.
-
-    Several processes starting at once agree: the file is created exclusively, and a loser of
-    that race reads the winner's secret.
-
-    Raises:
-        OSError: the folder cannot be written or the file read.
-    """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        secret = secrets.token_bytes(SECRET_BYTES)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(secret.hex().encode())
-        try:
-            os.link(partial, path)  # fails if another process won the race
-        except FileExistsError:
-            pass
-        finally:
-            partial.unlink()
-        data = path.read_bytes()
-    try:
-        secret = bytes.fromhex(data.decode().strip())
-    except ValueError:
-        secret = b""
-    if len(secret) < 16:
-        raise OSError(f"{path} does not hold a visitor-hash secret; delete it to make a new one")
-    return secret
 
 
 class VisitorHasher:

@@ -18,7 +18,7 @@ from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder, ClickRetention
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.http import api, redirect
-from clypt_mcp.http.ratelimit import RateLimiter
+from clypt_mcp.http.ratelimit import Limiter, RateLimiter, StoreRateLimiter
 from clypt_mcp.http.state import AppState
 from clypt_mcp.tools.resources import guide_text
 
@@ -88,19 +88,22 @@ def create_app(
     recorder: ClickRecorder | None = None,
     *,
     with_mcp: bool = True,
+    shared_limits: bool | None = None,
 ) -> ClyptApp:
     """The whole HTTP surface over `service`.
 
     Without a `recorder`, the app makes one and runs it in its lifespan (as `serve` does),
     with the raw-click retention of `CLYPT_CLICK_RETENTION_DAYS` when set; a caller that
     passes one runs it itself (tests over ASGITransport, which has no lifespan).
+    `shared_limits` counts rate limits in the store, for every process on it to share; by
+    default when the store is PostgreSQL (`serve --workers N` asks for it on SQLite too).
     """
     own_recorder = recorder is None
     state = AppState(
         service=service,
         settings=settings,
         recorder=recorder or ClickRecorder(service.store),
-        limiter=RateLimiter.parse(settings.rate_limit),
+        limiter=_limiter(service, settings, shared_limits),
     )
     mcp_apps: list[tuple[tuple[str, ...], ASGIApp]] = []
     lifespans: list[Any] = []
@@ -149,3 +152,14 @@ def create_app(
     )
     main.state.clypt = state
     return ClyptApp(main, mcp_apps, redirect.hot_path(redirect_routes))
+
+
+def _limiter(service: ClyptService, settings: Settings, shared: bool | None) -> Limiter:
+    """Counters in this process (a dictionary) or in the store (a write per request)."""
+    if shared is None:
+        from clypt_mcp.store.postgres import PostgresStore
+
+        shared = isinstance(service.store, PostgresStore)
+    if shared:
+        return StoreRateLimiter.parse(service.store, settings.rate_limit)
+    return RateLimiter.parse(settings.rate_limit)

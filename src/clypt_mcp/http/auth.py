@@ -40,7 +40,7 @@ def protected(state: AppState, handler: Handler) -> PublicHandler:
         headers: dict[str, str] = {}
         try:
             principal = await state.service.authenticate(bearer(request))
-            verdict = state.limiter.hit(principal.key_id or principal.workspace_id)
+            verdict = await state.limiter.check(principal.key_id or principal.workspace_id)
             headers = verdict.headers()
             if not verdict.allowed:
                 raise RateLimitedError(

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import anyio
@@ -29,7 +27,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
-from clypt_mcp.config import default_database_path
 from clypt_mcp.core.redirects import (
     LinkCache,
     NotFound,
@@ -45,7 +42,6 @@ from clypt_mcp.core.visitors import (
     VisitorHasher,
     VisitorInspector,
     client_ip,
-    load_or_create_secret,
 )
 from clypt_mcp.errors import UnavailableError
 from clypt_mcp.http import pages
@@ -59,23 +55,6 @@ PASSWORD_TRIES = 5  # wrong passwords allowed per link and client ...
 PASSWORD_WINDOW = 60  # ... in this many seconds
 MAX_FORM_BYTES = 4096
 REDIRECT_HEADERS = {"cache-control": "no-store"}
-
-
-def visitor_key_path(database: Path) -> Path:
-    """Where the visitor-hash secret of a SQLite database lives: next to it (`clypt.db` ->
-    `clypt.db.visitor-key`), so every process on that database shares it."""
-    return database.with_name(database.name + ".visitor-key")
-
-
-def visitor_secret(state: AppState) -> bytes:
-    """The secret for the store this app serves: in a file next to its SQLite database (made
-    on first use); for a store without a file, in the user data dir; for an in-memory SQLite
-    store, a per-process one."""
-    path = getattr(state.service.store, "path", None)
-    if path == ":memory:":
-        return secrets.token_bytes(32)
-    database = Path(path) if isinstance(path, str | Path) else default_database_path()
-    return load_or_create_secret(visitor_key_path(database))
 
 
 class TryLimiter:
@@ -139,7 +118,8 @@ class Hit:
 
 class RedirectHandler:
     """The per-app collaborators of the redirect routes; the visitor parts are made on first
-    use, so an app that never redirects never reads the visitor key."""
+    use, so an app that never redirects never reads the visitor-hash secret (which lives in
+    the store, so every process and machine on it hashes a visitor alike)."""
 
     def __init__(self, state: AppState, link_ttl: float = LINK_TTL) -> None:
         self.state = state
@@ -149,18 +129,20 @@ class RedirectHandler:
         self.tries = TryLimiter()
         self._inspector: VisitorInspector | None = None
 
-    def inspector(self) -> VisitorInspector:
+    async def inspector(self) -> VisitorInspector:
         if self._inspector is None:
+            secret = await self.state.service.store.visitor_secret()
             settings = self.state.settings
             self._inspector = VisitorInspector(
                 settings.trusted_proxies,
                 CountryLookup(settings.geoip_db),
-                VisitorHasher(visitor_secret(self.state)),
+                VisitorHasher(secret),
             )
         return self._inspector
 
-    def visitor(self, hit: Hit, now: datetime) -> Visitor:
-        return self.inspector().inspect(
+    async def visitor(self, hit: Hit, now: datetime) -> Visitor:
+        inspector = self._inspector or await self.inspector()
+        return inspector.inspect(
             peer=hit.peer,
             forwarded_for=hit.forwarded_for,
             user_agent=hit.user_agent,
@@ -171,7 +153,7 @@ class RedirectHandler:
     async def visit(self, code: str, hit: Hit, head: bool) -> Outcome:
         """GET and HEAD: resolve, and queue the click of a GET that redirects."""
         now = self.clock()
-        visitor = self.visitor(hit, now)
+        visitor = await self.visitor(hit, now)
         outcome = await self.redirector.resolve(
             code, now=now, country=visitor.country, device=visitor.agent.device, count=not head
         )
@@ -190,7 +172,7 @@ class RedirectHandler:
         if asks and (wait := self.tries.retry_after(key)):
             return pages.too_many_tries(self.short(code), wait)
         password = await read_password(request)
-        visitor = self.visitor(hit, now)
+        visitor = await self.visitor(hit, now)
         outcome = await self.redirector.resolve(
             code,
             now=now,

@@ -5,10 +5,17 @@ SIGTERM. On either signal uvicorn stops accepting connections, lets open request
 `GRACEFUL_SECONDS`), then runs the app's lifespan shutdown, which writes every queued click
 before the store closes: a clean stop loses no click.
 
+The store is the one `CLYPT_DATABASE_URL` names: a SQLite file, or a PostgreSQL database that
+any number of `serve` processes on any number of machines share. Before uvicorn starts, the
+store is opened once (migrations applied, the visitor-hash secret made), so a database that
+cannot be reached stops the start with one line instead of failing in every worker.
+
 With `workers > 1` uvicorn starts each worker from an import string, so every worker builds its
 app with `app_from_env()`, from `Settings()` read from the environment; `run_server` first puts
 the settings it was given into `CLYPT_*` variables, so flags that overrode the environment reach
-the workers too. All workers share one SQLite file (WAL).
+the workers too. All workers share the store (one SQLite file in WAL mode, or PostgreSQL).
+Rate-limit counters live in the store whenever more than one process may serve it (PostgreSQL,
+or several workers); one process on SQLite counts in memory, which costs far less per request.
 
 Uvicorn's own `X-Forwarded-For` handling is turned off: Clypt believes that header only from
 `CLYPT_TRUSTED_PROXIES`, and only for click data.
@@ -24,14 +31,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from ipaddress import ip_address
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from pydantic import SecretStr
 from starlette.types import Message, Receive, Scope, Send
 
 from clypt_mcp.config import Settings
 from clypt_mcp.core import visitors
+from clypt_mcp.errors import ClyptError
 from clypt_mcp.http.app import ClyptApp, create_app
-from clypt_mcp.http.redirect import visitor_key_path
+from clypt_mcp.store import is_postgres_url, open_store
 
 log = logging.getLogger(__name__)
 
@@ -49,25 +58,37 @@ class ServeError(Exception):
 def check_settings(settings: Settings) -> None:
     """Fail early, with one line, on what would otherwise fail in the first request.
 
+    Opens the store once: applies pending migrations and makes the visitor-hash secret, so
+    workers that start together find both ready.
+
     Raises:
-        ServeError: remote mode, a non-SQLite database, an unreadable `CLYPT_GEOIP_DB`, or a
-            visitor-key file that cannot be made.
+        ServeError: remote mode, an unreadable `CLYPT_GEOIP_DB`, or a store that cannot be
+            opened (PostgreSQL unreachable or not installed, a SQLite file that cannot be made).
     """
     if settings.api_url is not None:
         raise ServeError(
             "CLYPT_API_URL: `serve` runs on its own database; unset CLYPT_API_URL and CLYPT_API_KEY"
         )
-    if settings.database_url and not settings.database_url.startswith("sqlite:///"):
-        raise ServeError("CLYPT_DATABASE_URL: only sqlite:/// is available in this version")
     try:
         visitors.CountryLookup(settings.geoip_db).open()
     except visitors.GeoIPError as exc:
         raise ServeError(str(exc)) from None
-    key = visitor_key_path(settings.sqlite_path())
     try:
-        visitors.load_or_create_secret(key)
-    except OSError as exc:
-        raise ServeError(f"CLYPT_DATABASE_URL: cannot use the visitor key {key}: {exc}") from None
+        anyio.run(_prepare_store, settings)
+    except ClyptError as exc:
+        raise ServeError(f"CLYPT_DATABASE_URL: {exc.message}") from None
+    except Exception as exc:  # sqlite3 and OS errors from opening a file; one line all the same
+        log.debug("opening the store failed", exc_info=True)
+        raise ServeError(f"CLYPT_DATABASE_URL: cannot open the store: {exc}") from None
+
+
+async def _prepare_store(settings: Settings) -> None:
+    store = open_store(settings.database_url, settings.sqlite_path())
+    await store.open()
+    try:
+        await store.visitor_secret()
+    finally:
+        await store.close()
 
 
 class ServedApp:
@@ -77,8 +98,9 @@ class ServedApp:
     drains the click queue, then the store closes.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, shared_limits: bool = False) -> None:
         self.settings = settings
+        self.shared_limits = shared_limits or is_postgres_url(settings.database_url)
         self.app: ClyptApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -111,14 +133,14 @@ class ServedApp:
     @asynccontextmanager
     async def _running(self) -> AsyncIterator[ClyptApp]:
         from clypt_mcp.core.service import ClyptService
-        from clypt_mcp.store.sqlite import SqliteStore
 
         sys.setswitchinterval(SWITCH_INTERVAL)
-        store = SqliteStore(self.settings.sqlite_path())
+        store = open_store(self.settings.database_url, self.settings.sqlite_path())
         await store.open()
         try:
             await anyio.to_thread.run_sync(_warm_up)
-            app = create_app(ClyptService(store, base_url=self.settings.base), self.settings)
+            service = ClyptService(store, base_url=self.settings.base)
+            app = create_app(service, self.settings, shared_limits=self.shared_limits)
             async with app.main.router.lifespan_context(app.main):
                 yield app
         finally:
@@ -142,8 +164,9 @@ async def _starting(send: Send) -> None:
 
 
 def app_from_env() -> ServedApp:
-    """The app factory each worker calls (`uvicorn --factory clypt_mcp.http.serve:...`)."""
-    return ServedApp(Settings())
+    """The app factory each worker calls (`uvicorn --factory clypt_mcp.http.serve:...`); only
+    `workers > 1` uses it, so its rate-limit counters are shared through the store."""
+    return ServedApp(Settings(), shared_limits=True)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.http.ratelimit import RateLimiter
+from clypt_mcp.http.ratelimit import Limiter, RateLimiter
 
 
 @dataclass
@@ -17,4 +17,4 @@ class AppState:
     service: ClyptService
     settings: Settings
     recorder: ClickRecorder
-    limiter: RateLimiter = field(default_factory=lambda: RateLimiter.parse("1000/minute"))
+    limiter: Limiter = field(default_factory=lambda: RateLimiter.parse("1000/minute"))

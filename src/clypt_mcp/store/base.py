@@ -123,6 +123,7 @@ class ClickStats:
 
 
 DIMENSIONS = ("country", "device", "browser", "os", "referrer")
+VISITOR_SECRET_BYTES = 32
 GRAINS = (86400, 3600, 900)
 SLOT = 900  # the finest rollup grain: analytics windows are whole quarter-hours
 
@@ -430,6 +431,18 @@ class Store(Protocol):
     async def find_key(self, key_hash: str) -> KeyRecord | None: ...
     async def revoke_key(self, workspace_id: str | None, key_id: str, now: datetime) -> bool: ...
     async def touch_key(self, key_id: str, now: datetime) -> None: ...
+
+    # state every process on the store shares
+    async def visitor_secret(self) -> bytes:
+        """The install's visitor-hash secret (VISITOR_SECRET_BYTES random bytes), made on
+        first use. Processes that ask at once get the same one: the first insert wins and every
+        caller reads back what is stored. Never log it, never return it to a client."""
+
+    async def count_request(self, key: str, window_start: int, limit: int) -> int | None:
+        """Count one request of `key` (an API key id or a workspace id, never a key) in the
+        fixed window that starts at `window_start` (epoch seconds): the window's count with this
+        request, or None when `limit` requests were already counted there (this one is not).
+        Atomic across processes; a key's older windows are deleted when its next one starts."""
 
     # whole-store operations: status, copies between stores
     async def count_links(self) -> int: ...

@@ -8,6 +8,7 @@ idempotency keys; `max_clicks` is one conditional UPDATE; key limits and migrati
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -22,6 +23,7 @@ from clypt_mcp.store import postgres_links as links_sql
 from clypt_mcp.store.base import (
     SLOT,
     TABLES,
+    VISITOR_SECRET_BYTES,
     ClickStats,
     FolderRecord,
     KeyRecord,
@@ -482,6 +484,41 @@ class PostgresStore:
             )
         )
 
+    # --- shared state -----------------------------------------------------------------
+
+    async def visitor_secret(self) -> bytes:
+        async def job(conn: Conn) -> bytes:
+            # Autocommit: the insert (a no-op when a secret is there) commits before the read.
+            await conn.execute(
+                """INSERT INTO secrets (name, value, created_at) VALUES ('visitor', %s, %s)
+                   ON CONFLICT (name) DO NOTHING""",
+                (secrets.token_bytes(VISITOR_SECRET_BYTES), int(time.time() * 1e6)),
+            )
+            return bytes(await scalar(conn, "SELECT value FROM secrets WHERE name = 'visitor'"))
+
+        return await self._run(job)
+
+    async def count_request(self, key: str, window_start: int, limit: int) -> int | None:
+        if limit < 1:
+            return None
+        args = {"key": key, "start": window_start, "limit": limit}
+        count = await self._run(lambda c: scalar(c, _COUNT_REQUEST, args))
+        return None if count is None else int(count)
+
+
+# One round trip: count the request unless the window is full; when it opens a new window,
+# delete the key's older ones (the DELETE sees the table as it was before the insert).
+_COUNT_REQUEST = """
+WITH hit AS (
+    INSERT INTO rate_limits AS r (key, window_start, count) VALUES (%(key)s, %(start)s, 1)
+    ON CONFLICT (key, window_start) DO UPDATE SET count = r.count + 1 WHERE r.count < %(limit)s
+    RETURNING r.count
+), pruned AS (
+    DELETE FROM rate_limits
+     WHERE key = %(key)s AND window_start < %(start)s
+       AND EXISTS (SELECT 1 FROM hit WHERE hit.count = 1)
+)
+SELECT count FROM hit"""
 
 _KEY_FIELDS = TABLES["api_keys"][0]
 _KEY_COLUMNS = ", ".join(_KEY_FIELDS)

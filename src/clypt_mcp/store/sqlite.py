@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -18,7 +19,13 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from clypt_mcp.errors import CodeTakenError, ConflictError, TagTakenError, UnavailableError
+from clypt_mcp.errors import (
+    ClyptError,
+    CodeTakenError,
+    ConflictError,
+    TagTakenError,
+    UnavailableError,
+)
 from clypt_mcp.models import ClickEvent, LinkSort
 from clypt_mcp.store.base import (
     DIMENSIONS,
@@ -26,6 +33,7 @@ from clypt_mcp.store.base import (
     LINK_COLUMNS,
     SLOT,
     TABLES,
+    VISITOR_SECRET_BYTES,
     ClickStats,
     FolderRecord,
     KeyRecord,
@@ -765,6 +773,55 @@ class SqliteStore:
             )
         )
 
+    # --- shared state -----------------------------------------------------------------
+
+    async def visitor_secret(self) -> bytes:
+        """The secret in the database; on first use, the one in a `<db>.visitor-key` file
+        left by an earlier version when there is one (so today's unique visitors stay
+        continuous), else a new one.
+
+        Raises: ClyptError when that file cannot be read or holds no secret.
+        """
+
+        def job(db: sqlite3.Connection) -> bytes:
+            row = db.execute("SELECT value FROM secrets WHERE name = 'visitor'").fetchone()
+            if row is None:
+                secret = _legacy_visitor_secret(self.path) or secrets.token_bytes(
+                    VISITOR_SECRET_BYTES
+                )
+                db.execute(
+                    """INSERT INTO secrets (name, value, created_at) VALUES ('visitor', ?, ?)
+                       ON CONFLICT (name) DO NOTHING""",
+                    (secret, _now_us()),
+                )
+                row = db.execute("SELECT value FROM secrets WHERE name = 'visitor'").fetchone()
+            return bytes(row[0])
+
+        return await self._tx(job)
+
+    async def count_request(self, key: str, window_start: int, limit: int) -> int | None:
+        def job(db: sqlite3.Connection) -> int | None:
+            rows = db.execute(
+                """INSERT INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)
+                   ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1
+                   WHERE count < ?
+                   RETURNING count""",
+                (key, window_start, limit),
+            ).fetchall()
+            if not rows:
+                return None
+            count = int(rows[0][0])
+            if count == 1:  # a new window: the key's older ones are done with
+                db.execute(
+                    "DELETE FROM rate_limits WHERE key = ? AND window_start < ?",
+                    (key, window_start),
+                )
+            return count
+
+        if limit < 1:
+            return None
+        return await self._tx(job)
+
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -773,6 +830,30 @@ def from_us_req(value: int) -> datetime:
     out = from_us(value)
     assert out is not None
     return out
+
+
+def _legacy_visitor_secret(path: str) -> bytes | None:
+    """The secret in the `<db>.visitor-key` file earlier versions kept beside the database
+    (hex, mode 0600); None when there is no such file."""
+    if path == ":memory:":
+        return None
+    database = Path(path).expanduser()
+    key_file = database.with_name(database.name + ".visitor-key")
+    try:
+        data = key_file.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ClyptError(f"cannot read the visitor key {key_file}: {exc.strerror}") from None
+    try:
+        secret = bytes.fromhex(data.decode().strip())
+    except ValueError:
+        secret = b""
+    if len(secret) < 16:
+        raise ClyptError(
+            f"{key_file} does not hold a visitor-hash secret; delete it to make a new one"
+        )
+    return secret
 
 
 def _split_sql(script: str) -> list[str]:

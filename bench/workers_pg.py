@@ -1,0 +1,359 @@
+"""Redirect throughput: `serve --workers 2` on PostgreSQL beside `serve` (one worker) on SQLite.
+
+Usage: .venv/bin/python bench/workers_pg.py [--database-url URL] [--rounds N] [--duration S]
+           [--warmup S] [--connections C] [--client auto|wrk|python]
+
+Two real `clypt-mcp serve` processes run side by side on loopback, each on a fresh store holding
+one link (`/bench`, with UTM parameters):
+
+  S  sqlite: `clypt-mcp serve` on a fresh SQLite file, one uvicorn worker (the embedded default);
+  P  pg x2:  `clypt-mcp serve --workers 2` on a fresh database made on the PostgreSQL server that
+             `--database-url` (default: CLYPT_TEST_DATABASE_URL) names, and dropped afterwards.
+
+Every redirect is the full path: the link looked up (cached for a second), the visitor parsed,
+a click queued and written in batches by each worker's recorder. A load generator in its own
+process drives one server at a time: `wrk` when installed, else a bounded asyncio keep-alive
+client. Rounds alternate the order (S,P / P,S / ...), so machine noise hits both alike; the
+report gives medians. Afterwards both are stopped with SIGTERM and the clicks in each store are
+counted against the redirects the load generator saw answered (a clean stop loses none).
+
+Everything shares the machine: on a 2-core box the load generator, the workers and the
+PostgreSQL server compete for the same two cores, so the figures are a floor, not a ceiling.
+Exit status: 0 when both ran and no click was lost, 1 when clicks were lost, 2 when a run
+failed. Only loopback; every loop is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+
+CODE = "bench"
+LOCATION = "https://example.com/landing?ref=bench&utm_source=newsletter&utm_medium=email"
+USER_AGENT = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+REFERER = "https://news.example.org/today"
+HOST = "127.0.0.1"
+
+
+class RunError(Exception):
+    """A server that did not start, or a load run that failed."""
+
+
+@dataclass
+class Server:
+    label: str
+    database_url: str
+    workers: int
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    rps: list[float] = field(default_factory=list)
+    requests: int = 0
+
+    def start(self, log: Path) -> None:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(log.parent),
+            "CLYPT_DATABASE_URL": self.database_url,
+            "CLYPT_BASE_URL": f"http://{HOST}:{self.port}",
+        }
+        argv = [sys.executable, "-m", "clypt_mcp", "serve", "--port", str(self.port)]
+        argv += ["--workers", str(self.workers)]
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + 60
+        answered = 0
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RunError(f"{self.label} exited at start:\n{log.read_text()[-2000:]}")
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                status, location = get_once(self.port)
+                if status == 503:  # a worker still starting
+                    time.sleep(0.1)
+                    continue
+                if status != 302 or location != LOCATION:
+                    raise RunError(f"{self.label} answered {status} {location!r}")
+                answered += 1
+                if answered >= 2 * self.workers:  # probably every worker, but not certainly
+                    self.requests += answered
+                    return
+                continue
+            time.sleep(0.1)
+        raise RunError(f"{self.label} did not answer within 60 s:\n{log.read_text()[-2000:]}")
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM to the whole process group, wait (SIGKILL after `timeout`); the exit code."""
+        if self.proc is None:
+            return 0
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            return -9
+
+
+def get_once(port: int) -> tuple[int, str | None]:
+    with socket.create_connection((HOST, port), timeout=5) as s:
+        s.sendall(
+            f"GET /{CODE} HTTP/1.1\r\nHost: {HOST}\r\nUser-Agent: {USER_AGENT}\r\n"
+            f"Referer: {REFERER}\r\nConnection: close\r\n\r\n".encode()
+        )
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    match = re.search(r"(?im)^location: *(.+)$", head)
+    return int(head.split(" ", 2)[1]), match.group(1).strip() if match else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+# --- stores -------------------------------------------------------------------------------
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def make_link(database_url: str, sqlite_path: Path) -> None:
+    from clypt_mcp.core.service import ClyptService
+    from clypt_mcp.models import LinkCreate, Principal
+    from clypt_mcp.store import open_store
+
+    store = open_store(database_url, sqlite_path)
+    await store.open()
+    try:
+        service = ClyptService(store, base_url="http://127.0.0.1:1")
+        data = LinkCreate(
+            url="https://example.com/landing?ref=bench",
+            code=CODE,
+            utm_source="newsletter",
+            utm_medium="email",
+        )
+        await service.create_link(Principal(workspace_id="default"), data)
+    finally:
+        await store.close()
+
+
+async def count_clicks(database_url: str, sqlite_path: Path) -> int:
+    from clypt_mcp.store import open_store
+
+    store = open_store(database_url, sqlite_path)
+    await store.open()
+    try:
+        return await store.count_clicks("default", None, None)
+    finally:
+        await store.close()
+
+
+def pg_settings(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        values = []
+        for name in ("server_version", "fsync", "synchronous_commit", "max_connections"):
+            row = conn.execute(f"SHOW {name}").fetchone()
+            values.append(f"{name}={row[0] if row else '?'}")
+    return ", ".join(values)
+
+
+# --- load ---------------------------------------------------------------------------------
+
+
+def load_wrk(port: int, duration: float, connections: int) -> tuple[float, int]:
+    argv = [
+        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
+        "-H", f"User-Agent: {USER_AGENT}", "-H", f"Referer: {REFERER}",
+        f"http://{HOST}:{port}/{CODE}",
+    ]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30, check=False)
+    rps = re.search(r"Requests/sec:\s*([\d.]+)", out.stdout)
+    total = re.search(r"(\d+) requests in", out.stdout)
+    if out.returncode != 0 or rps is None or total is None:
+        raise RunError(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    if re.search(r"Non-2xx or 3xx responses|Socket errors", out.stdout):
+        raise RunError(f"wrk saw errors:\n{out.stdout}")
+    return float(rps.group(1)), int(total.group(1))
+
+
+def load_python(port: int, duration: float, connections: int) -> tuple[float, int]:
+    """A bounded keep-alive client in a child process (the fallback without wrk)."""
+    argv = [sys.executable, __file__, "--client", str(port), str(duration), str(connections)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30, check=False)
+    if out.returncode != 0:
+        raise RunError(f"client failed:\n{out.stderr[-2000:]}")
+    rps, total = out.stdout.split()
+    return float(rps), int(total)
+
+
+def client_main(port: int, duration: float, connections: int) -> None:
+    request = (
+        f"GET /{CODE} HTTP/1.1\r\nHost: {HOST}\r\nUser-Agent: {USER_AGENT}\r\n"
+        f"Referer: {REFERER}\r\n\r\n"
+    ).encode()
+
+    async def worker(deadline: float) -> int:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        done = 0
+        try:
+            while time.monotonic() < deadline:
+                writer.write(request)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                if not head.startswith(b"HTTP/1.1 302"):
+                    raise RunError(head.decode("latin-1"))
+                length = re.search(rb"(?i)content-length: *(\d+)", head)
+                if length and int(length.group(1)):
+                    await reader.readexactly(int(length.group(1)))
+                done += 1
+        finally:
+            writer.close()
+        return done
+
+    async def run() -> tuple[float, int]:
+        start = time.monotonic()
+        counts = await asyncio.gather(*(worker(start + duration) for _ in range(connections)))
+        return sum(counts) / (time.monotonic() - start), sum(counts)
+
+    rps, total = asyncio.run(run())
+    print(f"{rps:.1f} {total}")
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("CLYPT_TEST_DATABASE_URL"))
+    parser.add_argument("--rounds", type=int, default=5, help="measured rounds (5, at least 3)")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per run (8)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up each (3)")
+    parser.add_argument("--connections", type=int, default=32, help="open connections (32)")
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    args = parser.parse_args()
+    if not args.database_url or not args.database_url.startswith(("postgresql://", "postgres://")):
+        parser.error("--database-url postgresql://… (or CLYPT_TEST_DATABASE_URL) is needed")
+    if args.rounds < 3 or args.duration <= 0 or not 1 <= args.connections <= 1000:
+        parser.error("--rounds >= 3, --duration > 0 and 1 <= --connections <= 1000")
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
+    load = load_wrk if use_wrk else load_python
+
+    import psycopg
+
+    pg_name = f"clypt_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.database_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {pg_name}")
+    pg_url = with_database(args.database_url, pg_name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="clypt-bench-") as name:
+            return run(args, load, "wrk" if use_wrk else "python", Path(name), pg_url)
+    finally:
+        with psycopg.connect(args.database_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
+
+
+def run(args: argparse.Namespace, load: Any, client: str, tmp: Path, pg_url: str) -> int:
+    db = tmp / "clypt.db"
+    sqlite_url = f"sqlite:///{db}"
+    for url in (sqlite_url, pg_url):
+        anyio.run(make_link, url, db)
+    sqlite = Server("S  serve, 1 worker, SQLite", sqlite_url, 1, free_port())
+    pg = Server("P  serve --workers 2, PostgreSQL", pg_url, 2, free_port())
+    exits: dict[str, int] = {}
+    try:
+        for server in (sqlite, pg):
+            server.start(tmp / f"{server.label[0]}.log")
+        for server in (sqlite, pg):
+            _, n = load(server.port, args.warmup, args.connections)
+            server.requests += n
+        load_before = os.getloadavg()[0]
+        for r in range(args.rounds):
+            order = (sqlite, pg) if r % 2 == 0 else (pg, sqlite)
+            for server in order:
+                rps, n = load(server.port, args.duration, args.connections)
+                server.rps.append(rps)
+                server.requests += n
+            print(
+                f"  round {r + 1}/{args.rounds}: S {sqlite.rps[-1]:.0f}/s, P {pg.rps[-1]:.0f}/s",
+                file=sys.stderr,
+                flush=True,
+            )
+        load_after = os.getloadavg()[0]
+    except RunError as exc:
+        print(f"run failed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for server in (sqlite, pg):
+            exits[server.label] = server.stop()
+    clicks = {
+        server.label: anyio.run(count_clicks, server.database_url, db) for server in (sqlite, pg)
+    }
+
+    print(
+        f"Redirect throughput with click recording, {args.rounds} rounds x "
+        f"{args.duration:.0f} s, {args.connections} connections, load generator: {client}"
+    )
+    print(
+        f"machine: nproc={os.cpu_count()}, Python {platform.python_version()}, "
+        f"{platform.system()}; 1-min load average {load_before:.2f} before, {load_after:.2f} after"
+    )
+    print(f"PostgreSQL: {pg_settings(pg_url)}")
+    print()
+    print("| server | median req/s | min req/s | max req/s | per round |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for server in (sqlite, pg):
+        rounds = ", ".join(f"{v:.0f}" for v in server.rps)
+        print(
+            f"| {server.label[3:]} | {statistics.median(server.rps):.0f} | {min(server.rps):.0f} "
+            f"| {max(server.rps):.0f} | {rounds} |"
+        )
+    print()
+    ratio = statistics.median(pg.rps) / statistics.median(sqlite.rps)
+    print(f"ratio P/S: {ratio:.2f} (of medians)")
+    ok = True
+    for server in (sqlite, pg):
+        got = clicks[server.label]
+        print(
+            f"{server.label[0]} stopped with SIGTERM (exit {exits[server.label]}); clicks in its "
+            f"store: {got}, redirects the load generator saw answered: {server.requests}"
+        )
+        if got < server.requests:
+            print(f"FAIL: {server.requests - got} answered redirects have no click")
+            ok = False
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--client":
+        client_main(int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))
+        sys.exit(0)
+    sys.exit(main())
