@@ -1,8 +1,10 @@
-"""Kill a stdio server with SIGKILL in the middle of concurrent writes, then check the file.
+"""Kill a server with SIGKILL in the middle of concurrent writes, then check the file.
 
 Used by tests/e2e/test_crash_safety.py (a few hundred writes) and bench/crash_safety.py
-(the full thousand). Speaks raw JSON-RPC over the child's pipes so the child's PID is ours
-to kill and every answer read is an acknowledgement.
+(the full thousand). `run` drives a stdio server with raw JSON-RPC over the child's pipes, so
+the child's PID is ours to kill and every answer read is an acknowledgement; `run_serve` drives
+`clypt-mcp serve` over its REST API on loopback, where an acknowledgement is a 2xx answer read
+in full. Both make the same creates and updates, so `verify` checks either.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx2
+
+from tests.http.live import serve_env, start_serve
+
 
 @dataclass
 class Outcome:
@@ -31,11 +38,7 @@ class Outcome:
 
 
 def _spawn(db: Path) -> subprocess.Popen[bytes]:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(db.parent),
-        "CLYPT_DATABASE_URL": f"sqlite:///{db}",
-    }
+    env = serve_env(db)
     return subprocess.Popen(
         [sys.executable, "-m", "clypt_mcp"],
         stdin=subprocess.PIPE,
@@ -132,6 +135,75 @@ def run(db: Path, writes: int, kill_after: int, concurrency: int = 32) -> Outcom
         if pipe is not None:
             with contextlib.suppress(BrokenPipeError):
                 pipe.close()
+    return out
+
+
+def run_serve(db: Path, key: str, writes: int, kill_after: int, concurrency: int = 32) -> Outcome:
+    """`run` against `clypt-mcp serve`: the same writes as REST calls (`POST /api/v1/links`,
+    `PATCH /api/v1/links/{code}`) over `concurrency` keep-alive connections."""
+    proc, origin = start_serve(db)
+    try:
+        return anyio.run(_drive_rest, proc.pid, origin, key, writes, kill_after, concurrency)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+async def _drive_rest(
+    pid: int, origin: str, key: str, writes: int, kill_after: int, concurrency: int
+) -> Outcome:
+    out = Outcome()
+    killed = anyio.Event()
+    slots = anyio.Semaphore(concurrency)
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def write(http: httpx2.AsyncClient, kind: str, code: str, body: Any, extra: Any) -> None:
+        try:
+            if kind == "create":
+                r = await http.post("/links", json=body)
+            else:
+                r = await http.patch(f"/links/{code}", json=body)
+        except httpx2.TransportError:
+            return  # the server died with this request in flight: not acknowledged
+        finally:
+            slots.release()
+        out.answered += 1
+        if r.status_code >= 300:
+            out.errors.append(f"{kind} {code}: {r.status_code} {r.text}")
+        elif kind == "create":
+            out.acknowledged_creates[code] = extra
+        else:
+            out.acknowledged_updates.setdefault(code, []).append(extra)
+        if out.answered >= kill_after and not killed.is_set():
+            os.kill(pid, signal.SIGKILL)
+            killed.set()
+
+    async with (
+        httpx2.AsyncClient(
+            base_url=f"{origin}/api/v1",
+            headers={"authorization": f"Bearer {key}"},
+            limits=limits,
+            timeout=30,
+        ) as http,
+        anyio.create_task_group() as tg,
+    ):
+        for n in range(writes):
+            await slots.acquire()
+            if killed.is_set():
+                slots.release()
+                break
+            done_codes = list(out.acknowledged_creates)  # update only acknowledged creates
+            if done_codes and n % 3 == 2:
+                code = done_codes[n % len(done_codes)]
+                body: dict[str, Any] = {"title": f"update {n}", "tags": [f"u{n}", "crash"]}
+                tg.start_soon(write, http, "update", code, body, n)
+            else:
+                args = create_args(n)
+                tg.start_soon(write, http, "create", args["code"], args, args)
+            out.sent += 1
+        with anyio.fail_after(60):
+            await killed.wait()
     return out
 
 

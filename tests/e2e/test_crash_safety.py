@@ -7,10 +7,13 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
+import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 
 from tests.e2e import crash
+from tests.http.live import make_key, start_serve
+from tests.http.rest import bearer
 
 pytestmark = pytest.mark.anyio
 
@@ -34,3 +37,26 @@ async def test_sigkill_during_writes_loses_no_acknowledged_write(tmp_path: Path)
             r = await c.call_tool("list_links", {"limit": 1})
             assert r.structured_content is not None
             assert r.structured_content["total"] == checked["rows"]
+
+
+async def test_sigkill_of_serve_during_rest_writes_loses_no_acknowledged_write(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "clypt.db"
+    key = await anyio.to_thread.run_sync(make_key, db)
+    outcome = await anyio.to_thread.run_sync(crash.run_serve, db, key, 400, 150)
+    assert outcome.errors == []
+    assert outcome.answered >= 150, "the server died before the kill"
+    checked = crash.verify(db, outcome)
+    print(f"crash safety (serve): {checked}", file=sys.stderr)
+    assert checked["acknowledged_creates"] > 50 and checked["acknowledged_updates"] > 10
+    # a restarted server opens the file and serves every link
+    proc, origin = await anyio.to_thread.run_sync(start_serve, db)
+    try:
+        async with httpx2.AsyncClient(base_url=origin, timeout=10) as http:
+            r = await http.get("/api/v1/links", params={"limit": 1}, headers=bearer(key))
+        assert r.status_code == 200, r.text
+        assert r.json()["total"] == checked["rows"]
+    finally:
+        proc.terminate()
+        proc.wait(30)

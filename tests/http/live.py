@@ -1,14 +1,21 @@
-"""The real app under uvicorn on a free 127.0.0.1 port: in the test's event loop, or in a thread."""
+"""The real app on a free 127.0.0.1 port: under uvicorn in the test's event loop or in a thread,
+or as a `clypt-mcp serve` process."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import anyio
+import httpx2
 import uvicorn
 
 from clypt_mcp.config import Settings
@@ -105,3 +112,45 @@ def serving_in_thread(
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+def serve_env(db: Path) -> dict[str, str]:
+    """The environment of a `clypt-mcp` process on the SQLite file `db` (HOME next to it)."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(db.parent),
+        "CLYPT_DATABASE_URL": f"sqlite:///{db}",
+    }
+
+
+def make_key(db: Path) -> str:
+    """A key with every scope, made with `clypt-mcp keys create` (which also makes the file)."""
+    made = subprocess.run(
+        [sys.executable, "-m", "clypt_mcp", "keys", "create", "--name", "test"],
+        env=serve_env(db), capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return made.stdout.strip()
+
+
+def start_serve(db: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`clypt-mcp serve` on `db` and a free port, with `CLYPT_*` settings from `env` (base URL:
+    the origin, rate limit out of the way, unless given). Its log is `db` + `.serve-PORT.log`.
+    Returns the process and its origin once /healthz answers."""
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    settings = {"CLYPT_BASE_URL": origin, "CLYPT_RATE_LIMIT": "1000000/minute"} | env
+    log = db.with_name(f"{db.name}.serve-{port}.log")
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "clypt_mcp", "serve", "--port", str(port)],
+            env=serve_env(db) | settings, stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(httpx2.TransportError):
+            if httpx2.get(f"{origin}/healthz", timeout=2).status_code == 200:
+                return proc, origin
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(10)
+    raise AssertionError(f"serve did not start: {log.read_text()[-2000:]}")

@@ -164,8 +164,12 @@ def merge_utm(url: str, utm: dict[str, str]) -> str:
 
 
 def to_location(url: str) -> str:
-    """An ASCII URI for a `Location` header: IDN host in punycode, other non-ASCII escaped."""
-    if url.isascii():
+    """An ASCII URI for a `Location` header: IDN host in punycode, other non-ASCII escaped.
+
+    Spaces and control characters, which destinations may not hold, are escaped too (CR, LF and
+    tab dropped, as `urlsplit` does), so a stored row that got past validation cannot split the
+    header."""
+    if url.isascii() and url.isprintable() and " " not in url:
         return url
     parts = urlsplit(url)
     netloc = parts.netloc

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 from clypt_mcp.backends.local import LocalBackend
 from clypt_mcp.errors import AuthenticationError
 from clypt_mcp.http.state import AppState
+from clypt_mcp.http.wire import MAX_BODY
 from clypt_mcp.models import ALL_SCOPES, Principal, Scope, expand_scopes
 from clypt_mcp.tools.server import TOOL_SCOPES, build_server
 
@@ -117,8 +118,12 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
     )
     mcp.middleware.insert(0, ScopeFilter())
     security = _security(state)
-    streamable = mcp.streamable_http_app(transport_security=security)
-    sse = mcp.sse_app(transport_security=security)
+    # Bodies over the REST API's 100 KB are refused with 413 as they arrive (the SDK's default
+    # would take 4 MiB), so a tool call takes no more over MCP than the same call over REST.
+    streamable = mcp.streamable_http_app(
+        transport_security=security, max_request_body_size=MAX_BODY
+    )
+    sse = mcp.sse_app(transport_security=security, max_request_body_size=MAX_BODY)
     apps: list[tuple[tuple[str, ...], ASGIApp]] = [
         (("/mcp", "/.well-known/oauth-protected-resource"), streamable),
         (("/sse", "/messages"), sse),

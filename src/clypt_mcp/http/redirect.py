@@ -22,7 +22,7 @@ from datetime import datetime
 from urllib.parse import parse_qs
 
 import anyio
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
@@ -269,10 +269,13 @@ _REDIRECT_HEADER_BYTES = [(b"cache-control", b"no-store"), (b"content-length", b
 async def read_password(request: Request) -> str | None:
     """The `password` field of a small urlencoded form; None when absent or unreadable."""
     body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_FORM_BYTES:
-            return None
+    try:
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_FORM_BYTES:
+                return None
+    except ClientDisconnect:  # gone, or cut off for sending too slowly
+        return None
     try:
         fields = parse_qs(body.decode("utf-8"), max_num_fields=10)
     except (UnicodeDecodeError, ValueError):

@@ -189,16 +189,23 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> dict[str, Any]:
-    """What `serve` and the benchmark pass to uvicorn alike."""
+    """What `serve` and the benchmark pass to uvicorn alike, with the limits on what a client
+    may send and how slowly (see `clypt_mcp.http.limits`)."""
+    from clypt_mcp.http import limits
+
     return {
         "host": host,
         "port": port,
+        "http": limits.GuardedH11Protocol,
         "lifespan": "on",
         "proxy_headers": False,
         "server_header": False,
         "access_log": access_log,
         "log_level": log_level,
         "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+        "timeout_keep_alive": limits.KEEP_ALIVE_SECONDS,
+        "limit_concurrency": limits.MAX_CONCURRENCY,
+        "h11_max_incomplete_event_size": limits.MAX_HEADER_BYTES,
     }
 
 

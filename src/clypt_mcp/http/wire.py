@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from clypt_mcp.errors import BadRequestError, PayloadTooLargeError
@@ -50,16 +50,21 @@ async def read_json(request: Request) -> Any:
 
     Raises:
         PayloadTooLargeError: over 100 KB.
-        BadRequestError: not JSON.
+        BadRequestError: not JSON, or cut short by the client.
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
         raise PayloadTooLargeError(f"request body is over {MAX_BODY // 1024} KB — send less")
     body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_BODY:
-            raise PayloadTooLargeError(f"request body is over {MAX_BODY // 1024} KB — send less")
+    try:
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_BODY:
+                raise PayloadTooLargeError(
+                    f"request body is over {MAX_BODY // 1024} KB — send less"
+                )
+    except ClientDisconnect:  # gone, or cut off for sending too slowly: no one to answer
+        raise BadRequestError("the request body ended early — send all of it") from None
     if not body:
         raise BadRequestError("request body is empty — send a JSON object")
     try:

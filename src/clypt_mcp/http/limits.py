@@ -1,0 +1,117 @@
+"""What one `serve` process takes from a client, and the uvicorn protocol that holds it to that.
+
+`serve` passes these to uvicorn through `clypt_mcp.http.serve.uvicorn_options`:
+
+- `MAX_HEADER_BYTES`: the request line and headers together; a longer block (a huge query string,
+  an oversized cookie) is answered 431 (400 while it is still arriving) and the connection
+  closed, before the app sees it. h11's own limit covers only a block still incomplete: one that
+  arrives whole in a single read (up to 256 KiB) passes it, so the guard below measures again.
+- `KEEP_ALIVE_SECONDS`: how long a connection may sit idle between requests.
+- `REQUEST_SECONDS`: how long one request may take to arrive, from its first byte (or, for the
+  first request, from the connection) to the end of its body. A client that trickles its headers
+  or its body (slowloris), or connects and says nothing, is disconnected then; so is one that
+  keeps streaming a body the app has already answered (a 413), which uvicorn would otherwise
+  read and throw away for as long as it kept coming. uvicorn has no such limit of its own.
+- `MAX_CONCURRENCY`: open connections (or requests in progress) before new requests get 503
+  at once rather than everything slowing down.
+- Request smuggling: h11 refuses conflicting `Content-Length`s, any transfer coding but
+  `chunked`, and control characters in headers, but accepts a request with both
+  `Transfer-Encoding` and `Content-Length` (it goes by the former) and keeps the connection. A
+  proxy in front that went by the latter would read a different request boundary, so such a
+  request is answered 400 and the connection closed (RFC 9112, section 6.3).
+
+Request bodies are limited by the app: 100 KB for the REST API and MCP (`wire.MAX_BODY`, also
+for chunked bodies, counted as they arrive), 4 KB for the password form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import h11
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+MAX_HEADER_BYTES = 16 * 1024
+KEEP_ALIVE_SECONDS = 5
+REQUEST_SECONDS = 10
+MAX_CONCURRENCY = 1000
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline on each request's arrival, and `RequestGuard`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.app = RequestGuard(self.app)
+        self.arrival: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.arrival = self.loop.call_later(REQUEST_SECONDS, self.arrival_timed_out)
+
+    def data_received(self, data: bytes) -> None:
+        if self.arrival is None and self.conn.their_state is h11.IDLE:
+            self.arrival = self.loop.call_later(REQUEST_SECONDS, self.arrival_timed_out)
+        super().data_received(data)
+        if not self.arriving():
+            self.cancel_arrival()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.cancel_arrival()
+        super().connection_lost(exc)
+
+    def arriving(self) -> bool:
+        """True while a request is part-way in: some of its headers, or not all its body."""
+        state = self.conn.their_state
+        return state is h11.SEND_BODY or (state is h11.IDLE and bool(self.conn.trailing_data[0]))
+
+    def cancel_arrival(self) -> None:
+        if self.arrival is not None:
+            self.arrival.cancel()
+            self.arrival = None
+
+    def arrival_timed_out(self) -> None:
+        self.arrival = None
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+            self.transport.close()
+
+
+class RequestGuard:
+    """Before the app: 431 for a header block over `MAX_HEADER_BYTES`, 400 for a request with
+    both `Transfer-Encoding` and `Content-Length`; either closes the connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = len(scope["raw_path"]) + len(scope["query_string"]) + 32
+            length = chunked = False
+            for name, value in scope["headers"]:
+                size += len(name) + len(value) + 4
+                length = length or name == b"content-length"
+                chunked = chunked or name == b"transfer-encoding"
+            if size > MAX_HEADER_BYTES:
+                await refuse(send, 431, b"request line and headers are too long\n")
+                return
+            if length and chunked:
+                await refuse(send, 400, b"Transfer-Encoding and Content-Length: send one\n")
+                return
+        await self.app(scope, receive, send)
+
+
+async def refuse(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
