@@ -138,10 +138,19 @@ def run(db: Path, writes: int, kill_after: int, concurrency: int = 32) -> Outcom
     return out
 
 
-def run_serve(db: Path, key: str, writes: int, kill_after: int, concurrency: int = 32) -> Outcome:
+def run_serve(
+    db: Path,
+    key: str,
+    writes: int,
+    kill_after: int,
+    concurrency: int = 32,
+    database_url: str | None = None,
+) -> Outcome:
     """`run` against `clypt-mcp serve`: the same writes as REST calls (`POST /api/v1/links`,
-    `PATCH /api/v1/links/{code}`) over `concurrency` keep-alive connections."""
-    proc, origin = start_serve(db)
+    `PATCH /api/v1/links/{code}`) over `concurrency` keep-alive connections; on the SQLite
+    file `db`, or on the PostgreSQL `database_url` when given."""
+    env = {"CLYPT_DATABASE_URL": database_url} if database_url else {}
+    proc, origin = start_serve(db, **env)
     try:
         return anyio.run(_drive_rest, proc.pid, origin, key, writes, kill_after, concurrency)
     finally:
@@ -211,19 +220,43 @@ def verify(db: Path, out: Outcome) -> dict[str, int]:
     """Every acknowledged write is there; nothing is half-there; the file is sound."""
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        links = {
-            code: (title, url, folder)
-            for code, title, url, folder in conn.execute(
-                "SELECT l.code, l.title, l.url, f.name FROM links l "
-                "LEFT JOIN folders f ON f.id = l.folder_id"
-            )
-        }
-        tags: dict[str, set[str]] = {}
-        for code, name in conn.execute(
-            "SELECT l.code, t.name FROM link_tags lt JOIN links l ON l.id = lt.link_id "
-            "JOIN tags t ON t.id = lt.tag_id"
-        ):
-            tags.setdefault(code, set()).add(name)
+        return _check(conn, out)
+
+
+def verify_postgres(url: str, out: Outcome) -> dict[str, int]:
+    """`verify` on PostgreSQL: amcheck walks every B-tree index of the store's schema (its
+    structure, and that each heap row is in it) before the rows are compared."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck SCHEMA public")
+        indexes = conn.execute(
+            """SELECT c.oid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 JOIN pg_am a ON a.oid = c.relam
+                WHERE n.nspname = current_schema() AND a.amname = 'btree'"""
+        ).fetchall()
+        assert len(indexes) > 10, "amcheck found too few indexes: wrong schema?"
+        for (oid,) in indexes:
+            conn.execute("SELECT public.bt_index_parent_check(%s::regclass, true)", (oid,))
+        return _check(conn, out)
+
+
+def _check(conn: Any, out: Outcome) -> dict[str, int]:
+    """Compare the store's links, folders and tags (over a DB-API connection) with `out`."""
+    links = {
+        code: (title, url, folder)
+        for code, title, url, folder in conn.execute(
+            "SELECT l.code, l.title, l.url, f.name FROM links l "
+            "LEFT JOIN folders f ON f.id = l.folder_id"
+        )
+    }
+    tags: dict[str, set[str]] = {}
+    for code, name in conn.execute(
+        "SELECT l.code, t.name FROM link_tags lt JOIN links l ON l.id = lt.link_id "
+        "JOIN tags t ON t.id = lt.tag_id"
+    ):
+        tags.setdefault(code, set()).add(name)
     for code in out.acknowledged_creates:
         assert code in links, f"acknowledged create {code} is missing"
     for code, (title, url, folder) in links.items():

@@ -11,6 +11,7 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.conftest import STORE_KINDS
 from tests.e2e import crash
 from tests.http.live import make_key, start_serve
 from tests.http.rest import bearer
@@ -39,19 +40,28 @@ async def test_sigkill_during_writes_loses_no_acknowledged_write(tmp_path: Path)
             assert r.structured_content["total"] == checked["rows"]
 
 
+@pytest.mark.parametrize("kind", STORE_KINDS)
 async def test_sigkill_of_serve_during_rest_writes_loses_no_acknowledged_write(
-    tmp_path: Path,
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
     db = tmp_path / "clypt.db"
-    key = await anyio.to_thread.run_sync(make_key, db)
-    outcome = await anyio.to_thread.run_sync(crash.run_serve, db, key, 400, 150)
+    env: dict[str, str] = {}
+    if kind == "postgres":
+        env["CLYPT_DATABASE_URL"] = request.getfixturevalue("pg_url")
+    key = await anyio.to_thread.run_sync(lambda: make_key(db, **env))
+    outcome = await anyio.to_thread.run_sync(
+        lambda: crash.run_serve(db, key, 400, 150, database_url=env.get("CLYPT_DATABASE_URL"))
+    )
     assert outcome.errors == []
     assert outcome.answered >= 150, "the server died before the kill"
-    checked = crash.verify(db, outcome)
-    print(f"crash safety (serve): {checked}", file=sys.stderr)
+    if kind == "postgres":
+        checked = crash.verify_postgres(env["CLYPT_DATABASE_URL"], outcome)
+    else:
+        checked = crash.verify(db, outcome)
+    print(f"crash safety (serve, {kind}): {checked}", file=sys.stderr)
     assert checked["acknowledged_creates"] > 50 and checked["acknowledged_updates"] > 10
-    # a restarted server opens the file and serves every link
-    proc, origin = await anyio.to_thread.run_sync(start_serve, db)
+    # a restarted server opens the store and serves every link
+    proc, origin = await anyio.to_thread.run_sync(lambda: start_serve(db, **env))
     try:
         async with httpx2.AsyncClient(base_url=origin, timeout=10) as http:
             r = await http.get("/api/v1/links", params={"limit": 1}, headers=bearer(key))

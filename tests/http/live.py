@@ -123,11 +123,12 @@ def serve_env(db: Path) -> dict[str, str]:
     }
 
 
-def make_key(db: Path) -> str:
-    """A key with every scope, made with `clypt-mcp keys create` (which also makes the file)."""
+def make_key(db: Path, **env: str) -> str:
+    """A key with every scope, made with `clypt-mcp keys create` (which also makes the file),
+    with `CLYPT_*` settings from `env` (e.g. CLYPT_DATABASE_URL for another store)."""
     made = subprocess.run(
         [sys.executable, "-m", "clypt_mcp", "keys", "create", "--name", "test"],
-        env=serve_env(db), capture_output=True, text=True, timeout=60, check=True,
+        env=serve_env(db) | env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     return made.stdout.strip()
 
