@@ -140,7 +140,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RunError(f"{self.label} exited at start:\n{log.read_text()[-2000:]}")
             with contextlib.suppress(OSError):
-                status, location = _get_once(self.port)
+                status, location = get_once(self.port)
                 if status != 302 or location != LOCATION:
                     raise RunError(f"{self.label} answered {status} {location!r}")
                 return
@@ -161,8 +161,8 @@ class Server:
             return -9
 
 
-def _get_once(port: int) -> tuple[int, str | None]:
-    with socket.create_connection((HOST, port), timeout=2) as s:
+def get_once(port: int) -> tuple[int, str | None]:
+    with socket.create_connection((HOST, port), timeout=5) as s:
         s.sendall(
             f"GET /{CODE} HTTP/1.1\r\nHost: {HOST}\r\nUser-Agent: {USER_AGENT}\r\n"
             f"Referer: {REFERER}\r\nConnection: close\r\n\r\n".encode()

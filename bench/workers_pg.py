@@ -26,14 +26,11 @@ failed. Only loopback; every loop is bounded in time.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import platform
-import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,18 +44,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
-CODE = "bench"
-LOCATION = "https://example.com/landing?ref=bench&utm_source=newsletter&utm_medium=email"
-USER_AGENT = (
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/120.0.0.0 Safari/537.36"
+# The link, the load generators and the probe are redirect_throughput.py's (this folder is on
+# sys.path when a bench script runs); its `--client` mode is the Python fallback's child.
+from redirect_throughput import (
+    CODE,
+    HOST,
+    LOCATION,
+    RunError,
+    free_port,
+    get_once,
+    load_python,
+    load_wrk,
 )
-REFERER = "https://news.example.org/today"
-HOST = "127.0.0.1"
-
-
-class RunError(Exception):
-    """A server that did not start, or a load run that failed."""
 
 
 @dataclass
@@ -118,26 +115,6 @@ class Server:
             return -9
 
 
-def get_once(port: int) -> tuple[int, str | None]:
-    with socket.create_connection((HOST, port), timeout=5) as s:
-        s.sendall(
-            f"GET /{CODE} HTTP/1.1\r\nHost: {HOST}\r\nUser-Agent: {USER_AGENT}\r\n"
-            f"Referer: {REFERER}\r\nConnection: close\r\n\r\n".encode()
-        )
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-    match = re.search(r"(?im)^location: *(.+)$", head)
-    return int(head.split(" ", 2)[1]), match.group(1).strip() if match else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 # --- stores -------------------------------------------------------------------------------
 
 
@@ -185,67 +162,6 @@ def pg_settings(url: str) -> str:
             row = conn.execute(f"SHOW {name}").fetchone()
             values.append(f"{name}={row[0] if row else '?'}")
     return ", ".join(values)
-
-
-# --- load ---------------------------------------------------------------------------------
-
-
-def load_wrk(port: int, duration: float, connections: int) -> tuple[float, int]:
-    argv = [
-        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
-        "-H", f"User-Agent: {USER_AGENT}", "-H", f"Referer: {REFERER}",
-        f"http://{HOST}:{port}/{CODE}",
-    ]  # fmt: skip
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30, check=False)
-    rps = re.search(r"Requests/sec:\s*([\d.]+)", out.stdout)
-    total = re.search(r"(\d+) requests in", out.stdout)
-    if out.returncode != 0 or rps is None or total is None:
-        raise RunError(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    if re.search(r"Non-2xx or 3xx responses|Socket errors", out.stdout):
-        raise RunError(f"wrk saw errors:\n{out.stdout}")
-    return float(rps.group(1)), int(total.group(1))
-
-
-def load_python(port: int, duration: float, connections: int) -> tuple[float, int]:
-    """A bounded keep-alive client in a child process (the fallback without wrk)."""
-    argv = [sys.executable, __file__, "--client", str(port), str(duration), str(connections)]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30, check=False)
-    if out.returncode != 0:
-        raise RunError(f"client failed:\n{out.stderr[-2000:]}")
-    rps, total = out.stdout.split()
-    return float(rps), int(total)
-
-
-def client_main(port: int, duration: float, connections: int) -> None:
-    request = (
-        f"GET /{CODE} HTTP/1.1\r\nHost: {HOST}\r\nUser-Agent: {USER_AGENT}\r\n"
-        f"Referer: {REFERER}\r\n\r\n"
-    ).encode()
-
-    async def worker(deadline: float) -> int:
-        reader, writer = await asyncio.open_connection(HOST, port)
-        done = 0
-        try:
-            while time.monotonic() < deadline:
-                writer.write(request)
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-                if not head.startswith(b"HTTP/1.1 302"):
-                    raise RunError(head.decode("latin-1"))
-                length = re.search(rb"(?i)content-length: *(\d+)", head)
-                if length and int(length.group(1)):
-                    await reader.readexactly(int(length.group(1)))
-                done += 1
-        finally:
-            writer.close()
-        return done
-
-    async def run() -> tuple[float, int]:
-        start = time.monotonic()
-        counts = await asyncio.gather(*(worker(start + duration) for _ in range(connections)))
-        return sum(counts) / (time.monotonic() - start), sum(counts)
-
-    rps, total = asyncio.run(run())
-    print(f"{rps:.1f} {total}")
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -353,7 +269,4 @@ def run(args: argparse.Namespace, load: Any, client: str, tmp: Path, pg_url: str
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--client":
-        client_main(int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))
-        sys.exit(0)
     sys.exit(main())
