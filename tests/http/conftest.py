@@ -15,6 +15,7 @@ from clypt_mcp.core.service import ClyptService
 from clypt_mcp.http.app import create_app
 from clypt_mcp.models import ALL_SCOPES, ApiKeyCreate, Scope
 from tests.conftest import BASE_URL
+from tests.http.live import steady_rate_window
 from tests.http.rest import Api
 
 KeyFactory = Callable[..., Awaitable[str]]
@@ -53,6 +54,7 @@ def make_api(service: ClyptService) -> ApiFactory:
         settings = Settings(base_url=BASE_URL, rate_limit=rate_limit)
         recorder = ClickRecorder(service.store)
         app = create_app(service, settings, recorder, with_mcp=False)
+        steady_rate_window(app)
         transport = httpx2.ASGITransport(app=app)
         async with (
             anyio.create_task_group() as tg,

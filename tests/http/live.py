@@ -20,7 +20,7 @@ import uvicorn
 
 from clypt_mcp.config import Settings
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.http.app import create_app
+from clypt_mcp.http.app import ClyptApp, create_app
 from clypt_mcp.models import ALL_SCOPES, ApiKeyCreate
 from clypt_mcp.store.sqlite import SqliteStore
 from tests.conftest import BASE_URL
@@ -32,11 +32,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def steady_rate_window(app: ClyptApp) -> None:
+    """Stop `app`'s rate-limit clock in the middle of the current window, so a test's few
+    requests never straddle two windows (they are aligned to the epoch: a `2/minute` test that
+    ran across a minute's end would see its count start again)."""
+    limiter = app.state.limiter
+    middle = time.time() // limiter.window * limiter.window + limiter.window / 2
+    limiter.clock = lambda: middle
+
+
 def _server(
     service: ClyptService, rate_limit: str, port: int | None = None
 ) -> tuple[uvicorn.Server, str]:
     """A uvicorn server of the whole app, as `serve` builds it (own click recorder, MCP)."""
     app = create_app(service, Settings(base_url=BASE_URL, rate_limit=rate_limit))
+    steady_rate_window(app)
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     return uvicorn.Server(config), f"http://127.0.0.1:{port}"

@@ -51,6 +51,7 @@ class Limiter(Protocol):
 
     limit: int
     window: int
+    clock: Callable[[], float]  # Unix time; windows are aligned to it
 
     async def check(self, key: str) -> Verdict:
         """Count one request of `key`; whether it may run, and the numbers for the headers.
