@@ -463,3 +463,41 @@ async def test_a_click_after_shutdown_began_still_redirects(harness: Harness) ->
     await harness.flush()
     response = await harness.visit(link.code)
     assert response.status_code == 302
+
+
+@pytest.mark.parametrize("shared", [True, False])
+async def test_wrong_passwords_count_across_apps_when_limits_are_shared(
+    tmp_path: Path, shared: bool
+) -> None:
+    # two apps on one store stand for two `serve` processes on one database
+    store = SqliteStore(tmp_path / "clypt.db")
+    await store.open()
+    try:
+        service = ClyptService(store, base_url=BASE_URL)
+        settings = Settings(base_url=BASE_URL, trusted_proxies="127.0.0.1/32")
+        link = await service.create_link(
+            OWNER, LinkCreate(url="https://e.com/", password="open sesame")
+        )
+        apps = [
+            create_app(service, settings, ClickRecorder(store), with_mcp=False,
+                       shared_limits=shared)
+            for _ in range(2)
+        ]  # fmt: skip
+        statuses = []
+        for i in range(6):
+            transport = httpx2.ASGITransport(app=apps[i % 2])
+            async with httpx2.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+                r = await http.post(
+                    f"/{link.code}", data={"password": "guess"},
+                    headers={"user-agent": DESKTOP, "x-forwarded-for": IP_GB},
+                )  # fmt: skip
+                statuses.append(r.status_code)
+        if shared:  # five wrong tries between them, then both refuse
+            assert statuses == [403] * 5 + [429]
+            keys = [row[0] for row in store.conn.execute("SELECT key FROM rate_limits")]
+            assert keys and all(k.startswith("password:") for k in keys)
+            assert not any(IP_GB in k or link.code in k for k in keys)  # hashed, no address
+        else:  # each process counts its own three
+            assert statuses == [403] * 6
+    finally:
+        await store.close()

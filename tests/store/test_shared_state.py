@@ -96,6 +96,17 @@ async def test_requests_are_counted_up_to_the_limit_per_key_and_window(store: St
     assert await store.count_request(a, 660, 0) is None
 
 
+async def test_request_count_reads_without_counting(store: Store) -> None:
+    a = _key()
+    assert await store.request_count(a, 60) == 0
+    await store.count_request(a, 60, 5)
+    await store.count_request(a, 60, 5)
+    assert await store.request_count(a, 60) == 2
+    assert await store.request_count(a, 60) == 2  # reading twice counts nothing
+    assert await store.request_count(a, 120) == 0  # another window
+    assert await store.request_count(_key(), 60) == 0  # another key
+
+
 async def test_a_new_window_deletes_the_keys_older_ones(store: Store) -> None:
     a, b = _key(), _key()
     for start in (0, 60, 120):

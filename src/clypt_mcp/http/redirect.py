@@ -8,11 +8,13 @@ only for a link with `max_clicks`, whose atomic count keeps the limit exact.
 HEAD answers like GET but records no click and does not count towards `max_clicks`: link
 checkers and previewers use it, people do not. POST carries the password form and answers
 303 See Other to the destination; wrong passwords are limited to PASSWORD_TRIES per link and
-client per PASSWORD_WINDOW seconds (counted in each process).
+client per PASSWORD_WINDOW seconds: counted in the process, or in the store when the app's rate
+limits are (PostgreSQL, several workers), so every process refuses alike.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -45,8 +47,10 @@ from clypt_mcp.core.visitors import (
 )
 from clypt_mcp.errors import UnavailableError
 from clypt_mcp.http import pages
+from clypt_mcp.http.ratelimit import StoreRateLimiter
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import ClickEvent
+from clypt_mcp.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +62,8 @@ REDIRECT_HEADERS = {"cache-control": "no-store"}
 
 
 class TryLimiter:
-    """Counts wrong passwords per (code, client) in fixed windows."""
+    """Counts wrong passwords per (code, client) in this process, in windows that start at a
+    key's first wrong try."""
 
     def __init__(
         self,
@@ -71,7 +76,7 @@ class TryLimiter:
         self.clock = clock
         self._tries: dict[tuple[str, str], tuple[float, int]] = {}
 
-    def retry_after(self, key: tuple[str, str]) -> int:
+    async def retry_after(self, key: tuple[str, str]) -> int:
         """Seconds until `key` may try again; 0 when it may now."""
         start, used = self._tries.get(key, (0.0, 0))
         left = start + self.window - self.clock()
@@ -80,7 +85,7 @@ class TryLimiter:
             return 0
         return math.ceil(left) if used >= self.limit else 0
 
-    def wrong(self, key: tuple[str, str]) -> None:
+    async def wrong(self, key: tuple[str, str]) -> None:
         now = self.clock()
         start, used = self._tries.get(key, (now, 0))
         if start + self.window <= now:
@@ -89,6 +94,48 @@ class TryLimiter:
         if len(self._tries) > 10_000:
             for k in [k for k, (s, _) in self._tries.items() if s + self.window <= now]:
                 del self._tries[k]
+
+
+class StoreTryLimiter:
+    """Counts wrong passwords per (code, client) in the store (`Store.count_request`), in
+    epoch-aligned windows, so every process on the database draws on one budget per client.
+
+    The counter's key is a keyed hash of code and client (keyed with the visitor-hash secret):
+    the table never holds a client's address.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        limit: int = PASSWORD_TRIES,
+        window: int = PASSWORD_WINDOW,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._secret: bytes | None = None
+
+    async def _key(self, key: tuple[str, str]) -> str:
+        if self._secret is None:
+            self._secret = await self.store.visitor_secret()
+        digest = hashlib.blake2b("\0".join(key).encode(), key=self._secret[:64], digest_size=16)
+        return "password:" + digest.hexdigest()
+
+    def _window(self) -> tuple[float, int]:
+        now = self.clock()
+        return now, int(now // self.window) * self.window
+
+    async def retry_after(self, key: tuple[str, str]) -> int:
+        """Seconds until `key` may try again; 0 when it may now."""
+        now, start = self._window()
+        used = await self.store.request_count(await self._key(key), start)
+        return max(1, math.ceil(start + self.window - now)) if used >= self.limit else 0
+
+    async def wrong(self, key: tuple[str, str]) -> None:
+        _, start = self._window()
+        await self.store.count_request(await self._key(key), start, self.limit)
 
 
 @dataclass(slots=True)
@@ -126,7 +173,11 @@ class RedirectHandler:
         self.clock: Callable[[], datetime] = state.service.clock
         self.links = LinkCache(state.service.store, ttl=link_ttl)
         self.redirector = Redirector(state.service.store, self.links)
-        self.tries = TryLimiter()
+        self.tries: TryLimiter | StoreTryLimiter = (
+            StoreTryLimiter(state.service.store)
+            if isinstance(state.limiter, StoreRateLimiter)
+            else TryLimiter()
+        )
         self._inspector: VisitorInspector | None = None
 
     async def inspector(self) -> VisitorInspector:
@@ -169,7 +220,7 @@ class RedirectHandler:
         key = (code, self.client_key(hit))
         link = await self.links.get(code)
         asks = link is not None and link.password_hash is not None and not link.unavailable(now)
-        if asks and (wait := self.tries.retry_after(key)):
+        if asks and (wait := await self.tries.retry_after(key)):
             return pages.too_many_tries(self.short(code), wait)
         password = await read_password(request)
         visitor = await self.visitor(hit, now)
@@ -181,7 +232,7 @@ class RedirectHandler:
             password=password if password is not None else "",
         )
         if isinstance(outcome, PasswordRequired) and outcome.wrong:
-            self.tries.wrong(key)
+            await self.tries.wrong(key)
         if isinstance(outcome, Redirect):
             self.record(outcome, visitor, now)
             headers = {**REDIRECT_HEADERS, "location": outcome.target.location}

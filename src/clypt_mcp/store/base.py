@@ -444,6 +444,11 @@ class Store(Protocol):
         request, or None when `limit` requests were already counted there (this one is not).
         Atomic across processes; a key's older windows are deleted when its next one starts."""
 
+    async def request_count(self, key: str, window_start: int) -> int:
+        """What `count_request` has counted for `key` in that window (0 when nothing); reads
+        only."""
+        ...
+
     # whole-store operations: status, copies between stores
     async def count_links(self) -> int: ...
     async def schema_version(self) -> int:

@@ -505,6 +505,16 @@ class PostgresStore:
         count = await self._run(lambda c: scalar(c, _COUNT_REQUEST, args))
         return None if count is None else int(count)
 
+    async def request_count(self, key: str, window_start: int) -> int:
+        count = await self._run(
+            lambda c: scalar(
+                c,
+                "SELECT count FROM rate_limits WHERE key = %s AND window_start = %s",
+                (key, window_start),
+            )
+        )
+        return 0 if count is None else int(count)
+
 
 # One round trip: count the request unless the window is full; when it opens a new window,
 # delete the key's older ones (the DELETE sees the table as it was before the insert).

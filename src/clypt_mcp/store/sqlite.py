@@ -822,6 +822,16 @@ class SqliteStore:
             return None
         return await self._tx(job)
 
+    async def request_count(self, key: str, window_start: int) -> int:
+        def job(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "SELECT count FROM rate_limits WHERE key = ? AND window_start = ?",
+                (key, window_start),
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._read(job)
+
 
 # --- helpers ------------------------------------------------------------------------------
 
