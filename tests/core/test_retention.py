@@ -1,4 +1,5 @@
-"""Raw-click retention: old clicks and first-visit marks go; analytics and counters stay."""
+"""Housekeeping: old raw clicks and first-visit marks go (analytics and counters stay), and so
+do idempotency keys after a day and request counters of long-past windows."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import anyio
 import pytest
 
 from clypt_mcp.config import Settings
-from clypt_mcp.core.clicks import ClickRecorder, ClickRetention, purge_clicks
+from clypt_mcp.core.clicks import ClickRecorder, purge_clicks
+from clypt_mcp.core.housekeeping import Housekeeping
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.http.app import create_app
 from clypt_mcp.models import AnalyticsQuery, ClickEvent, LinkCreate, LinkQuery, Principal
@@ -118,13 +120,13 @@ async def test_retention_purges_at_start_and_stops_on_close(
 ) -> None:
     await _clicks_by_age(svc, store, clock)
     watched = WatchedStore(store)
-    retention = ClickRetention(watched, days=30, every=3600, clock=clock)
+    retention = Housekeeping(watched, click_retention_days=30, every=3600, clock=clock)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(retention.run)
             await watched.done.wait()
             retention.close()  # ends the hour-long wait at once
-    assert retention.purged == 4 + 8
+    assert retention.purged["clicks"] == 4 + 8
     assert await store.count_clicks("default", None, None) == 2
 
 
@@ -143,3 +145,34 @@ async def test_served_app_applies_clypt_click_retention_days(
     assert await store.count_clicks("default", None, None) == 0
     assert await store.count_clicks("other", None, None) == 0
     assert (await svc.get_analytics(P, AnalyticsQuery(period="all"))).clicks_in_period == 4
+
+
+async def test_housekeeping_forgets_idempotency_keys_after_a_day(
+    svc: ClyptService, store: Store, clock: FakeClock
+) -> None:
+    old = await svc.create_link(P, LinkCreate(url="https://e.com/old"), idempotency_key="k-old")
+    clock.advance(hours=23)
+    new = await svc.create_link(P, LinkCreate(url="https://e.com/new"), idempotency_key="k-new")
+    clock.advance(hours=2)  # k-old is 25 hours old, k-new 2
+    done = await Housekeeping(store, clock=clock).sweep()
+    assert done["idempotency"] == 1 and "clicks" not in done
+    again = await svc.create_link(P, LinkCreate(url="https://e.com/new"), idempotency_key="k-new")
+    assert again.id == new.id  # still remembered: the first result, no duplicate
+    fresh = await svc.create_link(P, LinkCreate(url="https://e.com/old"), idempotency_key="k-old")
+    assert fresh.id != old.id  # forgotten after a day: a new link
+    assert (await Housekeeping(store, clock=clock).sweep())["idempotency"] == 0
+
+
+async def test_housekeeping_drops_request_counters_of_long_past_windows(
+    store: Store, clock: FakeClock
+) -> None:
+    now = int(clock.now.timestamp())
+    hour = now // 3600 * 3600
+    await store.count_request("key-a", hour - 2 * 86400, 10)  # two days ago
+    await store.count_request("key-b", hour - 3600, 10)  # an hour ago: may still be in use
+    await store.count_request("key-c", now // 60 * 60, 10)  # this minute
+    done = await Housekeeping(store, clock=clock).sweep()
+    assert done["counters"] == 1
+    assert await store.request_count("key-a", hour - 2 * 86400) == 0
+    assert await store.request_count("key-b", hour - 3600) == 1
+    assert await store.request_count("key-c", now // 60 * 60) == 1

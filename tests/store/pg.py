@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import psycopg
 
 ENV = "CLYPT_TEST_DATABASE_URL"
+SHARED_STATE = ("secrets", "rate_limits")  # not copied between stores, but emptied here too
 
 
 def database_url() -> str | None:
@@ -72,7 +73,8 @@ class PgServer:
         """Empty a leased schema's tables for the next test (drop it when that fails)."""
         import psycopg
 
-        wipe = "".join(f"DELETE FROM {schema}.{table};" for table in reversed(TABLES))
+        tables = [*reversed(TABLES), *SHARED_STATE]
+        wipe = "".join(f"DELETE FROM {schema}.{table};" for table in tables)
         try:
             self._conn.execute(
                 f"{wipe} ALTER TABLE {schema}.clicks ALTER COLUMN id RESTART".encode()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import anyio
 
@@ -105,41 +104,3 @@ async def purge_clicks(store: Store, before: datetime, chunk: int = PURGE_CHUNK)
         total += n
         if n < chunk:
             return total
-
-
-class ClickRetention:
-    """Keeps `days` days of raw clicks: purges at start, then every `every` seconds.
-
-    Rollups and link counters are not touched, so analytics over any period stay whole; only
-    `clicks export` (and anything else reading raw rows) sees the shorter history.
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        days: int,
-        every: float = 3600.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.store = store
-        self.days = days
-        self.every = every
-        self.clock = clock
-        self.purged = 0
-        self._stop = anyio.Event()
-
-    async def run(self) -> None:
-        """Purge until `close()`; a failed purge is logged and tried again next time."""
-        while not self._stop.is_set():
-            try:
-                n = await purge_clicks(self.store, self.clock() - timedelta(days=self.days))
-                self.purged += n
-                if n:
-                    log.info("click retention: deleted %d rows older than %d days", n, self.days)
-            except Exception:
-                log.exception("click retention: purge failed; trying again later")
-            with anyio.move_on_after(self.every):
-                await self._stop.wait()
-
-    def close(self) -> None:
-        self._stop.set()

@@ -15,7 +15,8 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clypt_mcp.config import Settings
-from clypt_mcp.core.clicks import ClickRecorder, ClickRetention
+from clypt_mcp.core.clicks import ClickRecorder
+from clypt_mcp.core.housekeeping import Housekeeping
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.http import api, redirect
 from clypt_mcp.http.ratelimit import Limiter, RateLimiter, StoreRateLimiter
@@ -93,8 +94,8 @@ def create_app(
     """The whole HTTP surface over `service`.
 
     Without a `recorder`, the app makes one and runs it in its lifespan (as `serve` does),
-    with the raw-click retention of `CLYPT_CLICK_RETENTION_DAYS` when set; a caller that
-    passes one runs it itself (tests over ASGITransport, which has no lifespan).
+    beside `Housekeeping` (raw-click retention, old idempotency keys and counters); a caller
+    that passes one runs it itself (tests over ASGITransport, which has no lifespan).
     `shared_limits` counts rate limits in the store, for every process on it to share; by
     default when the store is PostgreSQL (`serve --workers N` asks for it on SQLite too).
     """
@@ -120,19 +121,15 @@ def create_app(
             if not own_recorder:
                 yield
                 return
-            retention = None
-            if settings.click_retention_days:
-                retention = ClickRetention(service.store, settings.click_retention_days)
+            housekeeping = Housekeeping(service.store, settings.click_retention_days)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.recorder.run)
-                if retention is not None:
-                    tg.start_soon(retention.run)
+                tg.start_soon(housekeeping.run)
                 try:
                     yield
                 finally:
                     state.recorder.close()  # run() drains the queue, then the group exits
-                    if retention is not None:
-                        retention.close()
+                    housekeeping.close()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})

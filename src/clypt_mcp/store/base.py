@@ -407,6 +407,16 @@ class Store(Protocol):
         counters stay, so analytics and totals do not change: only exports see less."""
         ...
 
+    async def purge_idempotency(self, before: int, limit: int) -> int:
+        """Delete at most `limit` remembered idempotency keys (MCP and REST) stored before
+        `before` (Unix µs); the number deleted."""
+        ...
+
+    async def purge_request_counts(self, before: int) -> int:
+        """Delete the request counters of windows that started before `before` (Unix seconds);
+        the number deleted."""
+        ...
+
     async def count_redirect(self, link_id: str, now: datetime) -> bool:
         """Count one redirect; False when the link's `max_clicks` is already reached."""
 

@@ -393,6 +393,21 @@ class PostgresStore:
     async def purge_clicks(self, before: int, limit: int) -> int:
         return await self._tx(lambda c: clicks_sql.purge_clicks(c, before, limit))
 
+    async def purge_idempotency(self, before: int, limit: int) -> int:
+        return await self._tx(
+            lambda c: rowcount(
+                c,
+                """DELETE FROM idempotency WHERE ctid IN
+                    (SELECT ctid FROM idempotency WHERE created_at < %s LIMIT %s)""",
+                (before, limit),
+            )
+        )
+
+    async def purge_request_counts(self, before: int) -> int:
+        return await self._tx(
+            lambda c: rowcount(c, "DELETE FROM rate_limits WHERE window_start < %s", (before,))
+        )
+
     async def count_redirect(self, link_id: str, now: datetime) -> bool:
         counted = await self._run(
             lambda c: rowcount(

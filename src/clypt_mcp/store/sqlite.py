@@ -619,6 +619,25 @@ class SqliteStore:
 
         return await self._tx(job)
 
+    async def purge_idempotency(self, before: int, limit: int) -> int:
+        def job(db: sqlite3.Connection) -> int:
+            return int(
+                db.execute(
+                    """DELETE FROM idempotency WHERE rowid IN
+                        (SELECT rowid FROM idempotency WHERE created_at < ? LIMIT ?)""",
+                    (before, limit),
+                ).rowcount
+            )
+
+        return await self._tx(job)
+
+    async def purge_request_counts(self, before: int) -> int:
+        def job(db: sqlite3.Connection) -> int:
+            sql = "DELETE FROM rate_limits WHERE window_start < ?"
+            return int(db.execute(sql, (before,)).rowcount)
+
+        return await self._tx(job)
+
     async def count_redirect(self, link_id: str, now: datetime) -> bool:
         def job(db: sqlite3.Connection) -> bool:
             cur = db.execute(

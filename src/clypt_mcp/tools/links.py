@@ -93,8 +93,8 @@ Devices = Annotated[
 IdemKey = Annotated[
     str | None,
     Field(
-        description="Any unique string; a retry with the same key returns the first result "
-        "instead of making a duplicate.",
+        description="Any unique string; a retry with the same key (within 24 hours) returns the "
+        "first result instead of making a duplicate.",
         max_length=200,
     ),
 ]

@@ -184,7 +184,8 @@ def _parameters(ep: Endpoint, schemas: dict[str, Any]) -> list[dict[str, Any]]:
                 "in": "header",
                 "required": False,
                 "description": "Any unique string (a UUID): a retry with the same key and "
-                "body gets the first answer again, never a duplicate; another body is a 409.",
+                "body within 24 hours gets the first answer again, never a duplicate; another "
+                "body is a 409.",
                 "schema": {
                     "type": "string",
                     "minLength": 1,

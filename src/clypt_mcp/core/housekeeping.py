@@ -1,0 +1,80 @@
+"""Housekeeping: what `serve` deletes on a schedule, so no table grows without end.
+
+Each pass (at start, then every `every` seconds) deletes:
+
+- raw clicks and first-visit marks older than `CLYPT_CLICK_RETENTION_DAYS`, when it is set
+  (rollups and link counters stay, so analytics and click counts are whole; only exports see
+  the shorter history);
+- idempotency keys remembered for more than `IDEMPOTENCY_HOURS` (a retry comes within minutes;
+  the same key a day later makes a new link);
+- request counters (rate limits, wrong passwords) of windows that began `COUNTER_HOURS` ago.
+
+Deletes go a chunk per transaction, so redirects' click writes never wait long for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import anyio
+
+from clypt_mcp.core.clicks import PURGE_CHUNK, purge_clicks
+from clypt_mcp.store.base import Store, to_us
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_HOURS = 24
+COUNTER_HOURS = 25  # longer than the longest rate-limit window (a day)
+
+
+class Housekeeping:
+    """Runs the passes until `close()`; `purged` counts rows deleted per kind."""
+
+    def __init__(
+        self,
+        store: Store,
+        click_retention_days: int | None = None,
+        every: float = 3600.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.click_retention_days = click_retention_days
+        self.every = every
+        self.clock = clock
+        self.purged: Counter[str] = Counter()
+        self._stop = anyio.Event()
+
+    async def run(self) -> None:
+        """Pass after pass until `close()`; a failed pass is logged and tried again later."""
+        while not self._stop.is_set():
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("housekeeping failed; trying again later")
+            with anyio.move_on_after(self.every):
+                await self._stop.wait()
+
+    async def sweep(self) -> Counter[str]:
+        """One pass; the rows it deleted, per kind."""
+        now = self.clock()
+        done: Counter[str] = Counter()
+        if self.click_retention_days:
+            cutoff = now - timedelta(days=self.click_retention_days)
+            done["clicks"] = await purge_clicks(self.store, cutoff)
+        before = to_us(now - timedelta(hours=IDEMPOTENCY_HOURS)) or 0
+        while (n := await self.store.purge_idempotency(before, PURGE_CHUNK)) > 0:
+            done["idempotency"] += n
+            if n < PURGE_CHUNK:
+                break
+        counters = int((now - timedelta(hours=COUNTER_HOURS)).timestamp())
+        done["counters"] = await self.store.purge_request_counts(counters)
+        self.purged.update(done)
+        if any(done.values()):
+            log.info("housekeeping deleted %s", ", ".join(f"{n} {k}" for k, n in done.items()))
+        return done
+
+    def close(self) -> None:
+        self._stop.set()
