@@ -411,12 +411,12 @@ def test_header_blocks_over_the_limit_are_refused(served: Served) -> None:
 
 def closed_after(served: Served, opening: bytes, drip: bytes, every: float = 0.5) -> float:
     """Seconds until the server closes a connection that sent `opening`, then `drip` every
-    `every` seconds; at most REQUEST_SECONDS + 5."""
+    `every` seconds; at most REQUEST_SECONDS + 10 (a connection never cut off)."""
     start = time.monotonic()
     with connect(served) as sock:
         if opening:
             sock.sendall(opening)
-        while time.monotonic() - start < limits.REQUEST_SECONDS + 5:
+        while time.monotonic() - start < limits.REQUEST_SECONDS + 10:
             readable, _, _ = select.select([sock], [], [], every)
             if readable:
                 try:
@@ -462,9 +462,9 @@ def test_slow_and_silent_clients_are_cut_off_at_the_request_deadline(served: Ser
     for t in threads:
         t.start()
     for t in threads:
-        t.join(limits.REQUEST_SECONDS + 10)
-    for name, seconds in took.items():
-        assert limits.REQUEST_SECONDS - 0.5 < seconds < limits.REQUEST_SECONDS + 3, (name, took)
+        t.join(limits.REQUEST_SECONDS + 15)
+    for name, seconds in took.items():  # slack above for a loaded machine; never cut off is +10
+        assert limits.REQUEST_SECONDS - 0.5 < seconds < limits.REQUEST_SECONDS + 6, (name, took)
     assert len(took) == len(clients)
     served.assert_alive()
 
@@ -473,10 +473,10 @@ def test_an_idle_kept_alive_connection_is_closed(served: Served) -> None:
     with connect(served) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         start = time.monotonic()
-        data, closed = read_until_closed(sock, limits.KEEP_ALIVE_SECONDS + 3)
+        data, closed = read_until_closed(sock, limits.KEEP_ALIVE_SECONDS + 8)
     took = time.monotonic() - start
     assert statuses(data) == [200] and closed
-    assert limits.KEEP_ALIVE_SECONDS - 0.5 < took < limits.KEEP_ALIVE_SECONDS + 2
+    assert limits.KEEP_ALIVE_SECONDS - 0.5 < took < limits.KEEP_ALIVE_SECONDS + 4
 
 
 def test_connections_over_the_concurrency_limit_get_503(served: Served) -> None:
