@@ -10,7 +10,8 @@ import pytest
 
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import AnalyticsQuery, Principal
-from clypt_mcp.store.sqlite import SqliteStore, _split_sql, migrations
+from clypt_mcp.store.rows import migrations
+from clypt_mcp.store.sqlite import SqliteStore, _split_sql
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,8 @@ import pytest
 
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import LinkCreate, Principal
-from clypt_mcp.store.sqlite import SqliteStore, migrations
+from clypt_mcp.store.rows import migrations
+from clypt_mcp.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ import pytest
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import AnalyticsQuery, Principal
 from clypt_mcp.store.postgres import PostgresStore
-from clypt_mcp.store.sqlite import migrations
+from clypt_mcp.store.rows import migrations
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,7 @@ import pytest
 from clypt_mcp.config import Settings
 from clypt_mcp.http.serve import ServeError, check_settings, run_server, settings_env
 from clypt_mcp.store.base import VISITOR_SECRET_BYTES
-from clypt_mcp.store.sqlite import migrations
+from clypt_mcp.store.rows import migrations
 from tests.http.live import free_port
 from tests.store.pg import database_url
 

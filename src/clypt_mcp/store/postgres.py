@@ -35,7 +35,7 @@ from clypt_mcp.store.base import (
     to_us,
 )
 from clypt_mcp.store.postgres_sql import fetchall, fetchone, is_unique_violation, rowcount, scalar
-from clypt_mcp.store.sqlite import from_us_req, migrations
+from clypt_mcp.store.rows import from_us_req, migrations
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection

@@ -30,15 +30,15 @@ from clypt_mcp.store.postgres_sql import (
     rowcount,
     scalar,
 )
-from clypt_mcp.store.sqlite import (
-    _JSON_COLUMNS,
-    _TIME_COLUMNS,
-    _code_taken,
-    _encode,
-    _folder_taken,
-    _link_row,
-    _tag_taken,
+from clypt_mcp.store.rows import (
+    JSON_COLUMNS,
+    TIME_COLUMNS,
+    code_taken,
+    encode_values,
+    folder_taken,
     from_us_req,
+    link_row,
+    tag_taken,
 )
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ async def insert_link(
     idempotency: tuple[str, str, str] | None,
     folder_names: list[str] | None,
 ) -> None:
-    row = _link_row(record)
+    row = link_row(record)
     if folder_names:
         row["folder_id"] = await ensure_path(
             conn, record.workspace_id, folder_names, row["created_at"]
@@ -78,7 +78,7 @@ async def insert_link(
         await conn.execute(f"INSERT INTO links ({cols}) VALUES ({marks})", row)
     except Exception as exc:
         if is_unique_violation(exc):
-            raise _code_taken(record.code) from exc
+            raise code_taken(record.code) from exc
         raise
     await set_tags(conn, record.workspace_id, record.id, tags, row["created_at"])
 
@@ -104,7 +104,7 @@ async def update_link(
     folder_names: list[str] | None,
     now_us: int,
 ) -> None:
-    row = _encode(changes)
+    row = encode_values(changes)
     if folder_names:
         row["folder_id"] = await ensure_path(conn, workspace_id, folder_names, now_us)
     if row:
@@ -116,7 +116,7 @@ async def update_link(
             )
         except Exception as exc:
             if is_unique_violation(exc):
-                raise _code_taken(str(changes.get("code"))) from exc
+                raise code_taken(str(changes.get("code"))) from exc
             raise
     if tags is not None:
         await conn.execute("DELETE FROM link_tags WHERE link_id = %s", (link_id,))
@@ -196,9 +196,9 @@ async def hydrate(conn: Conn, rows: list[tuple[Any, ...]]) -> list[LinkRecord]:
     )
     out = []
     for d in data:
-        for key in _JSON_COLUMNS:
+        for key in JSON_COLUMNS:
             d[key] = json.loads(d[key]) if d[key] else None
-        for key in _TIME_COLUMNS:
+        for key in TIME_COLUMNS:
             d[key] = from_us(d[key])
         d["disabled"] = bool(d["disabled"])
         d["tags"] = tags.get(d["id"], [])
@@ -301,7 +301,7 @@ async def create_tag(conn: Conn, workspace_id: str, record: TagRecord) -> None:
         )
     except Exception as exc:
         if is_unique_violation(exc):
-            raise _tag_taken(record.name) from exc
+            raise tag_taken(record.name) from exc
         raise
 
 
@@ -315,7 +315,7 @@ async def update_tag(
         )
     except Exception as exc:
         if is_unique_violation(exc):
-            raise _tag_taken(name) from exc
+            raise tag_taken(name) from exc
         raise
 
 
@@ -342,7 +342,7 @@ async def create_folder(conn: Conn, workspace_id: str, record: FolderRecord) -> 
         )
     except Exception as exc:
         if is_unique_violation(exc):
-            raise _folder_taken(record.name) from exc
+            raise folder_taken(record.name) from exc
         raise
 
 
@@ -356,7 +356,7 @@ async def update_folder(
         )
     except Exception as exc:
         if is_unique_violation(exc):
-            raise _folder_taken(name) from exc
+            raise folder_taken(name) from exc
         raise
 
 

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,9 +20,7 @@ import anyio.to_thread
 
 from clypt_mcp.errors import (
     ClyptError,
-    CodeTakenError,
     ConflictError,
-    TagTakenError,
     UnavailableError,
 )
 from clypt_mcp.models import ClickEvent, LinkSort
@@ -49,32 +46,22 @@ from clypt_mcp.store.base import (
     table_spec,
     to_us,
 )
+from clypt_mcp.store.rows import (
+    JSON_COLUMNS,
+    TIME_COLUMNS,
+    code_taken,
+    encode_values,
+    folder_taken,
+    from_us_req,
+    link_row,
+    migrations,
+    tag_taken,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30_000
-_JSON_COLUMNS = ("variants", "geo", "devices")
-_TIME_COLUMNS = (
-    "starts_at",
-    "expires_at",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "last_clicked_at",
-)
-
-
-def migrations(dialect: str) -> list[tuple[int, str]]:
-    """The numbered migration scripts of a dialect, in order."""
-    folder = resources.files("clypt_mcp.store").joinpath("sql", dialect)
-    out = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            out.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
-    return sorted(out)
-
-
 STATUS_SQL = """CASE
     WHEN l.deleted_at IS NOT NULL THEN 'deleted'
     WHEN l.disabled = 1 THEN 'disabled'
@@ -270,7 +257,7 @@ class SqliteStore:
         idempotency: tuple[str, str, str] | None = None,
         folder_names: list[str] | None = None,
     ) -> None:
-        row = _link_row(record)
+        row = link_row(record)
 
         def job(db: sqlite3.Connection) -> None:
             if folder_names:
@@ -291,7 +278,7 @@ class SqliteStore:
             try:
                 db.execute(f"INSERT INTO links ({cols}) VALUES ({marks})", row)
             except sqlite3.IntegrityError as exc:
-                raise _code_taken(record.code) from exc
+                raise code_taken(record.code) from exc
             _set_tags(db, record.workspace_id, record.id, tags, row["created_at"])
 
         await self._tx(job)
@@ -321,7 +308,7 @@ class SqliteStore:
         unknown = set(changes) - set(LINK_COLUMNS) - {"updated_at"}
         if unknown:
             raise ValueError(f"not link columns: {sorted(unknown)}")
-        row = _encode(changes)
+        row = encode_values(changes)
 
         def job(db: sqlite3.Connection) -> None:
             if folder_names:
@@ -335,7 +322,7 @@ class SqliteStore:
                         {**row, "_id": link_id, "_ws": workspace_id},
                     )
                 except sqlite3.IntegrityError as exc:
-                    raise _code_taken(str(changes.get("code"))) from exc
+                    raise code_taken(str(changes.get("code"))) from exc
             if tags is not None:
                 db.execute("DELETE FROM link_tags WHERE link_id = ?", (link_id,))
                 _set_tags(db, workspace_id, link_id, tags, row.get("updated_at") or _now_us())
@@ -442,7 +429,7 @@ class SqliteStore:
                     (record.id, workspace_id, record.name, record.color, to_us(record.created_at)),
                 )
             except sqlite3.IntegrityError as exc:
-                raise _tag_taken(record.name) from exc
+                raise tag_taken(record.name) from exc
 
         await self._tx(job)
 
@@ -456,7 +443,7 @@ class SqliteStore:
                     (name, color, tag_id, workspace_id),
                 )
             except sqlite3.IntegrityError as exc:
-                raise _tag_taken(name) from exc
+                raise tag_taken(name) from exc
 
         await self._tx(job)
 
@@ -498,7 +485,7 @@ class SqliteStore:
                     ),
                 )
             except sqlite3.IntegrityError as exc:
-                raise _folder_taken(record.name) from exc
+                raise folder_taken(record.name) from exc
 
         await self._tx(job)
 
@@ -515,7 +502,7 @@ class SqliteStore:
                     (name, parent_id, folder_id, workspace_id),
                 )
             except sqlite3.IntegrityError as exc:
-                raise _folder_taken(name) from exc
+                raise folder_taken(name) from exc
 
         await self._tx(job)
 
@@ -855,12 +842,6 @@ class SqliteStore:
 # --- helpers ------------------------------------------------------------------------------
 
 
-def from_us_req(value: int) -> datetime:
-    out = from_us(value)
-    assert out is not None
-    return out
-
-
 def _legacy_visitor_secret(path: str) -> bytes | None:
     """The secret in the `<db>.visitor-key` file earlier versions kept beside the database
     (hex, mode 0600); None when there is no such file."""
@@ -894,45 +875,6 @@ def _now_us() -> int:
     return int(time.time() * 1_000_000)
 
 
-def _code_taken(code: str) -> CodeTakenError:
-    return CodeTakenError(f"code '{code}' is taken — pick another or omit code", field="code")
-
-
-def _tag_taken(name: str) -> TagTakenError:
-    return TagTakenError(f"tag '{name}' already exists — pick another name", field="name")
-
-
-def _folder_taken(name: str) -> ConflictError:
-    return ConflictError(
-        f"a folder named '{name}' already exists there — pick another name", field="name"
-    )
-
-
-def _encode(values: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if key in _TIME_COLUMNS:
-            out[key] = to_us(value)
-        elif key in _JSON_COLUMNS:
-            out[key] = None if value is None else json.dumps(value, separators=(",", ":"))
-        elif key == "disabled":
-            out[key] = int(bool(value))
-        else:
-            out[key] = value
-    return out
-
-
-def _link_row(record: LinkRecord) -> dict[str, Any]:
-    values = {name: getattr(record, name) for name in LINK_COLUMNS}
-    values.update(
-        id=record.id,
-        workspace_id=record.workspace_id,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-    )
-    return _encode(values)
-
-
 def _hydrate(db: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[LinkRecord]:
     if not rows:
         return []
@@ -949,9 +891,9 @@ def _hydrate(db: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[LinkRecord
     out = []
     for r in rows:
         data = dict(r)
-        for key in _JSON_COLUMNS:
+        for key in JSON_COLUMNS:
             data[key] = json.loads(data[key]) if data[key] else None
-        for key in _TIME_COLUMNS:
+        for key in TIME_COLUMNS:
             data[key] = from_us(data[key])
         data["disabled"] = bool(data["disabled"])
         data["tags"] = tags.get(r["id"], [])

@@ -1,0 +1,78 @@
+"""How rows look in either database, and what both stores raise: the column encodings, the
+conflict errors, the numbered migration scripts. Dialect-neutral; SqliteStore and PostgresStore
+both build on it."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from clypt_mcp.errors import CodeTakenError, ConflictError, TagTakenError
+from clypt_mcp.store.base import LINK_COLUMNS, LinkRecord, from_us, to_us
+
+JSON_COLUMNS = ("variants", "geo", "devices")
+TIME_COLUMNS = (
+    "starts_at",
+    "expires_at",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "last_clicked_at",
+)
+
+
+def migrations(dialect: str) -> list[tuple[int, str]]:
+    """The numbered migration scripts of a dialect, in order."""
+    folder = resources.files("clypt_mcp.store").joinpath("sql", dialect)
+    out = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            out.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+def from_us_req(value: int) -> datetime:
+    out = from_us(value)
+    assert out is not None
+    return out
+
+
+def code_taken(code: str) -> CodeTakenError:
+    return CodeTakenError(f"code '{code}' is taken — pick another or omit code", field="code")
+
+
+def tag_taken(name: str) -> TagTakenError:
+    return TagTakenError(f"tag '{name}' already exists — pick another name", field="name")
+
+
+def folder_taken(name: str) -> ConflictError:
+    return ConflictError(
+        f"a folder named '{name}' already exists there — pick another name", field="name"
+    )
+
+
+def encode_values(values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in TIME_COLUMNS:
+            out[key] = to_us(value)
+        elif key in JSON_COLUMNS:
+            out[key] = None if value is None else json.dumps(value, separators=(",", ":"))
+        elif key == "disabled":
+            out[key] = int(bool(value))
+        else:
+            out[key] = value
+    return out
+
+
+def link_row(record: LinkRecord) -> dict[str, Any]:
+    values = {name: getattr(record, name) for name in LINK_COLUMNS}
+    values.update(
+        id=record.id,
+        workspace_id=record.workspace_id,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+    return encode_values(values)
