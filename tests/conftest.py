@@ -3,6 +3,7 @@ CLYPT_TEST_DATABASE_URL is set), the service, and MCP clients."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -168,3 +169,10 @@ async def client(
 def text(result: Any) -> str:
     """The first text block of a tool result."""
     return str(result.content[0].text)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line with what the crash-safety tests checked, when they ran."""
+    crash = sys.modules.get("tests.e2e.crash")
+    if crash is not None and crash.REPORTS:
+        terminalreporter.write_line("crash safety: " + "; ".join(crash.REPORTS))

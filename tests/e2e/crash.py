@@ -27,6 +27,17 @@ import httpx2
 
 from tests.http.live import serve_env, start_serve
 
+# What each crash test checked, for the line pytest prints at the end (tests/conftest.py).
+REPORTS: list[str] = []
+
+
+def report(surface: str, checked: dict[str, int]) -> None:
+    acked = checked["acknowledged_creates"] + checked["acknowledged_updates"]
+    REPORTS.append(
+        f"{surface}: {acked} acknowledged writes checked ({checked['acknowledged_creates']} "
+        f"creates, {checked['acknowledged_updates']} updates; {checked['rows']} rows)"
+    )
+
 
 @dataclass
 class Outcome:

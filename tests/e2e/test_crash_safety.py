@@ -25,7 +25,7 @@ async def test_sigkill_during_writes_loses_no_acknowledged_write(tmp_path: Path)
     assert outcome.errors == []
     assert outcome.answered >= 150, "the server died before the kill"
     checked = crash.verify(db, outcome)
-    print(f"crash safety: {checked}", file=sys.stderr)
+    crash.report("stdio", checked)
     assert checked["acknowledged_creates"] > 50 and checked["acknowledged_updates"] > 10
     # a restarted server opens the file and serves every link
     params = StdioServerParameters(
@@ -58,7 +58,7 @@ async def test_sigkill_of_serve_during_rest_writes_loses_no_acknowledged_write(
         checked = crash.verify_postgres(env["CLYPT_DATABASE_URL"], outcome)
     else:
         checked = crash.verify(db, outcome)
-    print(f"crash safety (serve, {kind}): {checked}", file=sys.stderr)
+    crash.report(f"serve on {kind}", checked)
     assert checked["acknowledged_creates"] > 50 and checked["acknowledged_updates"] > 10
     # a restarted server opens the store and serves every link
     proc, origin = await anyio.to_thread.run_sync(lambda: start_serve(db, **env))
