@@ -149,16 +149,21 @@ class Server:
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, wait (SIGKILL after `timeout`); the exit code."""
-        if self.proc is None:
-            return 0
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-            return -9
+        return stop_group(self.proc, timeout)
+
+
+def stop_group(proc: subprocess.Popen[bytes] | None, timeout: float) -> int:
+    """SIGTERM to `proc`'s process group, wait (SIGKILL after `timeout`); the exit code."""
+    if proc is None:
+        return 0
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return -9
 
 
 def get_once(port: int) -> tuple[int, str | None]:

@@ -30,7 +30,6 @@ import contextlib
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,7 @@ from redirect_throughput import (
     get_once,
     load_python,
     load_wrk,
+    stop_group,
 )
 
 
@@ -103,16 +103,7 @@ class Server:
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM to the whole process group, wait (SIGKILL after `timeout`); the exit code."""
-        if self.proc is None:
-            return 0
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-            return -9
+        return stop_group(self.proc, timeout)
 
 
 # --- stores -------------------------------------------------------------------------------
