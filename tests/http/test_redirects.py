@@ -501,3 +501,28 @@ async def test_wrong_passwords_count_across_apps_when_limits_are_shared(
             assert statuses == [403] * 6
     finally:
         await store.close()
+
+
+async def test_the_redirect_shortcut_takes_only_what_starlette_would_route_to_a_code(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "clypt.db")
+    await store.open()
+    try:
+        service = ClyptService(store, base_url=BASE_URL)
+        link = await service.create_link(OWNER, LinkCreate(url="https://e.com/x", code="mcpx"))
+        app = create_app(service, Settings(base_url=BASE_URL), ClickRecorder(store))
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+            assert (await http.get("/healthz")).json() == {"ok": True}  # fixed routes first
+            assert (await http.head("/llms.txt")).status_code == 200
+            for path in (f"/{link.code}", f"/{link.code}/"):  # `mcpx` is no MCP path
+                r = await http.get(path)
+                assert (r.status_code, r.headers["location"]) == (302, "https://e.com/x"), path
+            assert (await http.head(f"/{link.code}")).status_code == 302
+            assert (await http.get("/api")).status_code == 404  # a code, not the API mount
+            assert (await http.get(f"/{link.code}/deeper")).status_code == 404
+            assert (await http.get("/api/v1/links")).status_code == 401  # the API, not a code
+            assert (await http.get("/mcp")).status_code == 401  # MCP wants a key
+    finally:
+        await store.close()

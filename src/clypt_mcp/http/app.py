@@ -54,7 +54,8 @@ class ClyptApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        kind = scope["type"]
+        if kind == "http" or kind == "websocket":
             path: str = scope["path"]
             if path.startswith(self._mcp_prefixes):
                 for prefixes, app in self.mcp_apps:
@@ -62,7 +63,8 @@ class ClyptApp:
                         await app(scope, receive, send)
                         return
             elif (
-                self._redirect is not None
+                kind == "http"
+                and self._redirect is not None
                 and scope["method"] in _REDIRECT_METHODS
                 and not scope.get("root_path")
             ):
@@ -70,12 +72,6 @@ class ClyptApp:
                 if code and "/" not in code and code not in self._fixed:
                     scope["path_params"] = {"code": code}
                     await self._redirect(scope, receive, send)
-                    return
-        elif scope["type"] == "websocket":
-            path = scope.get("path", "")
-            for prefixes, app in self.mcp_apps:
-                if any(path == p or path.startswith(p + "/") for p in prefixes):
-                    await app(scope, receive, send)
                     return
         await self.main(scope, receive, send)
 
