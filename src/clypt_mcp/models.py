@@ -119,6 +119,17 @@ class _Input(BaseModel):
     )
 
 
+def ascii_fold(text: str) -> str:
+    """`text` with ASCII letters lower-cased and nothing else changed: how both databases
+    compare tag and folder names (SQLite's NOCASE, lower() in PostgreSQL's "C" collation), so
+    the service matches names the way the unique indexes do ("Sale" is "sale"; "Été" is not
+    "été")."""
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 # --- field types -------------------------------------------------------------------------
 
 Url = Annotated[str, AfterValidator(check_destination)]
@@ -195,7 +206,7 @@ def _check_tags(tags: list[str] | None) -> list[str] | None:
         return None
     seen: dict[str, str] = {}
     for tag in tags:
-        seen.setdefault(tag.lower(), tag)
+        seen.setdefault(ascii_fold(tag), tag)
     return list(seen.values())
 
 

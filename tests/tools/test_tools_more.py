@@ -231,3 +231,22 @@ async def test_completion_of_codes_tags_folders_and_periods(
     assert got.completion.values == ["Marketing/2026"]
     got = await client.complete(prompt, {"name": "period", "value": "3"})
     assert got.completion.values == ["30d"]
+
+
+async def test_tag_names_match_like_the_database_ascii_case_only(client: Client) -> None:
+    # both stores compare names with ASCII-only case folding; tools must find the same tag
+    for name in ("Été", "été", "Sale"):
+        made = await client.call_tool("manage_tags", {"action": "create", "name": name})
+        assert not made.is_error, text(made)
+    taken = await client.call_tool("manage_tags", {"action": "create", "name": "SALE"})
+    assert taken.is_error and "already exists" in text(taken)
+    gone = await client.call_tool("manage_tags", {"action": "delete", "name": "été"})
+    assert not gone.is_error, text(gone)
+    left = await client.call_tool("manage_tags", {"action": "list"})
+    assert left.structured_content is not None
+    assert sorted(t["name"] for t in left.structured_content["tags"]) == ["Sale", "Été"]
+    link = await client.call_tool(
+        "create_link", {"url": "https://e.com/", "tags": ["Été", "été", "sale", "SALE"]}
+    )
+    assert link.structured_content is not None
+    assert sorted(link.structured_content["tags"]) == ["Sale", "Été", "été"]

@@ -33,6 +33,7 @@ from clypt_mcp.models import (
     Scope,
     Tag,
     TagList,
+    ascii_fold,
     expand_scopes,
 )
 
@@ -273,7 +274,7 @@ class RemoteBackend:
     async def _tag_path(self, ref: str) -> str:
         if "/" in ref:  # a name with a slash cannot travel in the path: use its id
             for tag in (await self.list_tags()).tags:
-                if tag.name.lower() == ref.strip().lower():
+                if ascii_fold(tag.name) == ascii_fold(ref.strip()):
                     ref = tag.id
                     break
         return "/tags/" + quote(ref, safe="")
@@ -293,9 +294,9 @@ class RemoteBackend:
         return await self._model(FolderList, "GET", "/folders")
 
     async def _folder_id(self, ref: str) -> str:
-        wanted = ref.strip().strip("/").lower()
+        wanted = ascii_fold(ref.strip().strip("/"))
         for folder in (await self.list_folders()).folders:
-            if folder.id == ref or folder.path.lower() == wanted:
+            if folder.id == ref or ascii_fold(folder.path) == wanted:
                 return folder.id
         raise NotFoundError(
             f"no folder '{ref}' — list folders with manage_folders(action='list')", folder=ref

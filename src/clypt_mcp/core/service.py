@@ -52,6 +52,7 @@ from clypt_mcp.models import (
     Tag,
     TagList,
     VariantOut,
+    ascii_fold,
     expand_scopes,
     utcnow,
 )
@@ -255,9 +256,9 @@ class ClyptService:
     @staticmethod
     def _find_folder(folders: list[FolderRecord], ref: str) -> FolderRecord | None:
         parents = {f.id: (f.parent_id, f.name) for f in folders}
-        wanted = ref.strip("/").lower()
+        wanted = ascii_fold(ref.strip("/"))
         for f in folders:
-            if f.id == ref or folder_path(f.id, parents).lower() == wanted:
+            if f.id == ref or ascii_fold(folder_path(f.id, parents)) == wanted:
                 return f
         return None
 
@@ -540,7 +541,7 @@ class ClyptService:
 
     async def _tag(self, principal: Principal, ref: str) -> TagRecord:
         for rec in await self.store.list_tags(principal.workspace_id):
-            if rec.id == ref or rec.name.lower() == ref.strip().lower():
+            if rec.id == ref or ascii_fold(rec.name) == ascii_fold(ref.strip()):
                 return rec
         raise NotFoundError(f"no tag '{ref}' — list tags with manage_tags(action='list')", tag=ref)
 
@@ -587,7 +588,7 @@ class ClyptService:
         """Raises: NotFoundError."""
         self.require(principal, Scope.FOLDERS_READ)
         for folder in (await self.list_folders(principal)).folders:
-            if folder.id == ref or folder.path.lower() == ref.strip("/").lower():
+            if folder.id == ref or ascii_fold(folder.path) == ascii_fold(ref.strip("/")):
                 return folder
         raise NotFoundError(
             f"no folder '{ref}' — list folders with manage_folders(action='list')", folder=ref
@@ -620,7 +621,8 @@ class ClyptService:
             parent_id = None
         elif parent is not None:
             target = await self.get_folder(principal, parent)
-            if target.id == folder.id or target.path.lower().startswith(folder.path.lower() + "/"):
+            inside = ascii_fold(target.path).startswith(ascii_fold(folder.path) + "/")
+            if target.id == folder.id or inside:
                 raise InvalidInputError(
                     f"parent: cannot move '{folder.path}' into itself or its own subfolder",
                     field="parent",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from clypt_mcp.core.ids import new_id
 from clypt_mcp.errors import ConflictError
+from clypt_mcp.models import ascii_fold
 from clypt_mcp.store.base import (
     LINK_COLUMNS,
     FolderRecord,
@@ -238,7 +239,7 @@ async def set_tags(
         """INSERT INTO link_tags (link_id, tag_id)
            SELECT %s, id FROM tags WHERE workspace_id = %s AND lower(name) = ANY(%s::text[])
            ON CONFLICT DO NOTHING""",
-        (link_id, workspace_id, [_ascii_lower(n) for n in names]),
+        (link_id, workspace_id, [ascii_fold(n) for n in names]),
     )
 
 
@@ -268,14 +269,6 @@ async def _child(conn: Conn, workspace_id: str, parent: str | None, name: str, n
     if made is None:  # another transaction made it first; this statement sees it committed
         made = await scalar(conn, find, args)
     return str(made)
-
-
-def _ascii_lower(text: str) -> str:
-    """lower() of the "C" collation: ASCII letters only, like SQLite's NOCASE."""
-    return text.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 # --- tags -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from clypt_mcp.models import (
     Tag,
     TagList,
     TagName,
+    ascii_fold,
 )
 from clypt_mcp.tools.common import result, tool_errors
 
@@ -189,11 +190,11 @@ def _register_folders(mcp: MCPServer, backends: BackendProvider, read_only: bool
 
 async def _ensure_path(backend: Backend, path: str) -> str:
     """The id of the folder at `path`, creating each missing level."""
-    existing = {f.path.lower(): f.id for f in (await backend.list_folders()).folders}
+    existing = {ascii_fold(f.path): f.id for f in (await backend.list_folders()).folders}
     parent: str | None = None
     built = ""
     for name in path.split("/"):
         built = f"{built}/{name}" if built else name
-        parent = existing.get(built.lower()) or (await backend.create_folder(name, parent)).id
+        parent = existing.get(ascii_fold(built)) or (await backend.create_folder(name, parent)).id
     assert parent is not None
     return parent
