@@ -134,8 +134,10 @@ async def test_a_target_with_data_is_refused_unless_forced(
     with pytest.raises(ConflictError):
         await copy_store(sqlite, postgres)
     assert await postgres.count_links() == 1
+    own = await postgres.visitor_secret()
     await copy_store(sqlite, postgres, force=True)
     assert await dump_all(postgres) == await dump_all(sqlite)
+    assert await postgres.visitor_secret() == await sqlite.visitor_secret() != own
 
 
 def test_folders_are_copied_parents_first() -> None:

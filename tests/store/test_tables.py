@@ -90,9 +90,11 @@ async def test_copy_between_two_sqlite_stores(tmp_path: Path, clock: FakeClock) 
     await target.open()
     try:
         await _some_data(source, clock)
+        own = await target.visitor_secret()  # e.g. `serve` was started on it once
         copied = await copy_store(source, target)
         assert copied == {t: await source.count_rows(t) for t in TABLES}
         assert await dump_all(target) == await dump_all(source)
+        assert await target.visitor_secret() == await source.visitor_secret() != own
         with pytest.raises(ConflictError):
             await copy_store(source, target)
     finally:

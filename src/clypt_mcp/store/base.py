@@ -448,6 +448,11 @@ class Store(Protocol):
         first use. Processes that ask at once get the same one: the first insert wins and every
         caller reads back what is stored. Never log it, never return it to a client."""
 
+    async def set_visitor_secret(self, secret: bytes) -> None:
+        """Replace the visitor-hash secret (`db copy` carries the source's over, so visitors
+        keep their hashes and today's unique counts go on)."""
+        ...
+
     async def count_request(self, key: str, window_start: int, limit: int) -> int | None:
         """Count one request of `key` (an API key id or a workspace id, never a key) in the
         fixed window that starts at `window_start` (epoch seconds): the window's count with this

@@ -2,7 +2,8 @@
 
 Rows travel as stored (ids, counters, rollups, visitor days, key hashes, idempotency answers),
 table by table in foreign-key order, in batches paged by key, so a copy needs little memory
-and both stores answer every query the same afterwards. Copy from a store no one is writing.
+and both stores answer every query the same afterwards; the visitor-hash secret goes along, so
+visitors keep their hashes. Copy from a store no one is writing.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ async def copy_store(
             copied[table] = await _copy_folders(source, target, total, progress)
         else:
             copied[table] = await _copy_table(source, target, table, total, progress)
+    # the visitor-hash secret too, so visitors keep their hashes and today's uniques go on
+    await target.set_visitor_secret(await source.visitor_secret())
     return copied
 
 

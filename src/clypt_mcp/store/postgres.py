@@ -513,6 +513,16 @@ class PostgresStore:
 
         return await self._run(job)
 
+    async def set_visitor_secret(self, secret: bytes) -> None:
+        await self._run(
+            lambda c: c.execute(
+                """INSERT INTO secrets (name, value, created_at) VALUES ('visitor', %s, %s)
+                   ON CONFLICT (name) DO UPDATE SET value = excluded.value""",
+                (secret, int(time.time() * 1e6)),
+            ),
+            write=True,
+        )
+
     async def count_request(self, key: str, window_start: int, limit: int) -> int | None:
         if limit < 1:
             return None

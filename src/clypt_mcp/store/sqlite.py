@@ -805,6 +805,16 @@ class SqliteStore:
 
         return await self._tx(job)
 
+    async def set_visitor_secret(self, secret: bytes) -> None:
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
+                """INSERT INTO secrets (name, value, created_at) VALUES ('visitor', ?, ?)
+                   ON CONFLICT (name) DO UPDATE SET value = excluded.value""",
+                (secret, _now_us()),
+            )
+
+        await self._tx(job)
+
     async def count_request(self, key: str, window_start: int, limit: int) -> int | None:
         def job(db: sqlite3.Connection) -> int | None:
             rows = db.execute(
