@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +15,13 @@ from clypt_mcp.store.base import (
     LinkRecord,
     TagRecord,
     folder_path,
-    from_us,
     to_us,
 )
 from clypt_mcp.store.postgres_sql import (
     LINK_FIELDS,
     LINK_SELECT,
     SORTS,
+    execute_unique,
     fetchall,
     fetchone,
     is_unique_violation,
@@ -32,9 +31,8 @@ from clypt_mcp.store.postgres_sql import (
     scalar,
 )
 from clypt_mcp.store.rows import (
-    JSON_COLUMNS,
-    TIME_COLUMNS,
     code_taken,
+    decode_link,
     encode_values,
     folder_taken,
     from_us_req,
@@ -64,23 +62,16 @@ async def insert_link(
         )
     if idempotency is not None:
         key, request_hash, response = idempotency
-        try:
-            await conn.execute(
-                "INSERT INTO idempotency VALUES (%s, %s, %s, %s, %s)",
-                (record.workspace_id, key, request_hash, response, row["created_at"]),
-            )
-        except Exception as exc:
-            if is_unique_violation(exc):
-                raise ConflictError("idempotency key already used", key=key) from None
-            raise
+        await execute_unique(
+            conn,
+            "INSERT INTO idempotency VALUES (%s, %s, %s, %s, %s)",
+            (record.workspace_id, key, request_hash, response, row["created_at"]),
+            ConflictError("idempotency key already used", key=key),
+        )
     cols = ", ".join(row)
     marks = ", ".join(f"%({c})s" for c in row)
-    try:
-        await conn.execute(f"INSERT INTO links ({cols}) VALUES ({marks})", row)
-    except Exception as exc:
-        if is_unique_violation(exc):
-            raise code_taken(record.code) from exc
-        raise
+    sql = f"INSERT INTO links ({cols}) VALUES ({marks})"
+    await execute_unique(conn, sql, row, code_taken(record.code))
     await set_tags(conn, record.workspace_id, record.id, tags, row["created_at"])
 
 
@@ -110,15 +101,12 @@ async def update_link(
         row["folder_id"] = await ensure_path(conn, workspace_id, folder_names, now_us)
     if row:
         sets = ", ".join(f"{c} = %({c})s" for c in row)
-        try:
-            await conn.execute(
-                f"UPDATE links SET {sets} WHERE id = %(_id)s AND workspace_id = %(_ws)s",
-                {**row, "_id": link_id, "_ws": workspace_id},
-            )
-        except Exception as exc:
-            if is_unique_violation(exc):
-                raise code_taken(str(changes.get("code"))) from exc
-            raise
+        await execute_unique(
+            conn,
+            f"UPDATE links SET {sets} WHERE id = %(_id)s AND workspace_id = %(_ws)s",
+            {**row, "_id": link_id, "_ws": workspace_id},
+            code_taken(str(changes.get("code"))),
+        )
     if tags is not None:
         await conn.execute("DELETE FROM link_tags WHERE link_id = %s", (link_id,))
         await set_tags(conn, workspace_id, link_id, tags, now_us)
@@ -195,17 +183,7 @@ async def hydrate(conn: Conn, rows: list[tuple[Any, ...]]) -> list[LinkRecord]:
         if any(d["folder_id"] for d in data)
         else {}
     )
-    out = []
-    for d in data:
-        for key in JSON_COLUMNS:
-            d[key] = json.loads(d[key]) if d[key] else None
-        for key in TIME_COLUMNS:
-            d[key] = from_us(d[key])
-        d["disabled"] = bool(d["disabled"])
-        d["tags"] = tags.get(d["id"], [])
-        d["folder_path"] = paths.get(d["folder_id"]) if d["folder_id"] else None
-        out.append(LinkRecord(**d))
-    return out
+    return [decode_link(d, tags, paths) for d in data]
 
 
 async def folder_paths(conn: Conn, workspace_id: str) -> dict[str, str]:
@@ -287,29 +265,23 @@ async def list_tags(conn: Conn, workspace_id: str) -> list[TagRecord]:
 
 
 async def create_tag(conn: Conn, workspace_id: str, record: TagRecord) -> None:
-    try:
-        await conn.execute(
-            "INSERT INTO tags VALUES (%s, %s, %s, %s, %s)",
-            (record.id, workspace_id, record.name, record.color, to_us(record.created_at)),
-        )
-    except Exception as exc:
-        if is_unique_violation(exc):
-            raise tag_taken(record.name) from exc
-        raise
+    await execute_unique(
+        conn,
+        "INSERT INTO tags VALUES (%s, %s, %s, %s, %s)",
+        (record.id, workspace_id, record.name, record.color, to_us(record.created_at)),
+        tag_taken(record.name),
+    )
 
 
 async def update_tag(
     conn: Conn, workspace_id: str, tag_id: str, name: str, color: str | None
 ) -> None:
-    try:
-        await conn.execute(
-            "UPDATE tags SET name = %s, color = %s WHERE id = %s AND workspace_id = %s",
-            (name, color, tag_id, workspace_id),
-        )
-    except Exception as exc:
-        if is_unique_violation(exc):
-            raise tag_taken(name) from exc
-        raise
+    await execute_unique(
+        conn,
+        "UPDATE tags SET name = %s, color = %s WHERE id = %s AND workspace_id = %s",
+        (name, color, tag_id, workspace_id),
+        tag_taken(name),
+    )
 
 
 # --- folders ----------------------------------------------------------------------------
@@ -328,29 +300,23 @@ async def list_folders(conn: Conn, workspace_id: str) -> list[FolderRecord]:
 
 
 async def create_folder(conn: Conn, workspace_id: str, record: FolderRecord) -> None:
-    try:
-        await conn.execute(
-            "INSERT INTO folders VALUES (%s, %s, %s, %s, %s)",
-            (record.id, workspace_id, record.parent_id, record.name, to_us(record.created_at)),
-        )
-    except Exception as exc:
-        if is_unique_violation(exc):
-            raise folder_taken(record.name) from exc
-        raise
+    await execute_unique(
+        conn,
+        "INSERT INTO folders VALUES (%s, %s, %s, %s, %s)",
+        (record.id, workspace_id, record.parent_id, record.name, to_us(record.created_at)),
+        folder_taken(record.name),
+    )
 
 
 async def update_folder(
     conn: Conn, workspace_id: str, folder_id: str, name: str, parent_id: str | None
 ) -> None:
-    try:
-        await conn.execute(
-            "UPDATE folders SET name = %s, parent_id = %s WHERE id = %s AND workspace_id = %s",
-            (name, parent_id, folder_id, workspace_id),
-        )
-    except Exception as exc:
-        if is_unique_violation(exc):
-            raise folder_taken(name) from exc
-        raise
+    await execute_unique(
+        conn,
+        "UPDATE folders SET name = %s, parent_id = %s WHERE id = %s AND workspace_id = %s",
+        (name, parent_id, folder_id, workspace_id),
+        folder_taken(name),
+    )
 
 
 async def delete_folder(conn: Conn, workspace_id: str, folder_id: str) -> bool:

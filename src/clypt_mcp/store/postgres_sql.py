@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from clypt_mcp.errors import InvalidInputError
+from clypt_mcp.errors import ClyptError, InvalidInputError
 from clypt_mcp.store.base import TABLES, LinkFilter, to_us
 
 if TYPE_CHECKING:
@@ -65,6 +65,16 @@ async def rowcount(conn: Conn, sql: str, params: Any = None) -> int:
 def is_unique_violation(exc: BaseException) -> bool:
     """True for a unique or primary key violation (SQLSTATE 23505)."""
     return getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION
+
+
+async def execute_unique(conn: Conn, sql: str, params: Any, taken: ClyptError) -> None:
+    """Run a write; a unique or primary key violation raises `taken` instead."""
+    try:
+        await conn.execute(sql, params)
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise taken from exc
+        raise
 
 
 def link_where(

@@ -76,3 +76,18 @@ def link_row(record: LinkRecord) -> dict[str, Any]:
         updated_at=record.updated_at,
     )
     return encode_values(values)
+
+
+def decode_link(
+    data: dict[str, Any], tags: dict[str, list[str]], paths: dict[str, str]
+) -> LinkRecord:
+    """A link row (a dict of its columns, as stored) back into a LinkRecord, with its tag names
+    (`tags` by link id) and folder path (`paths` by folder id)."""
+    for key in JSON_COLUMNS:
+        data[key] = json.loads(data[key]) if data[key] else None
+    for key in TIME_COLUMNS:
+        data[key] = from_us(data[key])
+    data["disabled"] = bool(data["disabled"])
+    data["tags"] = tags.get(data["id"], [])
+    data["folder_path"] = paths.get(data["folder_id"]) if data["folder_id"] else None
+    return LinkRecord(**data)

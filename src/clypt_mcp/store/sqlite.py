@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -47,9 +46,8 @@ from clypt_mcp.store.base import (
     to_us,
 )
 from clypt_mcp.store.rows import (
-    JSON_COLUMNS,
-    TIME_COLUMNS,
     code_taken,
+    decode_link,
     encode_values,
     folder_taken,
     from_us_req,
@@ -898,18 +896,7 @@ def _hydrate(db: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[LinkRecord
     ):
         tags.setdefault(link_id, []).append(name)
     paths = _folder_paths(db, rows[0]["workspace_id"]) if any(r["folder_id"] for r in rows) else {}
-    out = []
-    for r in rows:
-        data = dict(r)
-        for key in JSON_COLUMNS:
-            data[key] = json.loads(data[key]) if data[key] else None
-        for key in TIME_COLUMNS:
-            data[key] = from_us(data[key])
-        data["disabled"] = bool(data["disabled"])
-        data["tags"] = tags.get(r["id"], [])
-        data["folder_path"] = paths.get(r["folder_id"]) if r["folder_id"] else None
-        out.append(LinkRecord(**data))
-    return out
+    return [decode_link(dict(r), tags, paths) for r in rows]
 
 
 def _folder_paths(db: sqlite3.Connection, workspace_id: str) -> dict[str, str]:
