@@ -136,7 +136,7 @@ async def open_service(settings: Settings) -> AsyncIterator[ClyptService]:
     store = open_store(settings.database_url, settings.sqlite_path())
     await store.open()
     try:
-        yield ClyptService(store, base_url=settings.base)
+        yield ClyptService(store, base_url=settings.base, geoip_db=settings.geoip_db)
     finally:
         await store.close()
 

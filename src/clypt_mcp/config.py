@@ -46,6 +46,7 @@ class Settings(BaseModel):
     trusted_proxies: tuple[Network, ...] = ()
     geoip_db: Path | None = None
     rate_limit: str = Field(default="1000/minute", pattern=r"^\d+/(second|minute|hour|day)$")
+    click_rate: str = Field(default="60/minute", pattern=r"^\d+/(second|minute|hour|day)$")
     api_timeout: float = Field(default=10.0, gt=0, le=300)
     click_retention_days: int | None = Field(default=None, ge=1, le=36500)
 

@@ -86,13 +86,13 @@ def test_country_rule_beats_device_rule_beats_variants_beats_url() -> None:
         )
     )
     rng = random.Random(1)
-    assert link.choose("DE", "ios", rng).location == "https://e.de/?utm_source=news"
-    assert link.choose("FR", "ios", rng).location == "https://apps.apple.com/x?utm_source=news"
-    chosen = link.choose(None, "desktop", rng)
+    assert link.choose("DE", ("ios",), rng).location == "https://e.de/?utm_source=news"
+    assert link.choose("FR", ("ios",), rng).location == "https://apps.apple.com/x?utm_source=news"
+    chosen = link.choose(None, ("desktop",), rng)
     assert (chosen.location, chosen.variant) == ("https://e.com/a?utm_source=news", "a")
     plain = CompiledLink.from_record(record())
-    assert plain.choose("DE", "ios", rng).location == "https://example.com/"
-    assert plain.choose("DE", "ios", rng).variant is None
+    assert plain.choose("DE", ("ios",), rng).location == "https://example.com/"
+    assert plain.choose("DE", ("ios",), rng).variant is None
 
 
 def test_variants_follow_their_weights() -> None:
@@ -105,7 +105,7 @@ def test_variants_follow_their_weights() -> None:
         )
     )
     rng = random.Random(7)
-    seen = Counter(link.choose(None, "desktop", rng).variant for _ in range(20_000))
+    seen = Counter(link.choose(None, ("desktop",), rng).variant for _ in range(20_000))
     assert set(seen) == {"a", "#2"}  # an unlabelled variant is recorded by its position
     assert abs(seen["a"] / 20_000 - 0.25) < 0.02
 

@@ -40,14 +40,14 @@ TRUSTED = [ip_network("10.0.0.0/8"), ip_network("127.0.0.1/32"), ip_network("fd0
 @pytest.mark.parametrize(
     ("user_agent", "device", "browser", "os", "bot"),
     [
-        (IPHONE, "ios", "Mobile Safari", "iOS", False),
-        (PIXEL, "android", "Chrome Mobile", "Android", False),
-        (WINDOWS_FIREFOX, "desktop", "Firefox", "Windows", False),
-        (MAC_SAFARI, "desktop", "Safari", "Mac OS X", False),
+        (IPHONE, "mobile/ios", "Mobile Safari", "iOS", False),
+        (PIXEL, "mobile/android", "Chrome Mobile", "Android", False),
+        (WINDOWS_FIREFOX, "desktop/desktop", "Firefox", "Windows", False),
+        (MAC_SAFARI, "desktop/desktop", "Safari", "Mac OS X", False),
         (
             "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
             "Chrome/120.0.0.0 Safari/537.36",
-            "desktop",
+            "desktop/desktop",
             "Chrome",
             "Chrome OS",
             False,
@@ -55,7 +55,7 @@ TRUSTED = [ip_network("10.0.0.0/8"), ip_network("127.0.0.1/32"), ip_network("fd0
         (
             "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
             "Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1",
-            "ios",
+            "tablet/ios",
             "Chrome Mobile iOS",
             "iOS",
             False,
@@ -63,29 +63,31 @@ TRUSTED = [ip_network("10.0.0.0/8"), ip_network("127.0.0.1/32"), ip_network("fd0
         (
             "Mozilla/5.0 (Windows Phone 10.0; Android 6.0.1; Microsoft; Lumia 950) "
             "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/52.0 Mobile Safari/537.36 Edge/15.1",
-            "other",
+            "mobile/other",
             "Edge Mobile",
             "Windows Phone",
             False,
         ),
-        (GOOGLEBOT, "other", "Googlebot", None, True),
+        (GOOGLEBOT, "other/other", "Googlebot", None, True),
         (
             "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
-            "other",
+            "other/other",
             "FacebookBot",
             None,
             True,
         ),
-        ("curl/8.5.0", "other", "curl", None, True),
-        ("python-httpx/0.27.0", "other", None, None, True),
-        ("", "other", None, None, True),
+        ("curl/8.5.0", "other/other", "curl", None, True),
+        ("python-httpx/0.27.0", "other/other", None, None, True),
+        ("", "other/other", None, None, True),
     ],
 )
 def test_user_agents_give_device_browser_os_and_bot_flag(
     user_agent: str, device: str, browser: str | None, os: str | None, bot: bool
 ) -> None:
+    """`device` is "device type/platform"."""
     agent = parse_agent(user_agent)
-    assert (agent.device, agent.browser, agent.os, agent.bot) == (device, browser, os, bot)
+    got = (f"{agent.device}/{agent.platform}", agent.browser, agent.os, agent.bot)
+    assert got == (device, browser, os, bot)
 
 
 def test_missing_or_absurd_user_agents_never_raise() -> None:

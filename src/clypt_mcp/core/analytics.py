@@ -15,6 +15,7 @@ from clypt_mcp.models import (
     Count,
     Interval,
     PreviousPeriod,
+    VariantCount,
 )
 from clypt_mcp.store.base import SLOT, ClickStats
 
@@ -33,7 +34,12 @@ _BREAKDOWNS = {
     "os": "os",
     "referrers": "referrer",
     "links": "link",
+    "cities": "city",
 }
+NO_CITIES = (
+    "no city data: CLYPT_GEOIP_DB does not name a MaxMind City database (the built-in table "
+    "and Country databases know countries only)"
+)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -194,18 +200,30 @@ def build(
     interval: Interval,
     tz: ZoneInfo,
     before: tuple[ClickStats, datetime, datetime],
+    *,
+    cities: bool = True,
+    variants: list[tuple[str, str]] | None = None,
 ) -> Analytics:
-    """The Analytics answer from counts: local buckets, top N plus `other`, the comparison."""
+    """The Analytics answer from counts: local buckets, top N plus `other`, the comparison.
+
+    `cities`: whether the GeoIP data has cities at all; `variants`: the link's (label, url)."""
     start, end = window
     fields: dict[str, list[Count]] = {}
     for name, dim in _BREAKDOWNS.items():
         top = [Count(key=k, clicks=n) for k, n in stats.breakdowns.get(dim, [])]
         rest = stats.clicks_in_period - sum(c.clicks for c in top)
         if rest > 0:
-            top.append(Count(key="other", clicks=rest))
+            # clicks with no city were never rolled up by city: they are the unknown ones
+            top.append(Count(key="unknown" if dim == "city" else "other", clicks=rest))
         fields[name] = top
+    note = None
+    if not cities and not stats.breakdowns.get("city"):
+        fields["cities"], note = [], NO_CITIES
     prev, prev_start, prev_end = before
     return Analytics(
+        cities_note=note,
+        traffic=[Count(key=k, clicks=n) for k, n in stats.traffic],
+        variants=variant_results(stats, prev, variants or []),
         total_clicks=stats.total_clicks,
         clicks_in_period=stats.clicks_in_period,
         unique_visitors=stats.unique_visitors,
@@ -228,3 +246,29 @@ def build(
         timeseries=series(stats, start, end, interval, tz),
         **fields,
     )
+
+
+def variant_results(
+    stats: ClickStats, prev: ClickStats, variants: list[tuple[str, str]]
+) -> list[VariantCount]:
+    """Each variant of the link (in its order), then labels no longer on it that had clicks."""
+    clicks = {label: (n, u) for label, n, u in stats.variants}
+    before = {label: n for label, n, _ in prev.variants}
+    total = sum(n for n, _ in clicks.values())
+    labels = [label for label, _ in variants]
+    labels += sorted(set(clicks) - set(labels))
+    urls = dict(variants)
+    out = []
+    for label in labels:
+        n, u = clicks.get(label, (0, 0))
+        out.append(
+            VariantCount(
+                label=label,
+                url=urls.get(label),
+                clicks=n,
+                share=round(n / total, 4) if total else 0.0,
+                unique_visitors=u,
+                previous_clicks=before.get(label, 0),
+            )
+        )
+    return out

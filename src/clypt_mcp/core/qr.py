@@ -13,6 +13,14 @@ MIN_SIZE, MAX_SIZE = 64, 2048
 QrFormat = Literal["png", "svg"]
 
 
+QR_QUERY = "qr=1"  # marks a visit through the QR code; the redirect never passes it on
+
+
+def qr_url(short_url: str) -> str:
+    """The URL a link's QR code encodes: its short URL with the QR marker."""
+    return f"{short_url}?{QR_QUERY}"
+
+
 def _matrix(data: str, margin: int) -> list[list[bool]]:
     import segno  # imported on first use: keeps the MCP server's start fast
 

@@ -2,7 +2,9 @@
 
 Order of checks: unknown code (404), deleted, disabled, not started yet, expired, click limit
 (410 each, with that reason), then the password. The destination is the first that applies of:
-the `geo` rule for the visitor's country, the `devices` rule for the visitor's device type, an
+the `geo` rule for the visitor's country, the `devices` rule for the visitor's platform (`ios`,
+`android`, `desktop`) and then for their device type (`mobile`, `tablet`: the platform key, more
+specific, wins), an
 A/B variant drawn by weight (its label, or `#n` for the n-th variant, is recorded), the link's
 `url`.
 
@@ -38,7 +40,6 @@ import anyio
 import anyio.to_thread
 
 from clypt_mcp.core.passwords import verify_password
-from clypt_mcp.core.visitors import DeviceType
 from clypt_mcp.store.base import LinkRecord, Store
 
 Reason = Literal["deleted", "disabled", "scheduled", "expired", "click_limit"]
@@ -128,12 +129,15 @@ class CompiledLink:
             return "click_limit"
         return None
 
-    def choose(self, country: str | None, device: DeviceType, rng: random.Random) -> Target:
-        """Geo rule, else device rule, else a variant by weight, else the link's url."""
+    def choose(self, country: str | None, device: tuple[str, ...], rng: random.Random) -> Target:
+        """Geo rule, else device rule (`device`: the keys to try, platform first), else a
+        variant by weight, else the link's url."""
         if country is not None and (hit := self.geo.get(country)) is not None:
             return hit
-        if (hit := self.devices.get(device)) is not None:
-            return hit
+        if self.devices:
+            for key in device:
+                if (hit := self.devices.get(key)) is not None:
+                    return hit
         if self.variants:
             pick = rng.random() * self.cumulative_weights[-1]
             return self.variants[bisect.bisect_right(self.cumulative_weights, pick)]
@@ -284,12 +288,20 @@ class Unavailable:
 
 
 @dataclass(frozen=True, slots=True)
+class Neutral:
+    """A single-use or password link visited by an unfurler, assistant fetch or crawler: it
+    gets a neutral page, spends no use and learns no destination."""
+
+    link: CompiledLink
+
+
+@dataclass(frozen=True, slots=True)
 class PasswordRequired:
     link: CompiledLink
     wrong: bool  # a password was given and it was not the right one
 
 
-Outcome = Redirect | NotFound | Unavailable | PasswordRequired
+Outcome = Redirect | NotFound | Unavailable | PasswordRequired | Neutral
 
 
 class Redirector:
@@ -306,17 +318,22 @@ class Redirector:
         *,
         now: datetime,
         country: str | None,
-        device: DeviceType,
+        device: tuple[str, ...],
         password: str | None = None,
         count: bool = True,
+        person: bool = True,
     ) -> Outcome:
         """What a visit to `code` gets. Passwords are checked only when the link has one;
-        `count=False` (HEAD) leaves the `max_clicks` counter alone."""
+        `count=False` (HEAD) leaves the `max_clicks` counter alone. A visit that is not a
+        person's (`person=False`: unfurler, assistant fetch, crawler) never spends `max_clicks`
+        and never opens a password link: those links give it `Neutral`."""
         link = await self.links.get(code)
         if link is None:
             return NotFound(code)
         if (reason := link.unavailable(now)) is not None:
             return Unavailable(link, reason)
+        if not person and (link.max_clicks is not None or link.password_hash is not None):
+            return Neutral(link)
         if link.password_hash is not None:
             if password is None:
                 return PasswordRequired(link, wrong=False)

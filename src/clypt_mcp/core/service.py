@@ -9,6 +9,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -121,12 +122,21 @@ class ClyptService:
         base_url: str = "http://127.0.0.1:8080",
         clock: Clock = utcnow,
         codes: CodeGenerator = random_code,
+        geoip_db: Path | None = None,
     ) -> None:
         self.store = store
         self.base_url = base_url.rstrip("/")
         self.clock = clock
         self.codes = codes
+        self.geoip_db = geoip_db  # CLYPT_GEOIP_DB, to tell whether cities are known
         self._workspaces: set[str] = set()
+
+    @property
+    def geo_cities(self) -> bool:
+        """Whether the configured GeoIP data has cities (a MaxMind City database)."""
+        from clypt_mcp.core.visitors import geoip_has_cities
+
+        return geoip_has_cities(self.geoip_db)
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -337,7 +347,16 @@ class ClyptService:
     async def get_link(self, principal: Principal, ref: str) -> Link:
         """Raises: NotFoundError."""
         self.require(principal, Scope.LINKS_READ)
-        return self.to_link(await self._record(principal, ref))
+        rec = await self._record(principal, ref)
+        link = self.to_link(rec)
+        if link.variants:  # each variant's clicks, all time
+            flt = LinkFilter(workspace_id=principal.workspace_id, link_id=rec.id)
+            end = -(-int(self.clock().timestamp()) // SLOT + 1) * SLOT
+            stats = await self.store.click_stats(flt, 0, end, False, 1)
+            counts = {label: n for label, n, _ in stats.variants}
+            for (label, _), variant in zip(variant_labels(rec), link.variants, strict=True):
+                variant.clicks = counts.get(label, 0)
+        return link
 
     async def list_links(self, principal: Principal, query: LinkQuery) -> LinkPage:
         """Raises: InvalidInputError for a cursor from another listing."""
@@ -528,9 +547,13 @@ class ClyptService:
             flt, int(prev_start.timestamp()), int(prev_end.timestamp()), query.include_bots, 1,
             analytics_rules.series_unit(prev_start, prev_end, tz, interval),
         )  # fmt: skip
+        variants = None
+        if flt.link_id is not None:
+            variants = variant_labels(await self._record(principal, flt.link_id))
         return analytics_rules.build(
-            query, stats, (start, end), interval, tz, (prev, prev_start, prev_end)
-        )
+            query, stats, (start, end), interval, tz, (prev, prev_start, prev_end),
+            cities=self.geo_cities, variants=variants,
+        )  # fmt: skip
 
     # --- tags -------------------------------------------------------------------------
 
@@ -759,3 +782,11 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
             field="cursor",
         )
     return value, link_id
+
+
+def variant_labels(rec: LinkRecord) -> list[tuple[str, str]]:
+    """`(label, url)` of a link's variants as clicks record them (`#n` when unlabelled)."""
+    return [
+        (str(v.get("label") or f"#{i + 1}"), str(v["url"]))
+        for i, v in enumerate(rec.variants or [])
+    ]

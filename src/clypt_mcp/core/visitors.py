@@ -1,17 +1,17 @@
-"""Who clicked: device, browser, OS and bot flag from the user agent, country from the client IP,
-the referrer's host and a salted, daily-rotating visitor hash. No raw IP is ever kept.
+"""Who clicked: device type, platform, browser, OS and traffic class from the user agent, country
+(and, with a MaxMind City database, city and region) from the client IP, the referrer's host and
+a salted, daily-rotating visitor hash. No raw IP is ever kept.
 
-Device vocabulary (the click's `device`, and the key a `devices` routing rule matches):
+Device type (the click's `device`, the `devices` breakdown): `mobile` (phones), `tablet` (iPads,
+Android tablets, Kindles), `desktop` (Windows, macOS, Linux, ChromeOS, the BSDs on a computer),
+`other` (consoles, TVs, wearables, unknown). Platform (the app-store routing keys): `ios`,
+`android`, `desktop`, `other`. A `devices` routing rule may name either; the platform key wins.
 
-- `ios`: iPhone, iPad (when it says so), iPod;
-- `android`: any Android phone or tablet (Kindle Fire included);
-- `desktop`: Windows, macOS, Linux, ChromeOS and the BSDs on a computer;
-- `other`: everything else (consoles, TVs, KaiOS, Windows Phone, HTTP libraries, no user agent).
-
-Bots are classified the same way and flagged with `bot=True`: crawlers and link previewers as
-ua-parser knows them (its `Spider` device), HTTP libraries, headless browsers and an empty user
-agent. Browser and OS are ua-parser's family names as they are (`Mobile Safari`, `Chrome Mobile`,
-`Mac OS X`); None when it knows none.
+Traffic class (`core.traffic` holds the patterns with their sources): `preview` (unfurlers),
+`ai_agent` (assistant fetchers), `crawler` (search and AI crawlers, HTTP libraries, headless
+browsers, an empty agent or one that is not a browser's), else `human`. Browser and OS are
+ua-parser's family names as they are (`Mobile Safari`, `Chrome Mobile`, `Mac OS X`); None when
+it knows none.
 
 Visitor hash: keyed BLAKE2b of (client IP, user agent) under a day salt, and the day salt is
 HMAC-SHA256(install secret, UTC date). The install secret is 32 random bytes kept in the
@@ -38,10 +38,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from clypt_mcp.core import traffic
+
 if TYPE_CHECKING:
     from ua_parser import Parser
 
-DeviceType = Literal["ios", "android", "desktop", "other"]
+Platform = Literal["ios", "android", "desktop", "other"]
+DeviceType = Literal["desktop", "mobile", "tablet", "other"]
+DEVICE_TYPES: tuple[DeviceType, ...] = ("desktop", "mobile", "tablet", "other")
 Network = IPv4Network | IPv6Network
 IPAddress = IPv4Address | IPv6Address
 
@@ -76,27 +80,46 @@ _DESKTOP_OS = frozenset(
     }
 )
 _MOBILE_WINDOWS = ("Windows Phone", "Windows Mobile", "Windows CE", "Windows RT")
-# User-agent families of HTTP libraries and headless browsers: scripts, not people.
-_SCRIPT_FAMILIES = frozenset(
-    {
-        "curl",
-        "Wget",
-        "Python Requests",
-        "Python-urllib",
-        "Go-http-client",
-        "HeadlessChrome",
-        "PhantomJS",
-        "okhttp",
-        "Java",
-        "Apache-HttpClient",
-        "libwww-perl",
-    }
-)
-_SCRIPT_AGENT = re.compile(
-    r"^(python-|httpx|aiohttp|node-fetch|axios|undici|got |scrapy|java/|okhttp|"
-    r"apache-httpclient|libwww|lwp::|guzzle|ruby|php/|rust|reqwest|wrk)|headless",
+# Device-type signs that ua-parser's families do not give directly.
+_OTHER_DEVICE = re.compile(
+    r"SmartTV|SMART-TV|Smart TV|\bTV\b|GoogleTV|Android TV|AFT[A-Z]|BRAVIA|Web0S|webOS.TV|"
+    r"Tizen.+TV|HbbTV|CrKey|Roku|AppleTV|tvOS|PlayStation|Xbox|Nintendo|Watch|Wear OS|"
+    r"watchOS|Oculus|Quest",
     re.IGNORECASE,
 )
+_TABLET = re.compile(
+    r"iPad|Tablet|Kindle|Silk/|\bKF[A-Z]{2,4}\b|PlayBook|Nexus (7|9|10)\b|SM-[TXP]\d|"
+    r"Lenovo TB|MediaPad|MatePad",
+    re.IGNORECASE,
+)
+_MOBILE = re.compile(
+    r"iPhone|iPod|Mobile|Windows Phone|BlackBerry|BB10|KaiOS|Opera Mini|IEMobile|Symbian",
+    re.IGNORECASE,
+)
+# A browser's agent names a product and version and, in parentheses, its platform.
+_BROWSER_SHAPE = re.compile(r"^\S+/\S+.*\(.+\)")
+
+
+def _compile(entries: tuple[tuple[str, str, str], ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{pattern})" for _, pattern, _ in entries), re.IGNORECASE)
+
+
+_PREVIEW = _compile(traffic.PREVIEW)
+_AI_AGENT = _compile(traffic.AI_AGENT)
+_CRAWLER = _compile(traffic.CRAWLER)
+
+
+def classify(user_agent: str) -> traffic.TrafficClass:
+    """The traffic class a user agent alone tells: preview, ai_agent, crawler or human."""
+    if not user_agent.strip():
+        return "crawler"
+    if _PREVIEW.search(user_agent):
+        return "preview"
+    if _AI_AGENT.search(user_agent):
+        return "ai_agent"
+    if _CRAWLER.search(user_agent) or not _BROWSER_SHAPE.search(user_agent):
+        return "crawler"
+    return "human"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +127,15 @@ class Agent:
     """What a user-agent string says about the visitor's software and device."""
 
     device: DeviceType
+    platform: Platform
     browser: str | None
     os: str | None
-    bot: bool
+    traffic: traffic.TrafficClass
+
+    @property
+    def bot(self) -> bool:
+        """Not a person: a visit that is never counted as a click."""
+        return self.traffic not in traffic.CLICK_CLASSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +146,7 @@ class Visitor:
     country: str | None
     referrer: str | None
     visitor_hash: str | None
+    city: str | None = None
 
 
 # --- user agents --------------------------------------------------------------------------
@@ -148,28 +178,49 @@ def _parse_cached(user_agent: str) -> Agent:
     browser = result.user_agent.family if result.user_agent else None
     os_family = result.os.family if result.os else None
     device_family = result.device.family if result.device else None
-    bot = (
-        device_family == "Spider"
-        or browser in _SCRIPT_FAMILIES
-        or bool(_SCRIPT_AGENT.search(user_agent))
-    )
+    kind = classify(user_agent)
+    if kind == "human" and device_family == "Spider":
+        kind = "crawler"
+    platform = _platform(os_family, device_family)
     return Agent(
-        device=_device_type(os_family, device_family),
+        device=_device_type(user_agent, platform, device_family),
+        platform=platform,
         browser=browser,
         os=os_family,
-        bot=bot,
+        traffic=kind,
     )
 
 
 def parse_agent(user_agent: str | None) -> Agent:
-    """Device type, browser family, OS family and bot flag of a user-agent string (cached)."""
+    """Device type, platform, browser family, OS family and traffic class of a user-agent
+    string (cached)."""
     text = (user_agent or "").strip()[:MAX_AGENT_LENGTH]
     if not text:
-        return Agent(device="other", browser=None, os=None, bot=True)
+        return Agent(device="other", platform="other", browser=None, os=None, traffic="crawler")
     return _parse_cached(text)
 
 
-def _device_type(os_family: str | None, device_family: str | None) -> DeviceType:
+def _device_type(user_agent: str, platform: Platform, device_family: str | None) -> DeviceType:
+    if _OTHER_DEVICE.search(user_agent):
+        return "other"
+    if device_family == "iPad" or _TABLET.search(user_agent):
+        return "tablet"
+    if platform == "android":  # Android phones say `Mobile`; tablets do not
+        return "mobile" if "Mobile" in user_agent else "tablet"
+    if platform == "ios" or _MOBILE.search(user_agent):
+        return "mobile"
+    if platform == "desktop":
+        return "desktop"
+    return "other"
+
+
+def platform_of_device(old: str | None) -> str:
+    """The device type an old click's platform (`ios`, `android`, `desktop`, `other`) maps to
+    when its user agent is gone: phones are the common case on iOS and Android."""
+    return {"ios": "mobile", "android": "mobile", "desktop": "desktop"}.get(old or "", "other")
+
+
+def _platform(os_family: str | None, device_family: str | None) -> Platform:
     if os_family in ("iOS", "iPadOS") or device_family in ("iPhone", "iPad", "iPod"):
         return "ios"
     if os_family in ("Android", "Fire OS"):
@@ -257,13 +308,14 @@ class GeoIPError(Exception):
 
 
 class CountryLookup:
-    """ISO country of an IP: a MaxMind `.mmdb` when one is configured, else the offline table
-    shipped with `iptocc`. Private, loopback and unknown addresses have no country (None)."""
+    """ISO country (and, with a MaxMind City database, the city) of an IP: a MaxMind `.mmdb`
+    when one is configured, else the offline table shipped with `iptocc` (countries only).
+    Private, loopback and unknown addresses have no country (None)."""
 
     def __init__(self, geoip_db: Path | None = None) -> None:
         self.geoip_db = geoip_db
-        self._lookup: Callable[[str], str | None] | None = None
-        self._cached = functools.lru_cache(maxsize=8192)(self._country)
+        self._lookup: Callable[[str], tuple[str | None, str | None]] | None = None
+        self._cached = functools.lru_cache(maxsize=8192)(self._place)
 
     def open(self) -> None:
         """Load the table now (both are lazy otherwise).
@@ -276,27 +328,31 @@ class CountryLookup:
 
     def country(self, address: IPAddress | None) -> str | None:
         """Two upper-case letters, or None (answers are cached per address)."""
+        return self._cached(address)[0]
+
+    def place(self, address: IPAddress | None) -> tuple[str | None, str | None]:
+        """`(country, "City, Region, CC")`; the city is None without a City database."""
         return self._cached(address)
 
-    def _country(self, address: IPAddress | None) -> str | None:
+    def _place(self, address: IPAddress | None) -> tuple[str | None, str | None]:
         if address is None or not address.is_global:
-            return None
+            return None, None
         if self._lookup is None:
             self.open()
         assert self._lookup is not None
-        code = self._lookup(str(address))
-        return code.upper() if code and len(code) == 2 else None
+        code, city = self._lookup(str(address))
+        return (code.upper() if code and len(code) == 2 else None), city
 
     @staticmethod
-    def _iptocc() -> Callable[[str], str | None]:
+    def _iptocc() -> Callable[[str], tuple[str | None, str | None]]:
         import iptocc
 
-        def lookup(ip: str) -> str | None:
-            return iptocc.country_code(ip)
+        def lookup(ip: str) -> tuple[str | None, str | None]:
+            return iptocc.country_code(ip), None
 
         return lookup
 
-    def _mmdb(self) -> Callable[[str], str | None]:
+    def _mmdb(self) -> Callable[[str], tuple[str | None, str | None]]:
         import maxminddb
 
         try:
@@ -306,14 +362,29 @@ class CountryLookup:
                 f"CLYPT_GEOIP_DB: cannot read '{self.geoip_db}' as a MaxMind .mmdb file ({exc})"
             ) from None
 
-        def lookup(ip: str) -> str | None:
+        def lookup(ip: str) -> tuple[str | None, str | None]:
             try:
                 record = reader.get(ip)
             except (ValueError, maxminddb.InvalidDatabaseError):
-                return None
-            return _mmdb_country(record)
+                return None, None
+            country = _mmdb_country(record)
+            return country, _mmdb_city(record, country)
 
         return lookup
+
+
+@functools.lru_cache(maxsize=4)
+def geoip_has_cities(geoip_db: Path | None) -> bool:
+    """Whether `CLYPT_GEOIP_DB` names a database with cities (its metadata says City)."""
+    if geoip_db is None:
+        return False
+    import maxminddb
+
+    try:
+        with maxminddb.open_database(str(geoip_db)) as reader:
+            return "city" in str(reader.metadata().database_type).lower()
+    except (OSError, ValueError, maxminddb.InvalidDatabaseError):
+        return False
 
 
 def _mmdb_country(record: Any) -> str | None:
@@ -325,6 +396,24 @@ def _mmdb_country(record: Any) -> str | None:
         if isinstance(part, dict) and isinstance(part.get("iso_code"), str):
             return str(part["iso_code"])
     return None
+
+
+def _english(part: Any) -> str | None:
+    names = part.get("names") if isinstance(part, dict) else None
+    name = names.get("en") if isinstance(names, dict) else None
+    if not isinstance(name, str):
+        return None
+    name = "".join(ch for ch in name if ch.isprintable())[:80].strip()
+    return name or None
+
+
+def _mmdb_city(record: Any, country: str | None) -> str | None:
+    """ "City, Region, CC" from a GeoIP2/GeoLite2 City record (English names), else None."""
+    if not isinstance(record, dict) or (city := _english(record.get("city"))) is None:
+        return None
+    subdivisions = record.get("subdivisions")
+    region = _english(subdivisions[0]) if isinstance(subdivisions, list) and subdivisions else None
+    return ", ".join(p for p in (city, region, country) if p)
 
 
 # --- visitor hash -------------------------------------------------------------------------
@@ -404,9 +493,11 @@ class VisitorInspector:
         day: date,
     ) -> Visitor:
         address = client_ip(peer, forwarded_for, self.trusted_proxies)
+        country, city = self.countries.place(address)
         return Visitor(
             agent=parse_agent(user_agent),
-            country=self.countries.country(address),
+            country=country,
             referrer=referrer_host(referrer),
             visitor_hash=self.hasher.hash(address, user_agent, day),
+            city=city,
         )

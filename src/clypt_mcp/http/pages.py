@@ -61,14 +61,14 @@ def short_label(base_url: str, code: str) -> str:
 
 
 def render(
-    title: str, body: str, status: int, headers: dict[str, str] | None = None
+    title: str, body: str, status: int, headers: dict[str, str] | None = None, head: str = ""
 ) -> HTMLResponse:
-    """A whole page; `title` is escaped here, `body` must already be safe HTML."""
+    """A whole page; `title` is escaped here, `body` and `head` must already be safe HTML."""
     html = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         '<meta name="robots" content="noindex">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"{head}<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><main><h1>{escape(title)}</h1>{body}</main></body></html>\n"
     )
     return HTMLResponse(html, status_code=status, headers={**PAGE_HEADERS, **(headers or {})})
@@ -106,6 +106,17 @@ def password_form(short: str, wrong: bool) -> HTMLResponse:
     return render(
         "Password required", body, 403 if wrong else 200, {"content-security-policy": csp}
     )
+
+
+def neutral(short: str) -> HTMLResponse:
+    """What unfurlers, assistant fetches and crawlers get from a single-use or password link:
+    a plain card that names the short link and nothing behind it."""
+    body = f"<p><code>{escape(short)}</code></p><p>Open this link in a browser to continue.</p>"
+    head = (
+        '<meta property="og:title" content="Shared link">'
+        f'<meta property="og:description" content="{escape(short)}">'
+    )
+    return render("Shared link", body, 200, head=head)
 
 
 def too_many_tries(short: str, retry_after: int) -> HTMLResponse:

@@ -31,6 +31,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from clypt_mcp.core.redirects import (
     LinkCache,
+    Neutral,
     NotFound,
     Outcome,
     PasswordRequired,
@@ -47,7 +48,7 @@ from clypt_mcp.core.visitors import (
 )
 from clypt_mcp.errors import UnavailableError
 from clypt_mcp.http import pages
-from clypt_mcp.http.ratelimit import StoreRateLimiter
+from clypt_mcp.http.ratelimit import StoreRateLimiter, parse_limit
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import ClickEvent
 from clypt_mcp.store.base import Store
@@ -59,6 +60,31 @@ PASSWORD_TRIES = 5  # wrong passwords allowed per link and client ...
 PASSWORD_WINDOW = 60  # ... in this many seconds
 MAX_FORM_BYTES = 4096
 REDIRECT_HEADERS = {"cache-control": "no-store"}
+QR_MARKER = b"qr=1"  # the query get_qr_code adds to the short URL; never passed on
+MAX_RATE_KEYS = 200_000  # (link, client) pairs tracked per window; beyond, nobody is suspect
+
+
+class ClickRate:
+    """Clicks per (link, client address) in fixed windows (`CLYPT_CLICK_RATE`), in this
+    process: a visit beyond the limit is `suspect`. Memory is the pairs of one window."""
+
+    def __init__(self, limit: int, window: int, clock: Callable[[], float] = time.time) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._start = 0
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def over(self, link_id: str, client: str) -> bool:
+        start = int(self.clock() // self.window) * self.window
+        if start != self._start:
+            self._start, self._counts = start, {}
+        key = (link_id, client)
+        n = self._counts.get(key, 0) + 1
+        if n == 1 and len(self._counts) >= MAX_RATE_KEYS:
+            return False
+        self._counts[key] = n
+        return n > self.limit
 
 
 class TryLimiter:
@@ -146,6 +172,7 @@ class Hit:
     user_agent: str | None
     referrer: str | None
     forwarded_for: list[str]
+    qr: bool = False  # came through the link's QR code (the short URL with `?qr=1`)
 
     @classmethod
     def from_scope(cls, scope: Scope) -> Hit:
@@ -160,7 +187,8 @@ class Hit:
             elif name == b"x-forwarded-for":
                 forwarded.append(value.decode("latin-1"))
         client = scope.get("client")
-        return cls(client[0] if client else None, user_agent, referrer, forwarded)
+        qr = QR_MARKER in scope.get("query_string", b"").split(b"&")
+        return cls(client[0] if client else None, user_agent, referrer, forwarded, qr)
 
 
 class RedirectHandler:
@@ -179,6 +207,7 @@ class RedirectHandler:
             else TryLimiter()
         )
         self._inspector: VisitorInspector | None = None
+        self.rate = ClickRate(*parse_limit(state.settings.click_rate))
 
     async def inspector(self) -> VisitorInspector:
         if self._inspector is None:
@@ -206,10 +235,15 @@ class RedirectHandler:
         now = self.clock()
         visitor = await self.visitor(hit, now)
         outcome = await self.redirector.resolve(
-            code, now=now, country=visitor.country, device=visitor.agent.device, count=not head
+            code,
+            now=now,
+            country=visitor.country,
+            device=(visitor.agent.platform, visitor.agent.device),
+            count=not head,
+            person=not visitor.agent.bot,
         )
-        if isinstance(outcome, Redirect) and not head:
-            self.record(outcome, visitor, now)
+        if isinstance(outcome, Redirect | Neutral) and not head:
+            self.record(outcome, visitor, now, hit)
         return outcome
 
     async def post(self, request: Request) -> Response:
@@ -228,13 +262,13 @@ class RedirectHandler:
             code,
             now=now,
             country=visitor.country,
-            device=visitor.agent.device,
+            device=(visitor.agent.platform, visitor.agent.device),
             password=password if password is not None else "",
-        )
+        )  # a form post is a person typing a password, whatever sends it
         if isinstance(outcome, PasswordRequired) and outcome.wrong:
             await self.tries.wrong(key)
         if isinstance(outcome, Redirect):
-            self.record(outcome, visitor, now)
+            self.record(outcome, visitor, now, hit)
             headers = {**REDIRECT_HEADERS, "location": outcome.target.location}
             return Response(status_code=303, headers=headers)
         return self.page(outcome, code)
@@ -246,27 +280,42 @@ class RedirectHandler:
     def short(self, code: str) -> str:
         return pages.short_label(self.state.settings.base, code)
 
-    def page(self, outcome: NotFound | Unavailable | PasswordRequired, code: str) -> Response:
+    def page(
+        self, outcome: NotFound | Unavailable | PasswordRequired | Neutral, code: str
+    ) -> Response:
+        if isinstance(outcome, Neutral):
+            return pages.neutral(self.short(code))
         if isinstance(outcome, NotFound):
             return pages.not_found(self.short(code))
         if isinstance(outcome, Unavailable):
             return pages.unavailable(self.short(code), outcome.link, outcome.reason)
         return pages.password_form(self.short(code), wrong=outcome.wrong)
 
-    def record(self, outcome: Redirect, visitor: Visitor, now: datetime) -> None:
+    def record(
+        self, outcome: Redirect | Neutral, visitor: Visitor, now: datetime, hit: Hit
+    ) -> None:
+        """Queue the visit with its traffic class: a person through the QR code is `qr`, one
+        beyond `CLYPT_CLICK_RATE` on this link from this address `suspect` (not a click)."""
         agent = visitor.agent
+        kind: str = agent.traffic
+        if kind == "human":
+            if self.rate.over(outcome.link.id, self.client_key(hit)):
+                kind = "suspect"
+            elif hit.qr:
+                kind = "qr"
         event = ClickEvent(
             link_id=outcome.link.id,
             workspace_id=outcome.link.workspace_id,
             at=now,
-            variant=outcome.target.variant,
+            variant=outcome.target.variant if isinstance(outcome, Redirect) else None,
             country=visitor.country,
             device=agent.device,
             browser=agent.browser,
             os=agent.os,
             referrer=visitor.referrer,
             visitor=visitor.visitor_hash,
-            bot=agent.bot,
+            traffic=kind,
+            city=visitor.city,
         )
         try:
             self.state.recorder.record(event)

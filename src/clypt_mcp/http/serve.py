@@ -139,7 +139,9 @@ class ServedApp:
         await store.open()
         try:
             await anyio.to_thread.run_sync(_warm_up)
-            service = ClyptService(store, base_url=self.settings.base)
+            service = ClyptService(
+                store, base_url=self.settings.base, geoip_db=self.settings.geoip_db
+            )
             app = create_app(service, self.settings, shared_limits=self.shared_limits)
             async with app.main.router.lifespan_context(app.main):
                 yield app

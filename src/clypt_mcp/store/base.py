@@ -120,9 +120,14 @@ class ClickStats:
     buckets: list[tuple[int, int]]  # (UTC start of a `unit`-second bucket, clicks), by time
     breakdowns: dict[str, list[tuple[str, int]]]  # dimension -> top keys by clicks
     first_bucket: int | None = None  # the earliest bucket with clicks, when asked for
+    traffic: list[tuple[str, int]] = field(default_factory=list)  # every class's visits
+    variants: list[tuple[str, int, int]] = field(default_factory=list)  # (label, clicks, uniques)
 
 
-DIMENSIONS = ("country", "device", "browser", "os", "referrer")
+DIMENSIONS = ("country", "device", "browser", "os", "referrer", "city")
+# Rollup dimensions besides DIMENSIONS: '*' totals, 'uniques' first visits of a UTC day,
+# 'link' (workspace level), 'traffic' (every class, bot rows included), and per link 'variant'
+# (clicks per A/B label) and 'variant_uniques' (first visits per label and UTC day).
 VISITOR_SECRET_BYTES = 32
 GRAINS = (86400, 3600, 900)
 SLOT = 900  # the finest rollup grain: analytics windows are whole quarter-hours
@@ -155,30 +160,40 @@ def rollup_rows(events: list[ClickEvent]) -> dict[tuple[str, str, int, str, int,
     # Alike clicks (same link, quarter-hour, bot flag and dimension values) are counted first
     # and expanded once: a busy link's batch is mostly alike clicks, and expanding each one
     # (39 keys) cost the click writer more than its SQL. Every grain is a multiple of SLOT.
-    groups: dict[tuple[str, str, int, int, tuple[str, ...]], int] = {}
+    groups: dict[tuple[str, str, int, int, tuple[str | None, ...]], int] = {}
     for e in events:
         slot = e.ts // SLOT * SLOT
         values = (
             e.country or "unknown",
-            e.device or "unknown",
+            e.device or "other",
             e.browser or "unknown",
             e.os or "unknown",
             e.referrer or "unknown",
+            e.city,  # no row without a city: installs without a City database write none
+            e.traffic,
+            e.variant,
         )
         group = (e.workspace_id, e.link_id, slot, int(e.bot), values)
         groups[group] = groups.get(group, 0) + 1
     out: dict[tuple[str, str, int, str, int, str, int], int] = {}
     for (ws, link_id, slot, bot, keys), n in groups.items():
+        *dims, kind, variant = keys
         for grain in GRAINS:
             t = slot // grain * grain
             for link in ("", link_id):
                 key = (ws, link, grain, "*", t, "", bot)
                 out[key] = out.get(key, 0) + n
-                for dim, value in zip(DIMENSIONS, keys, strict=True):
-                    key = (ws, link, grain, dim, t, value, bot)
-                    out[key] = out.get(key, 0) + n
+                for dim, value in zip(DIMENSIONS, dims, strict=True):
+                    if value is not None:
+                        key = (ws, link, grain, dim, t, value, bot)
+                        out[key] = out.get(key, 0) + n
+                key = (ws, link, grain, "traffic", t, kind or "human", bot)
+                out[key] = out.get(key, 0) + n
             key = (ws, "", grain, "link", t, link_id, bot)
             out[key] = out.get(key, 0) + n
+            if variant is not None:
+                key = (ws, link_id, grain, "variant", t, variant, bot)
+                out[key] = out.get(key, 0) + n
     return out
 
 
@@ -192,20 +207,45 @@ def link_counts(events: list[ClickEvent]) -> list[tuple[str, int, int]]:
     return [(link_id, n, to_us(last) or 0) for link_id, (n, last) in sorted(counts.items())]
 
 
+VARIANT_MARK = "|"  # visitor_days link_id `<link id>|<variant label>`: a visitor of a variant
+
+
 def first_visit_times(events: list[ClickEvent]) -> dict[tuple[str, str, int, str], int]:
-    """`(workspace, link or "", UTC day, visitor) -> earliest click second` for the human
-    clicks of a batch: the candidates each store checks against who it saw that day."""
+    """`(workspace, link or "" or "link|variant", UTC day, visitor) -> earliest click second`
+    for the human clicks of a batch: the candidates each store checks against who it saw that
+    day (visitor marks, kept as long as the link: uniques of any set of links are counted
+    from them)."""
     firsts: dict[tuple[str, str, int, str], int] = {}
     for e in events:
         if e.bot or not e.visitor:
             continue
         ts = e.ts
         day = ts // 86400 * 86400
-        for link in ("", e.link_id):
+        links = ["", e.link_id]
+        if e.variant is not None:
+            links.append(f"{e.link_id}{VARIANT_MARK}{e.variant}")
+        for link in links:
             key = (e.workspace_id, link, day, e.visitor)
             if key not in firsts or ts < firsts[key]:
                 firsts[key] = ts
     return firsts
+
+
+def first_visit_buckets(
+    firsts: dict[tuple[str, str, int, str], int], new: list[tuple[str, str, int, str]]
+) -> dict[tuple[str, str, int, str, int, str, int], int]:
+    """The 'uniques' (and per variant 'variant_uniques') rollup increments of the marks that
+    were new, in the buckets of the first visit."""
+    out: dict[tuple[str, str, int, str, int, str, int], int] = {}
+    for mark in new:
+        ws, link, _day, _visitor = mark
+        ts = firsts[mark]
+        link, _, variant = link.partition(VARIANT_MARK)
+        dim = "variant_uniques" if variant else "uniques"
+        for grain in GRAINS:
+            bucket = (ws, link, grain, dim, ts // grain * grain, variant, 0)
+            out[bucket] = out.get(bucket, 0) + 1
+    return out
 
 
 # Every table a store copy moves, in an order that satisfies foreign keys (folders also need
@@ -243,6 +283,8 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "referrer",
             "visitor",
             "bot",
+            "traffic",
+            "city",
         ),
         ("id",),
     ),
@@ -251,7 +293,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("workspace_id", "link_id", "grain", "dim", "t", "key", "bot"),
     ),
     "visitor_days": (
-        ("workspace_id", "link_id", "day", "visitor"),
+        ("workspace_id", "link_id", "day", "visitor", "first_ts"),
         ("workspace_id", "link_id", "day", "visitor"),
     ),
     "api_keys": (

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 from clypt_mcp.store.base import (
     DIMENSIONS,
     EPOCH,
+    GRAINS,
     ClickStats,
     LinkFilter,
     cover,
+    first_visit_buckets,
     first_visit_times,
     link_counts,
     rollup_rows,
@@ -23,9 +25,10 @@ if TYPE_CHECKING:
 RollupKey = tuple[str, str, int, str, int, str, int]
 
 _INSERT_CLICKS = """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device,
-        browser, os, referrer, visitor, bot)
+        browser, os, referrer, visitor, bot, traffic, city)
     SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[],
-        %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::smallint[])"""
+        %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::smallint[],
+        %s::text[], %s::text[])"""
 
 _UPSERT_ROLLUPS = """INSERT INTO rollups (workspace_id, link_id, grain, dim, t, key, bot, clicks)
     SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::bigint[],
@@ -53,7 +56,7 @@ async def record_clicks(conn: Conn, events: list[ClickEvent]) -> None:
     events = [e for e in events if e.link_id in live]
     if not events:
         return
-    await conn.execute(_INSERT_CLICKS, _columns([_click_row(e) for e in events], 11))
+    await conn.execute(_INSERT_CLICKS, _columns([_click_row(e) for e in events], 13))
     counts = link_counts(events)
     await conn.execute(
         """UPDATE links AS l SET clicks = l.clicks + v.n,
@@ -82,6 +85,8 @@ def _click_row(e: ClickEvent) -> tuple[Any, ...]:
         e.referrer,
         e.visitor,
         int(e.bot),
+        e.traffic,
+        e.city,
     )
 
 
@@ -101,18 +106,44 @@ async def first_visits(conn: Conn, events: list[ClickEvent]) -> dict[RollupKey, 
         return {}
     new = await fetchall(
         conn,
-        """INSERT INTO visitor_days (workspace_id, link_id, day, visitor)
-           SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[])
+        """INSERT INTO visitor_days (workspace_id, link_id, day, visitor, first_ts)
+           SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::bigint[])
            ON CONFLICT DO NOTHING RETURNING workspace_id, link_id, day, visitor""",
-        _columns(sorted(firsts), 4),
+        _columns([(*mark, firsts[mark]) for mark in sorted(firsts)], 5),
     )
-    out: dict[RollupKey, int] = {}
-    for ws, link, day, visitor in new:
-        ts = firsts[(ws, link, day, visitor)]
-        for grain in (86400, 3600, 900):
-            bucket = (ws, link, grain, "uniques", ts // grain * grain, "", 0)
-            out[bucket] = out.get(bucket, 0) + 1
-    return out
+    return first_visit_buckets(firsts, [(r[0], r[1], int(r[2]), r[3]) for r in new])
+
+
+async def recount_workspace_uniques(conn: Conn, workspace_id: str, days: list[int]) -> None:
+    """Rebuild the workspace's visitor marks and 'uniques' rollups of `days` from the marks of
+    the links that remain (after a link is deleted for good)."""
+    args = {"ws": workspace_id, "days": days}
+    await conn.execute(
+        "DELETE FROM visitor_days WHERE workspace_id = %(ws)s AND link_id = '' "
+        "AND day = ANY(%(days)s::bigint[])",
+        args,
+    )
+    await conn.execute(
+        """INSERT INTO visitor_days (workspace_id, link_id, day, visitor, first_ts)
+           SELECT %(ws)s, '', day, visitor, MIN(first_ts) FROM visitor_days
+            WHERE workspace_id = %(ws)s AND day = ANY(%(days)s::bigint[]) AND link_id <> ''
+              AND strpos(link_id, '|') = 0 GROUP BY day, visitor""",
+        args,
+    )
+    await conn.execute(
+        """DELETE FROM rollups WHERE workspace_id = %(ws)s AND link_id = '' AND dim = 'uniques'
+              AND (t / 86400) * 86400 = ANY(%(days)s::bigint[])""",
+        args,
+    )
+    await conn.execute(
+        """INSERT INTO rollups (workspace_id, link_id, grain, dim, t, key, bot, clicks)
+           SELECT %(ws)s, '', g.grain, 'uniques', (v.first_ts / g.grain) * g.grain, '', 0,
+                  COUNT(*)
+             FROM visitor_days v CROSS JOIN unnest(%(grains)s::int[]) AS g (grain)
+            WHERE v.workspace_id = %(ws)s AND v.link_id = '' AND v.day = ANY(%(days)s::bigint[])
+            GROUP BY 3, 5""",
+        {**args, "grains": list(GRAINS)},
+    )
 
 
 def _click_filter(
@@ -136,7 +167,8 @@ async def click_page(
     rows = await fetchall(
         conn,
         "SELECT c.id, c.ts, l.code, c.variant, c.country, c.device, c.browser, c.os, "
-        "c.referrer, c.visitor, c.bot FROM clicks c JOIN links l ON l.id = c.link_id "
+        "c.referrer, c.visitor, c.bot, c.traffic, c.city FROM clicks c "
+        "JOIN links l ON l.id = c.link_id "
         f"WHERE {where} AND c.id > %(after)s ORDER BY c.id LIMIT %(limit)s",
         {**args, "after": after, "limit": limit},
     )
@@ -155,6 +187,8 @@ _PAGE_COLUMNS = (
     "referrer",
     "visitor",
     "bot",
+    "traffic",
+    "city",
 )
 
 
@@ -177,14 +211,8 @@ async def purge_clicks(conn: Conn, before: int, limit: int) -> int:
                 WHERE workspace_id = %s AND ts < %s LIMIT %s)""",
             (ws, before, limit - deleted),
         )
-    if deleted < limit:
-        deleted += await rowcount(
-            conn,
-            """DELETE FROM visitor_days WHERE (workspace_id, link_id, day, visitor) IN
-                (SELECT workspace_id, link_id, day, visitor FROM visitor_days
-                  WHERE day < %s LIMIT %s)""",
-            (before // 86400 * 86400, limit - deleted),
-        )
+    # Visitor marks stay: unique visitors of a folder, a tag or any set of links are counted
+    # from them, and must not change when raw clicks go.
     return deleted
 
 
@@ -199,13 +227,16 @@ async def click_stats(
 ) -> ClickStats:
     """Counts over `[start, end)` from the rollups, decomposed by `cover()` as SqliteStore's."""
     whole = flt.link_id is None and not (flt.tag or flt.folder_ids or flt.query)
+    members = ""
     if whole:
         links_sql, args = "r.link_id = ''", {"ws": flt.workspace_id}
     else:
         link_sql, link_args = link_where(flt, EPOCH, include_deleted=True)
-        links_sql = f"r.link_id IN (SELECT l.id FROM links l WHERE {link_sql})"
+        members = f"SELECT l.id FROM links l WHERE {link_sql}"
+        links_sql = f"r.link_id IN ({members})"
         args = dict(link_args)
-    base = f"r.workspace_id = %(ws)s AND {links_sql}{'' if include_bots else ' AND r.bot = 0'}"
+    every = f"r.workspace_id = %(ws)s AND {links_sql}"
+    base = every + ("" if include_bots else " AND r.bot = 0")
     q = _Stats(conn, base, {**args, "_top": top})
     start, end = span
     period = cover(start, end)
@@ -216,6 +247,27 @@ async def click_stats(
     )
     breakdowns["link"] = await _codes(conn, by_link)
     buckets = await q.grouped("*", cover(start, end, unit), f"(r.t / {unit}) * {unit}", "k")
+    traffic = await _Stats(conn, every, q.args).grouped("traffic", period, "r.key", "n DESC, k")
+    variants: list[tuple[str, int, int]] = []
+    if flt.link_id is not None:
+        seen = dict(await q.grouped("variant_uniques", period, "r.key", "k"))
+        variants = [
+            (k, n, seen.get(k, 0))
+            for k, n in await q.grouped("variant", period, "r.key", "n DESC, k")
+        ]
+    if whole or flt.link_id is not None:  # one set's own first-visit rollups
+        uniques = await q.total("uniques", period)
+    else:  # any other set: distinct visitors of each UTC day over the marks of its links
+        uniques = int(
+            await scalar(
+                conn,
+                f"""SELECT COUNT(*) FROM (SELECT MIN(v.first_ts) AS f FROM visitor_days v
+                     WHERE v.workspace_id = %(ws)s AND v.link_id IN ({members})
+                       AND v.day >= %(_d0)s AND v.day < %(_hi)s GROUP BY v.day, v.visitor) AS s
+                    WHERE f >= %(_lo)s AND f < %(_hi)s""",
+                {**args, "_d0": start // 86400 * 86400, "_lo": start, "_hi": end},
+            )
+        )
     first = None
     if want_first:
         first = await q.value(
@@ -229,10 +281,12 @@ async def click_stats(
             )
         ),
         clicks_in_period=await q.total("*", period),
-        unique_visitors=await q.total("uniques", period),
+        unique_visitors=uniques,
         buckets=[(int(k), n) for k, n in buckets],
         breakdowns=breakdowns,
         first_bucket=None if first is None else int(first),
+        traffic=traffic,
+        variants=variants,
     )
 
 

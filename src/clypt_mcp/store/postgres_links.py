@@ -17,6 +17,7 @@ from clypt_mcp.store.base import (
     folder_path,
     to_us,
 )
+from clypt_mcp.store.postgres_clicks import recount_workspace_uniques
 from clypt_mcp.store.postgres_sql import (
     LINK_FIELDS,
     LINK_SELECT,
@@ -118,9 +119,9 @@ async def delete_link(conn: Conn, workspace_id: str, link_id: str) -> bool:
     )
     if deleted == 0:
         return False
-    args = {"ws": workspace_id, "id": link_id}
-    # The workspace's totals forget this link's clicks (its unique visitors stay counted: a
-    # visitor of several links is one visitor there).
+    args = {"ws": workspace_id, "id": link_id, "variants": link_id + "|%"}
+    # The workspace's totals forget this link's clicks, and its unique visitors are counted
+    # again from the marks of the links that remain.
     await conn.execute(
         """UPDATE rollups AS w SET clicks = w.clicks - l.clicks FROM rollups AS l
             WHERE l.workspace_id = %(ws)s AND l.link_id = %(id)s AND l.dim <> 'uniques'
@@ -134,9 +135,22 @@ async def delete_link(conn: Conn, workspace_id: str, link_id: str) -> bool:
         args,
     )
     await conn.execute("DELETE FROM rollups WHERE workspace_id = %(ws)s AND link_id = %(id)s", args)
+    days = [
+        int(r[0])
+        for r in await fetchall(
+            conn,
+            "SELECT DISTINCT day FROM visitor_days WHERE workspace_id = %(ws)s "
+            "AND link_id = %(id)s",
+            args,
+        )
+    ]
     await conn.execute(
-        "DELETE FROM visitor_days WHERE workspace_id = %(ws)s AND link_id = %(id)s", args
+        "DELETE FROM visitor_days WHERE workspace_id = %(ws)s "
+        "AND (link_id = %(id)s OR link_id LIKE %(variants)s)",
+        args,
     )
+    if days:
+        await recount_workspace_uniques(conn, workspace_id, days)
     return True
 
 

@@ -26,6 +26,7 @@ from clypt_mcp.models import ClickEvent, LinkSort
 from clypt_mcp.store.base import (
     DIMENSIONS,
     EPOCH,
+    GRAINS,
     LINK_COLUMNS,
     SLOT,
     TABLES,
@@ -37,6 +38,7 @@ from clypt_mcp.store.base import (
     LinkRecord,
     TagRecord,
     cover,
+    first_visit_buckets,
     first_visit_times,
     folder_path,
     from_us,
@@ -334,9 +336,9 @@ class SqliteStore:
             )
             if cur.rowcount == 0:
                 return False
-            args = {"ws": workspace_id, "id": link_id}
-            # The workspace's totals forget this link's clicks (its unique visitors stay
-            # counted: a visitor of several links is one visitor there).
+            args = {"ws": workspace_id, "id": link_id, "variants": link_id + "|%"}
+            # The workspace's totals forget this link's clicks, and its unique visitors are
+            # counted again from the marks of the links that remain.
             db.execute(
                 """UPDATE rollups AS w SET clicks = w.clicks - l.clicks FROM rollups AS l
                     WHERE l.workspace_id = :ws AND l.link_id = :id AND l.dim <> 'uniques'
@@ -350,7 +352,20 @@ class SqliteStore:
                 args,
             )
             db.execute("DELETE FROM rollups WHERE workspace_id = :ws AND link_id = :id", args)
-            db.execute("DELETE FROM visitor_days WHERE workspace_id = :ws AND link_id = :id", args)
+            days = [
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT day FROM visitor_days WHERE workspace_id = :ws "
+                    "AND link_id = :id",
+                    args,
+                )
+            ]
+            db.execute(
+                "DELETE FROM visitor_days WHERE workspace_id = :ws "
+                "AND (link_id = :id OR link_id LIKE :variants)",
+                args,
+            )
+            _recount_workspace_uniques(db, workspace_id, days)
             return True
 
         return await self._tx(job)
@@ -553,7 +568,8 @@ class SqliteStore:
         def job(db: sqlite3.Connection) -> list[dict[str, Any]]:
             sql = (
                 "SELECT c.id, c.ts, l.code, c.variant, c.country, c.device, c.browser, c.os, "
-                "c.referrer, c.visitor, c.bot FROM clicks c JOIN links l ON l.id = c.link_id "
+                "c.referrer, c.visitor, c.bot, c.traffic, c.city FROM clicks c "
+                "JOIN links l ON l.id = c.link_id "
                 "WHERE c.workspace_id = :ws AND c.id > :after"
             )
             args: dict[str, Any] = {"ws": workspace_id, "after": after, "limit": limit}
@@ -593,13 +609,8 @@ class SqliteStore:
                         WHERE workspace_id = ? AND ts < ? LIMIT ?)""",
                     (ws, before, limit - deleted),
                 ).rowcount
-            if deleted < limit:
-                deleted += db.execute(
-                    """DELETE FROM visitor_days WHERE (workspace_id, link_id, day, visitor) IN
-                        (SELECT workspace_id, link_id, day, visitor FROM visitor_days
-                          WHERE day < ? LIMIT ?)""",
-                    (before // 86400 * 86400, limit - deleted),
-                ).rowcount
+            # Visitor marks stay: unique visitors of a folder, a tag or any set of links are
+            # counted from them, and must not change when raw clicks go.
             return deleted
 
         return await self._tx(job)
@@ -645,21 +656,26 @@ class SqliteStore:
         want_first: bool = False,
     ) -> ClickStats:
         whole = flt.link_id is None and not (flt.tag or flt.folder_ids or flt.query)
+        members = ""
         if whole:
             links_sql, args = "r.link_id = ''", {"ws": flt.workspace_id}
         else:
             link_where, link_args = _link_where(flt, EPOCH, include_deleted=True)
-            links_sql = f"r.link_id IN (SELECT l.id FROM links l WHERE {link_where})"
+            members = f"SELECT l.id FROM links l WHERE {link_where}"
+            links_sql = f"r.link_id IN ({members})"
             args = dict(link_args)
-        base = f"r.workspace_id = :ws AND {links_sql}{'' if include_bots else ' AND r.bot = 0'}"
+        every = f"r.workspace_id = :ws AND {links_sql}"
+        base = every + ("" if include_bots else " AND r.bot = 0")
         period = cover(start, end)
         series = cover(start, end, unit)
 
         def job(db: sqlite3.Connection) -> ClickStats:
-            def rows(dim: str, ranges: list[tuple[int, int, int]], cols: str) -> str:
+            def rows(
+                dim: str, ranges: list[tuple[int, int, int]], cols: str, where: str = base
+            ) -> str:
                 return (
                     " UNION ALL ".join(
-                        f"SELECT {cols} FROM rollups r WHERE {base} AND r.grain = {g} "
+                        f"SELECT {cols} FROM rollups r WHERE {where} AND r.grain = {g} "
                         f"AND r.dim = '{dim}' AND r.t >= {lo} AND r.t < {hi}"
                         for g, lo, hi in ranges
                     )
@@ -675,6 +691,18 @@ class SqliteStore:
             def total(dim: str) -> int:
                 sql = f"SELECT IFNULL(SUM(n), 0) FROM ({rows(dim, period, 'r.clicks AS n')})"
                 return int(db.execute(sql, args).fetchone()[0])
+
+            def uniques() -> int:
+                if whole or flt.link_id is not None:  # one set's own first-visit rollups
+                    return total("uniques")
+                # Any other set: the distinct visitors of each UTC day over the marks of its
+                # links, counted in the window when their first visit to the set falls in it.
+                sql = f"""SELECT COUNT(*) FROM (SELECT MIN(v.first_ts) AS f FROM visitor_days v
+                           WHERE v.workspace_id = :ws AND v.link_id IN ({members})
+                             AND v.day >= :_d0 AND v.day < :_hi GROUP BY v.day, v.visitor)
+                          WHERE f >= :_lo AND f < :_hi"""
+                span = {"_d0": start // 86400 * 86400, "_lo": start, "_hi": end}
+                return int(db.execute(sql, {**args, **span}).fetchone()[0])
 
             all_time = db.execute(
                 f"SELECT IFNULL(SUM(r.clicks), 0) FROM rollups r WHERE {base} "
@@ -692,6 +720,19 @@ class SqliteStore:
                 by_link = grouped("*", period, "r.link_id", top_order)
             breakdowns["link"] = _codes(db, [(r[0], r[1]) for r in by_link])
             buckets = grouped("*", series, f"(r.t / {unit}) * {unit}", "k")
+            every_class = rows("traffic", period, "r.key AS k, r.clicks AS n", every)
+            traffic = db.execute(
+                f"SELECT k, SUM(n) AS n FROM ({every_class}) GROUP BY k HAVING SUM(n) > 0 "
+                "ORDER BY n DESC, k",
+                args,
+            ).fetchall()
+            variants: list[tuple[str, int, int]] = []
+            if flt.link_id is not None:
+                seen = dict(grouped("variant_uniques", period, "r.key", "k"))
+                variants = [
+                    (r[0], r[1], seen.get(r[0], 0))
+                    for r in grouped("variant", period, "r.key", "n DESC, k")
+                ]
             first = None
             if want_first:
                 first = db.execute(
@@ -702,10 +743,12 @@ class SqliteStore:
             return ClickStats(
                 total_clicks=all_time,
                 clicks_in_period=total("*"),
-                unique_visitors=total("uniques"),
+                unique_visitors=uniques(),
                 buckets=[(b[0], b[1]) for b in buckets],
                 breakdowns=breakdowns,
                 first_bucket=first,
+                traffic=[(r[0], r[1]) for r in traffic],
+                variants=variants,
             )
 
         return await self._read(job)
@@ -1046,13 +1089,13 @@ def _codes(db: sqlite3.Connection, by_id: list[tuple[str, int]]) -> list[tuple[s
 def _first_visits(
     db: sqlite3.Connection, events: list[ClickEvent]
 ) -> dict[tuple[str, str, int, str, int, str, int], int]:
-    """Count each human visitor once per UTC day (workspace-wide and per link), in the rollup
-    buckets of their first visit that day."""
+    """Count each human visitor once per UTC day (workspace-wide, per link and per variant),
+    in the rollup buckets of their first visit that day; the new marks are kept."""
     firsts = first_visit_times(events)  # (ws, link, day, visitor) -> first ts
     groups: dict[tuple[str, str, int], list[str]] = {}
     for ws, link, day, visitor in firsts:
         groups.setdefault((ws, link, day), []).append(visitor)
-    out: dict[tuple[str, str, int, str, int, str, int], int] = {}
+    new: list[tuple[str, str, int, str]] = []
     for (ws, link, day), visitors in groups.items():
         seen: set[str] = set()
         for i in range(0, len(visitors), 500):
@@ -1066,16 +1109,44 @@ def _first_visits(
                     (ws, link, day, *chunk),
                 )
             )
-        new = [v for v in visitors if v not in seen]
-        db.executemany(
-            "INSERT INTO visitor_days VALUES (?, ?, ?, ?)", [(ws, link, day, v) for v in new]
+        new.extend((ws, link, day, v) for v in visitors if v not in seen)
+    db.executemany(
+        "INSERT INTO visitor_days (workspace_id, link_id, day, visitor, first_ts) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(*mark, firsts[mark]) for mark in new],
+    )
+    return first_visit_buckets(firsts, new)
+
+
+def _recount_workspace_uniques(db: sqlite3.Connection, workspace_id: str, days: list[int]) -> None:
+    """Rebuild the workspace's visitor marks and 'uniques' rollups of `days` from the marks of
+    the links that remain (after a link is deleted for good)."""
+    for day in days:
+        args = {"ws": workspace_id, "day": day, "end": day + 86400}
+        db.execute(
+            "DELETE FROM visitor_days WHERE workspace_id = :ws AND link_id = '' AND day = :day",
+            args,
         )
-        for visitor in new:
-            ts = firsts[(ws, link, day, visitor)]
-            for grain in (86400, 3600, 900):
-                bucket = (ws, link, grain, "uniques", ts // grain * grain, "", 0)
-                out[bucket] = out.get(bucket, 0) + 1
-    return out
+        db.execute(
+            """INSERT INTO visitor_days (workspace_id, link_id, day, visitor, first_ts)
+               SELECT :ws, '', :day, visitor, MIN(first_ts) FROM visitor_days
+                WHERE workspace_id = :ws AND day = :day AND link_id <> ''
+                  AND instr(link_id, '|') = 0 GROUP BY visitor""",
+            args,
+        )
+        db.execute(
+            "DELETE FROM rollups WHERE workspace_id = :ws AND link_id = '' AND dim = 'uniques' "
+            "AND t >= :day AND t < :end",
+            args,
+        )
+        for grain in GRAINS:
+            db.execute(
+                f"""INSERT INTO rollups (workspace_id, link_id, grain, dim, t, key, bot, clicks)
+                    SELECT :ws, '', {grain}, 'uniques', (first_ts / {grain}) * {grain}, '', 0,
+                           COUNT(*) FROM visitor_days
+                     WHERE workspace_id = :ws AND link_id = '' AND day = :day GROUP BY 5""",
+                args,
+            )
 
 
 def _record_clicks(db: sqlite3.Connection, events: list[ClickEvent]) -> None:
@@ -1089,10 +1160,11 @@ def _record_clicks(db: sqlite3.Connection, events: list[ClickEvent]) -> None:
         return
     db.executemany(
         """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device, browser,
-               os, referrer, visitor, bot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               os, referrer, visitor, bot, traffic, city)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             (e.workspace_id, e.link_id, e.ts, e.variant, e.country, e.device,
-             e.browser, e.os, e.referrer, e.visitor, int(e.bot))
+             e.browser, e.os, e.referrer, e.visitor, int(e.bot), e.traffic, e.city)
             for e in events
         ],
     )  # fmt: skip

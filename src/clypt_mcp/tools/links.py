@@ -88,7 +88,10 @@ Geo = Annotated[
 ]
 Devices = Annotated[
     dict[str, str] | None,
-    Field(description="Route by device: keys 'ios', 'android', 'desktop'."),
+    Field(
+        description="Route by device: platform keys 'ios', 'android', 'desktop' and device-type "
+        "keys 'mobile', 'tablet'; when both match, the platform key wins."
+    ),
 ]
 IdemKey = Annotated[
     str | None,

@@ -9,7 +9,7 @@ from mcp.types import ImageContent, TextContent, ToolAnnotations
 from pydantic import Field
 
 from clypt_mcp.backends.base import BackendProvider
-from clypt_mcp.core.qr import render
+from clypt_mcp.core.qr import qr_url, render
 from clypt_mcp.tools.common import tool_errors
 from clypt_mcp.tools.links import LinkRef
 
@@ -34,7 +34,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
     ) -> list[ImageContent | TextContent]:
         """Make a QR code image of a link's short URL, for print or slides."""
         found = await backends().get_link(link)
-        data = await anyio.to_thread.run_sync(render, found.short_url, size, margin, format)
+        data = await anyio.to_thread.run_sync(render, qr_url(found.short_url), size, margin, format)
         mime = "image/png" if format == "png" else "image/svg+xml"
         return [
             ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=mime),

@@ -107,7 +107,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
         query: QrQuery = QR_PARAMS.parse(request)
         link = await service.get_link(principal, path_id(request))
         image = await anyio.to_thread.run_sync(
-            qr.render, link.short_url, query.size, query.margin, query.format
+            qr.render, qr.qr_url(link.short_url), query.size, query.margin, query.format
         )
         return Response(image, media_type=QR_MEDIA[query.format])
 
