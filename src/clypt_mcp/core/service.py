@@ -129,7 +129,16 @@ class ClyptService:
         self.clock = clock
         self.codes = codes
         self.geoip_db = geoip_db  # CLYPT_GEOIP_DB, to tell whether cities are known
+        # Called with a link's code whenever this service changes the link (or makes one with
+        # that code): the redirects of this process forget what they cached of it at once.
+        self.link_listeners: list[Callable[[str], None]] = []
         self._workspaces: set[str] = set()
+
+    def _changed(self, *codes: str | None) -> None:
+        for code in codes:
+            if code:
+                for listener in self.link_listeners:
+                    listener(code)
 
     @property
     def geo_cities(self) -> bool:
@@ -330,6 +339,7 @@ class ClyptService:
                 if earlier is None:
                     raise
                 return self.to_link(await self._record(principal, earlier))
+        self._changed(rec.code)  # a 404 remembered for this code is forgotten
         return await self.get_link(principal, rec.id)
 
     async def _replay(self, ws: str, key: str, request_hash: str) -> str | None:
@@ -351,7 +361,7 @@ class ClyptService:
         link = self.to_link(rec)
         if link.variants:  # each variant's clicks, all time
             flt = LinkFilter(workspace_id=principal.workspace_id, link_id=rec.id)
-            end = -(-int(self.clock().timestamp()) // SLOT + 1) * SLOT
+            end = (int(self.clock().timestamp()) // SLOT + 2) * SLOT  # past every click so far
             stats = await self.store.click_stats(flt, 0, end, False, 1)
             counts = {label: n for label, n, _ in stats.variants}
             for (label, _), variant in zip(variant_labels(rec), link.variants, strict=True):
@@ -433,6 +443,7 @@ class ClyptService:
             await self.store.update_link(
                 principal.workspace_id, rec.id, changes, tags, folder_names
             )
+            self._changed(rec.code, changes.get("code"))
         return await self.get_link(principal, rec.id)
 
     async def delete_link(self, principal: Principal, ref: str, permanent: bool = False) -> Deleted:
@@ -449,6 +460,7 @@ class ClyptService:
             await self.store.update_link(
                 principal.workspace_id, rec.id, {"deleted_at": now, "updated_at": now}, None
             )
+        self._changed(rec.code)
         return Deleted(deleted=True, permanent=permanent)
 
     async def bulk_create_links(

@@ -200,6 +200,7 @@ class RedirectHandler:
         self.state = state
         self.clock: Callable[[], datetime] = state.service.clock
         self.links = LinkCache(state.service.store, ttl=link_ttl)
+        state.service.link_listeners.append(self.links.forget)  # changes apply at once here
         self.redirector = Redirector(state.service.store, self.links)
         self.tries: TryLimiter | StoreTryLimiter = (
             StoreTryLimiter(state.service.store)

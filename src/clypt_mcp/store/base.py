@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -246,6 +247,39 @@ def first_visit_buckets(
             bucket = (ws, link, grain, dim, ts // grain * grain, variant, 0)
             out[bucket] = out.get(bucket, 0) + 1
     return out
+
+
+DAY = 86400
+UNIQUE_DAYS_SETTLE = 300  # a UTC day's uniques are cached once it ended this long ago
+
+
+def set_key(members_sql: str, args: dict[str, Any]) -> str:
+    """A name for the set of links a query selects: the SQL and its arguments, hashed."""
+    text = members_sql + "\0" + repr(sorted((k, repr(v)) for k, v in args.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def unique_day_plan(
+    start: int, end: int, now: int
+) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """How to count a set's unique visitors over `[start, end)`: `(settled, open, partial)` -
+    whole UTC days that ended UNIQUE_DAYS_SETTLE ago (cacheable), other whole days, and
+    `(lo, hi)` parts of a day at either edge of the window."""
+    settled: list[int] = []
+    fresh: list[int] = []
+    partial: list[tuple[int, int]] = []
+    first = -(-start // DAY) * DAY
+    if first >= end:
+        return settled, fresh, [(start, end)]
+    if start < first:
+        partial.append((start, first))
+    day = first
+    while day + DAY <= end:
+        (settled if day + DAY <= now - UNIQUE_DAYS_SETTLE else fresh).append(day)
+        day += DAY
+    if day < end:
+        partial.append((day, end))
+    return settled, fresh, partial
 
 
 # Every table a store copy moves, in an order that satisfies foreign keys (folders also need

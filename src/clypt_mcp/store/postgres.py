@@ -245,7 +245,9 @@ class PostgresStore:
         await self._tx(job)
 
     async def clear_all(self) -> None:
-        await self._run(lambda c: c.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
+        await self._run(
+            lambda c: c.execute(f"TRUNCATE {', '.join(TABLES)}, unique_days RESTART IDENTITY")
+        )
 
     # --- workspaces -------------------------------------------------------------------
 

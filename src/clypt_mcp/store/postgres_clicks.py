@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from clypt_mcp.store.base import (
+    DAY,
     DIMENSIONS,
     EPOCH,
     GRAINS,
@@ -15,6 +17,8 @@ from clypt_mcp.store.base import (
     first_visit_times,
     link_counts,
     rollup_rows,
+    set_key,
+    unique_day_plan,
 )
 from clypt_mcp.store.postgres_sql import fetchall, link_where, rowcount, scalar
 
@@ -126,8 +130,9 @@ async def recount_workspace_uniques(conn: Conn, workspace_id: str, days: list[in
     await conn.execute(
         """INSERT INTO visitor_days (workspace_id, link_id, day, visitor, first_ts)
            SELECT %(ws)s, '', day, visitor, MIN(first_ts) FROM visitor_days
-            WHERE workspace_id = %(ws)s AND day = ANY(%(days)s::bigint[]) AND link_id <> ''
-              AND strpos(link_id, '|') = 0 GROUP BY day, visitor""",
+            WHERE workspace_id = %(ws)s AND day = ANY(%(days)s::bigint[])
+              AND link_id IN (SELECT id FROM links WHERE workspace_id = %(ws)s)
+            GROUP BY day, visitor""",
         args,
     )
     await conn.execute(
@@ -258,16 +263,7 @@ async def click_stats(
     if whole or flt.link_id is not None:  # one set's own first-visit rollups
         uniques = await q.total("uniques", period)
     else:  # any other set: distinct visitors of each UTC day over the marks of its links
-        uniques = int(
-            await scalar(
-                conn,
-                f"""SELECT COUNT(*) FROM (SELECT MIN(v.first_ts) AS f FROM visitor_days v
-                     WHERE v.workspace_id = %(ws)s AND v.link_id IN ({members})
-                       AND v.day >= %(_d0)s AND v.day < %(_hi)s GROUP BY v.day, v.visitor) AS s
-                    WHERE f >= %(_lo)s AND f < %(_hi)s""",
-                {**args, "_d0": start // 86400 * 86400, "_lo": start, "_hi": end},
-            )
-        )
+        uniques = await _set_uniques(conn, flt.workspace_id, members, args, start, end)
     first = None
     if want_first:
         first = await q.value(
@@ -337,3 +333,57 @@ async def _codes(conn: Conn, by_id: list[tuple[Any, int]]) -> list[tuple[str, in
         )
     )
     return [(codes.get(i, i), n) for i, n in by_id]
+
+
+async def _set_uniques(
+    conn: Conn, workspace_id: str, members: str, args: dict[str, Any], start: int, end: int
+) -> int:
+    """Distinct visitors of each UTC day over the marks of the links `members` selects (whole
+    past days cached in unique_days), and at a partial day at an edge of the window those whose
+    first visit to the set falls in it (SqliteStore's `uniques`)."""
+    key = set_key(members, args)
+    settled, fresh, partial = unique_day_plan(start, end, int(time.time()))
+    counts: dict[int, int] = {}
+    if settled:
+        rows = await fetchall(
+            conn,
+            "SELECT day, visitors FROM unique_days WHERE workspace_id = %(ws)s "
+            "AND day >= %(_a)s AND day <= %(_b)s AND set_key = %(_k)s",
+            {**args, "_a": settled[0], "_b": settled[-1], "_k": key},
+        )
+        counts.update((int(d), int(n)) for d, n in rows)
+    todo = [d for d in settled if d not in counts] + fresh
+    if todo:
+        found = {
+            int(d): int(n)
+            for d, n in await fetchall(
+                conn,
+                f"""SELECT v.day, COUNT(DISTINCT v.visitor) FROM visitor_days v
+                     WHERE v.workspace_id = %(ws)s AND v.link_id IN ({members})
+                       AND v.day >= %(_a)s AND v.day <= %(_b)s GROUP BY v.day""",
+                {**args, "_a": min(todo), "_b": max(todo)},
+            )
+        }
+        for day in todo:
+            counts[day] = found.get(day, 0)
+        cache = [(workspace_id, d, key, counts[d]) for d in todo if d in set(settled)]
+        if cache:
+            await conn.execute(
+                """INSERT INTO unique_days (workspace_id, day, set_key, visitors)
+                   SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[])
+                   ON CONFLICT DO NOTHING""",
+                _columns(cache, 4),
+            )
+    n = sum(counts[d] for d in settled + fresh)
+    for lo, hi in partial:
+        n += int(
+            await scalar(
+                conn,
+                f"""SELECT COUNT(*) FROM (SELECT MIN(v.first_ts) AS f FROM visitor_days v
+                     WHERE v.workspace_id = %(ws)s AND v.link_id IN ({members})
+                       AND v.day = %(_d)s GROUP BY v.visitor) AS s
+                    WHERE f >= %(_lo)s AND f < %(_hi)s""",
+                {**args, "_d": lo // DAY * DAY, "_lo": lo, "_hi": hi},
+            )
+        )
+    return n

@@ -24,6 +24,7 @@ from clypt_mcp.errors import (
 )
 from clypt_mcp.models import ClickEvent, LinkSort
 from clypt_mcp.store.base import (
+    DAY,
     DIMENSIONS,
     EPOCH,
     GRAINS,
@@ -44,8 +45,10 @@ from clypt_mcp.store.base import (
     from_us,
     link_counts,
     rollup_rows,
+    set_key,
     table_spec,
     to_us,
+    unique_day_plan,
 )
 from clypt_mcp.store.rows import (
     code_taken,
@@ -669,6 +672,8 @@ class SqliteStore:
         period = cover(start, end)
         series = cover(start, end, unit)
 
+        remember: list[tuple[str, int, str, int]] = []  # unique_days rows to cache
+
         def job(db: sqlite3.Connection) -> ClickStats:
             def rows(
                 dim: str, ranges: list[tuple[int, int, int]], cols: str, where: str = base
@@ -696,13 +701,44 @@ class SqliteStore:
                 if whole or flt.link_id is not None:  # one set's own first-visit rollups
                     return total("uniques")
                 # Any other set: the distinct visitors of each UTC day over the marks of its
-                # links, counted in the window when their first visit to the set falls in it.
-                sql = f"""SELECT COUNT(*) FROM (SELECT MIN(v.first_ts) AS f FROM visitor_days v
-                           WHERE v.workspace_id = :ws AND v.link_id IN ({members})
-                             AND v.day >= :_d0 AND v.day < :_hi GROUP BY v.day, v.visitor)
-                          WHERE f >= :_lo AND f < :_hi"""
-                span = {"_d0": start // 86400 * 86400, "_lo": start, "_hi": end}
-                return int(db.execute(sql, {**args, **span}).fetchone()[0])
+                # links (whole past days cached in unique_days), and at a partial day at an
+                # edge of the window those whose first visit to the set falls in it.
+                key = set_key(members, args)
+                settled, fresh, partial = unique_day_plan(start, end, int(time.time()))
+                counts: dict[int, int] = {}
+                if settled:
+                    counts.update(
+                        db.execute(
+                            "SELECT day, visitors FROM unique_days WHERE workspace_id = :ws "
+                            "AND day >= :_a AND day <= :_b AND set_key = :_k",
+                            {**args, "_a": settled[0], "_b": settled[-1], "_k": key},
+                        ).fetchall()
+                    )
+                todo = [d for d in settled if d not in counts] + fresh
+                if todo:
+                    found = dict(
+                        db.execute(
+                            f"""SELECT v.day, COUNT(DISTINCT v.visitor) FROM visitor_days v
+                                 WHERE v.workspace_id = :ws AND v.link_id IN ({members})
+                                   AND v.day >= :_a AND v.day <= :_b GROUP BY v.day""",
+                            {**args, "_a": min(todo), "_b": max(todo)},
+                        ).fetchall()
+                    )
+                    for day in todo:
+                        counts[day] = found.get(day, 0)
+                    remember.extend(
+                        (flt.workspace_id, d, key, counts[d]) for d in todo if d in set(settled)
+                    )
+                n = sum(counts[d] for d in settled + fresh)
+                for lo, hi in partial:
+                    sql = f"""SELECT COUNT(*) FROM (SELECT MIN(v.first_ts) AS f
+                                FROM visitor_days v
+                               WHERE v.workspace_id = :ws AND v.link_id IN ({members})
+                                 AND v.day = :_d GROUP BY v.visitor) AS s
+                              WHERE f >= :_lo AND f < :_hi"""
+                    span = {"_d": lo // DAY * DAY, "_lo": lo, "_hi": hi}
+                    n += int(db.execute(sql, {**args, **span}).fetchone()[0])
+                return n
 
             all_time = db.execute(
                 f"SELECT IFNULL(SUM(r.clicks), 0) FROM rollups r WHERE {base} "
@@ -751,7 +787,17 @@ class SqliteStore:
                 variants=variants,
             )
 
-        return await self._read(job)
+        stats = await self._read(job)
+        if remember:
+            try:
+                await self._tx(
+                    lambda db: db.executemany(
+                        "INSERT OR IGNORE INTO unique_days VALUES (?, ?, ?, ?)", remember
+                    )
+                )
+            except (UnavailableError, sqlite3.Error):  # a cache: a read-only store goes on
+                log.debug("unique_days not written", exc_info=True)
+        return stats
 
     # --- api keys ---------------------------------------------------------------------
 
@@ -918,8 +964,19 @@ def _legacy_visitor_secret(path: str) -> bytes | None:
 
 
 def _split_sql(script: str) -> list[str]:
-    lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """The statements of a script, a trigger's BEGIN ... END block kept whole."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip().rstrip(";").strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return [s for s in out if s]
 
 
 def _now_us() -> int:
@@ -1130,8 +1187,9 @@ def _recount_workspace_uniques(db: sqlite3.Connection, workspace_id: str, days: 
         db.execute(
             """INSERT INTO visitor_days (workspace_id, link_id, day, visitor, first_ts)
                SELECT :ws, '', :day, visitor, MIN(first_ts) FROM visitor_days
-                WHERE workspace_id = :ws AND day = :day AND link_id <> ''
-                  AND instr(link_id, '|') = 0 GROUP BY visitor""",
+                WHERE workspace_id = :ws AND day = :day
+                  AND link_id IN (SELECT id FROM links WHERE workspace_id = :ws)
+                GROUP BY visitor""",
             args,
         )
         db.execute(

@@ -40,4 +40,39 @@ SELECT c.workspace_id, c.link_id, g.grain, 'variant', (c.ts / g.grain) * g.grain
 -- that day (marks made before this migration say the start of their day).
 ALTER TABLE visitor_days ADD COLUMN first_ts BIGINT NOT NULL DEFAULT 0;
 UPDATE visitor_days SET first_ts = day;
-CREATE INDEX visitor_days_ws_day ON visitor_days (workspace_id, day, link_id);
+
+-- Unique visitors of a set of links (a folder, a tag, a search: `set_key` names the query that
+-- selects its links) on a whole past UTC day: a cache of the distinct count over the visitor
+-- marks of its links, so a set's query reads one row per day. Any change to which links a set
+-- holds forgets the workspace's rows, and a new mark forgets its day's (triggers below).
+CREATE TABLE unique_days (
+    workspace_id TEXT COLLATE "C" NOT NULL,
+    day          BIGINT NOT NULL,
+    set_key      TEXT COLLATE "C" NOT NULL,
+    visitors     BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, day, set_key)
+);
+CREATE FUNCTION unique_days_forget() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'visitor_days' THEN
+        DELETE FROM unique_days WHERE workspace_id = NEW.workspace_id AND day = NEW.day;
+    ELSIF TG_TABLE_NAME = 'link_tags' THEN
+        DELETE FROM unique_days WHERE workspace_id =
+            (SELECT workspace_id FROM links WHERE id = COALESCE(NEW.link_id, OLD.link_id));
+    ELSE
+        DELETE FROM unique_days WHERE workspace_id = OLD.workspace_id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER unique_days_mark AFTER INSERT ON visitor_days
+    FOR EACH ROW EXECUTE FUNCTION unique_days_forget();
+CREATE TRIGGER unique_days_link_update AFTER UPDATE OF folder_id, code, url, title, notes ON links
+    FOR EACH ROW EXECUTE FUNCTION unique_days_forget();
+CREATE TRIGGER unique_days_link_delete AFTER DELETE ON links
+    FOR EACH ROW EXECUTE FUNCTION unique_days_forget();
+CREATE TRIGGER unique_days_tags AFTER INSERT OR DELETE ON link_tags
+    FOR EACH ROW EXECUTE FUNCTION unique_days_forget();
+CREATE TRIGGER unique_days_tag_change AFTER UPDATE OF name OR DELETE ON tags
+    FOR EACH ROW EXECUTE FUNCTION unique_days_forget();
+CREATE TRIGGER unique_days_folder_change AFTER UPDATE OF name, parent_id OR DELETE ON folders
+    FOR EACH ROW EXECUTE FUNCTION unique_days_forget();

@@ -39,4 +39,39 @@ SELECT c.workspace_id, c.link_id, g.grain, 'variant', (c.ts / g.grain) * g.grain
 -- that day (marks made before this migration say the start of their day).
 ALTER TABLE visitor_days ADD COLUMN first_ts INTEGER NOT NULL DEFAULT 0;
 UPDATE visitor_days SET first_ts = day;
-CREATE INDEX visitor_days_ws_day ON visitor_days(workspace_id, day, link_id);
+
+-- Unique visitors of a set of links (a folder, a tag, a search: `set_key` names the query that
+-- selects its links) on a whole past UTC day: a cache of the distinct count over the visitor
+-- marks of its links, so a set's query reads one row per day. Any change to which links a set
+-- holds forgets the workspace's rows, and a new mark forgets its day's (triggers below).
+CREATE TABLE unique_days (
+    workspace_id TEXT NOT NULL,
+    day          INTEGER NOT NULL,
+    set_key      TEXT NOT NULL,
+    visitors     INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, day, set_key)
+) WITHOUT ROWID;
+CREATE TRIGGER unique_days_mark AFTER INSERT ON visitor_days BEGIN
+    DELETE FROM unique_days WHERE workspace_id = NEW.workspace_id AND day = NEW.day;
+END;
+CREATE TRIGGER unique_days_link_update AFTER UPDATE OF folder_id, code, url, title, notes ON links BEGIN
+    DELETE FROM unique_days WHERE workspace_id = OLD.workspace_id;
+END;
+CREATE TRIGGER unique_days_link_delete AFTER DELETE ON links BEGIN
+    DELETE FROM unique_days WHERE workspace_id = OLD.workspace_id;
+END;
+CREATE TRIGGER unique_days_tag_added AFTER INSERT ON link_tags BEGIN
+    DELETE FROM unique_days WHERE workspace_id = (SELECT workspace_id FROM links WHERE id = NEW.link_id);
+END;
+CREATE TRIGGER unique_days_tag_removed AFTER DELETE ON link_tags BEGIN
+    DELETE FROM unique_days WHERE workspace_id = (SELECT workspace_id FROM links WHERE id = OLD.link_id);
+END;
+CREATE TRIGGER unique_days_tag_change AFTER UPDATE OF name ON tags BEGIN
+    DELETE FROM unique_days WHERE workspace_id = OLD.workspace_id;
+END;
+CREATE TRIGGER unique_days_folder_change AFTER UPDATE OF name, parent_id ON folders BEGIN
+    DELETE FROM unique_days WHERE workspace_id = OLD.workspace_id;
+END;
+CREATE TRIGGER unique_days_folder_delete AFTER DELETE ON folders BEGIN
+    DELETE FROM unique_days WHERE workspace_id = OLD.workspace_id;
+END;
