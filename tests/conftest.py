@@ -181,6 +181,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for line in os.environ.get("CLYPT_TEST_SKIPPED", "").splitlines():
         if line.strip():
             terminalreporter.write_line(line)
+    # One line per reason, not per test (a run without PostgreSQL skips hundreds of tests for
+    # one reason); pytest's own per-test list is off (`-r` in pyproject has no `s`).
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in reasons.items():
+        terminalreporter.write_line(f"SKIPPED {count} test{'s' * (count != 1)}: {reason}")
     crash = sys.modules.get("tests.e2e.crash")
     if crash is not None and crash.REPORTS:
         terminalreporter.write_line("crash safety: " + "; ".join(crash.REPORTS))
