@@ -35,12 +35,13 @@ def _make_v1_store(path: Path, clock: FakeClock) -> None:
             )
         base = int((clock.now - timedelta(hours=3)).timestamp())
         rows = [
-            ("default", "lnk_old1", base + i * 60, "US" if i % 2 else "DE", f"v{i % 3}", 0)
+            ("default", "lnk_old1", base + i * 60, "US" if i % 2 else "DE", f"v{i % 3}", 0,
+             ("ios", "android", "desktop")[i % 3])
             for i in range(10)
-        ] + [("default", "lnk_old2", base, "FR", "v9", 1)]
+        ] + [("default", "lnk_old2", base, "FR", "v9", 1, None)]  # fmt: skip
         db.executemany(
-            "INSERT INTO clicks (workspace_id, link_id, ts, country, visitor, bot) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO clicks (workspace_id, link_id, ts, country, visitor, bot, device) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -58,6 +59,10 @@ async def test_opening_a_v1_store_rolls_up_its_clicks(tmp_path: Path, clock: Fak
         assert {c.key: c.clicks for c in report.countries} == {"US": 5, "DE": 5}
         assert report.unique_visitors == 3
         assert [(c.key, c.clicks) for c in report.links] == [("old1", 10)]
+        # 0004: old platforms become device types (no user agent was kept: ios and android
+        # are phones), and the old bot flag the traffic class `crawler`
+        assert {c.key: c.clicks for c in report.devices} == {"mobile": 7, "desktop": 3}
+        assert {c.key: c.clicks for c in report.traffic} == {"human": 10, "crawler": 1}
     finally:
         await store.close()
 

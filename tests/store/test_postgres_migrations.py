@@ -64,13 +64,14 @@ def _make_v1_store(url: str, clock: FakeClock) -> None:
                 (f"lnk_{code}", code, now_us, now_us),
             )
         rows = [
-            ("default", "lnk_old1", base + i * 60, "US" if i % 2 else "DE", f"v{i % 3}", 0)
+            ("default", "lnk_old1", base + i * 60, "US" if i % 2 else "DE", f"v{i % 3}", 0,
+             ("ios", "android", "desktop")[i % 3])
             for i in range(10)
-        ] + [("default", "lnk_old2", base, "FR", "v9", 1)]
+        ] + [("default", "lnk_old2", base, "FR", "v9", 1, None)]  # fmt: skip
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO clicks (workspace_id, link_id, ts, country, visitor, bot) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
+                "INSERT INTO clicks (workspace_id, link_id, ts, country, visitor, bot, device) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 rows,
             )
 
@@ -87,6 +88,10 @@ async def test_opening_a_v1_store_rolls_up_its_clicks(pg_url: str, clock: FakeCl
         assert {c.key: c.clicks for c in report.countries} == {"US": 5, "DE": 5}
         assert report.unique_visitors == 3
         assert [(c.key, c.clicks) for c in report.links] == [("old1", 10)]
+        # 0004: old platforms become device types (no user agent was kept: ios and android
+        # are phones), and the old bot flag the traffic class `crawler`
+        assert {c.key: c.clicks for c in report.devices} == {"mobile": 7, "desktop": 3}
+        assert {c.key: c.clicks for c in report.traffic} == {"human": 10, "crawler": 1}
         with_bots = await service.get_analytics(
             Principal(workspace_id="default"), AnalyticsQuery(include_bots=True)
         )
