@@ -112,6 +112,9 @@ async def service(pg_url: str) -> AsyncIterator[ClyptService]:
         await store.close()
 
 
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+
+
 async def _spread(
     origins: Origins, calls: list[tuple[str, str, str | None, object]]
 ) -> list[httpx2.Response]:
@@ -126,7 +129,10 @@ async def _spread(
 
         async def one(i: int) -> None:
             method, path, key, body = calls[i]
-            headers = {"authorization": f"Bearer {key}"} if key else {}
+            # a browser's agent: crawlers never spend a single-use link (#21)
+            headers = {"user-agent": BROWSER}
+            if key:
+                headers["authorization"] = f"Bearer {key}"
             client = clients[i % len(clients)]
             answers[i] = await client.request(method, path, headers=headers, json=body)
 

@@ -71,11 +71,16 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         chart_width: Annotated[int, Field(ge=200, le=2000, description="Chart pixels.")] = 800,
         chart_height: Annotated[int, Field(ge=150, le=1500, description="Chart pixels.")] = 400,
     ) -> Annotated[CallToolResult, Analytics]:
-        """Report clicks: totals, unique visitors, a time series and the top countries, devices,
-        browsers, operating systems, referrers and links (the rest summed as 'other'). Use it for
-        questions like "which links did best last week, by country?". Bots are left out. Each
-        figure comes with the previous period's and the change in percent. chart=true adds a
-        PNG of clicks over time (this period and the one before) that you can show the user."""
+        """Report clicks: totals, unique visitors, a time series and the top countries, device
+        types (desktop/mobile/tablet/other), browsers, operating systems, referrers, cities and
+        links (the rest summed as 'other'), the traffic classes (human, qr, preview, ai_agent,
+        crawler, suspect) and, for one link with variants, each A/B variant's clicks, share and
+        unique visitors. Use it for questions like "which links did best last week, by
+        country?" or "which variant won?". Unique visitors are the distinct visitors of the
+        selected links on each UTC day, summed over the days of the period. Only human and QR
+        visits are clicks: unfurlers, assistants and crawlers are left out. Each figure comes
+        with the previous period's and the change in percent. chart=true adds a PNG of clicks
+        over time (this period and the one before) that you can show the user."""
         query = AnalyticsQuery(
             link=link,
             tag=tag,
