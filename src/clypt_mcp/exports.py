@@ -13,8 +13,8 @@ from clypt_mcp.errors import InvalidInputError
 from clypt_mcp.models import MAX_BULK, Link, LinkQuery, Principal, Scope
 
 Progress = Callable[[int, int], None]
-CLICK_COLUMNS = ["time", "code", "variant", "country", "device", "browser", "os", "referrer",
-                 "visitor", "bot"]  # fmt: skip
+CLICK_COLUMNS = ["time", "code", "variant", "country", "city", "device", "browser", "os",
+                 "referrer", "visitor", "bot", "traffic"]  # fmt: skip
 LINK_COLUMNS = [
     "id", "code", "short_url", "url", "title", "notes", "tags", "folder", "utm_source",
     "utm_medium", "utm_campaign", "utm_term", "utm_content", "starts_at", "expires_at",
@@ -24,6 +24,28 @@ IMPORT_COLUMNS = {"url", "code", "title", "notes", "tags", "folder", "utm_source
                   "utm_campaign", "utm_term", "utm_content", "starts_at", "expires_at",
                   "max_clicks"}  # fmt: skip
 PAGE = 1000
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """OWASP's CSV-injection rule: a text cell that a spreadsheet would read as a formula
+    (starting with = + - @, tab or carriage return) gets a leading single quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_row(values: list[Any]) -> list[Any]:
+    return [csv_cell(v) for v in values]
+
+
+def _uncell(value: str) -> str:
+    """Undo `csv_cell` when reading back a CSV this project wrote."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_START):
+        return value[1:]
+    return value
 
 
 def _nothing(done: int, total: int) -> None:
@@ -56,7 +78,7 @@ async def export_clicks(
         for row in rows:
             record = _click_record(row)
             if writer:
-                writer.writerow([record[c] for c in CLICK_COLUMNS])
+                writer.writerow(csv_row([record[c] for c in CLICK_COLUMNS]))
             else:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         written += len(rows)
@@ -71,12 +93,14 @@ def _click_record(row: dict[str, Any]) -> dict[str, Any]:
         "code": row["code"],
         "variant": row["variant"],
         "country": row["country"],
+        "city": row.get("city"),
         "device": row["device"],
         "browser": row["browser"],
         "os": row["os"],
         "referrer": row["referrer"],
         "visitor": row["visitor"],
         "bot": bool(row["bot"]),
+        "traffic": row.get("traffic") or ("crawler" if row["bot"] else "human"),
     }
 
 
@@ -115,7 +139,7 @@ async def export_links(
     for i, link in enumerate(links, 1):
         data = link.model_dump(mode="json")
         data["tags"] = ",".join(link.tags)
-        writer.writerow(["" if data[c] is None else data[c] for c in LINK_COLUMNS])
+        writer.writerow(csv_row(["" if data[c] is None else data[c] for c in LINK_COLUMNS]))
         if i % 100 == 0 or i == len(links):
             progress(i, total)
     return len(links)
@@ -140,7 +164,9 @@ def read_link_rows(text: Iterator[str]) -> list[dict[str, Any]]:
         )
     rows = []
     for row in reader:
-        item: dict[str, Any] = {k: v.strip() for k, v in row.items() if k and v and v.strip()}
+        item: dict[str, Any] = {
+            k: _uncell(v.strip()) for k, v in row.items() if k and v and v.strip()
+        }
         if "tags" in item:
             item["tags"] = [t.strip() for t in item["tags"].split(",") if t.strip()]
         rows.append(item)

@@ -167,8 +167,8 @@ def test_an_unreadable_maxmind_file_is_one_clear_error(
         ("android-app://com.slack/", "com.slack"),
         ("", None),
         (None, None),
-        ("not a url", None),
-        ("http://[::1", None),
+        ("not a url", "invalid"),
+        ("http://[::1", "invalid"),
     ],
 )
 def test_only_the_referrer_host_is_kept(header: str | None, host: str | None) -> None:

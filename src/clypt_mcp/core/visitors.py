@@ -282,10 +282,18 @@ def _parse_ip_cached(text: str) -> IPAddress | None:
         return None
 
 
+INVALID_HOST = "invalid"
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
 def referrer_host(referrer: str | None) -> str | None:
-    """The host of a `Referer` header, lower-cased, without port or path; None when absent."""
-    if not referrer or len(referrer) > 4096:
+    """The host of a `Referer` header, lower-cased, without port or path, in ASCII (IDNA);
+    `invalid` when it is not a host name or an IP address; None when absent. Visitors choose
+    this text: it is checked so that nothing but a host name ever reaches analytics."""
+    if not referrer:
         return None
+    if len(referrer) > 4096:
+        return INVALID_HOST
     return _referrer_host_cached(referrer)
 
 
@@ -294,10 +302,28 @@ def _referrer_host_cached(referrer: str) -> str | None:
     try:
         host = urlsplit(referrer.strip()).hostname
     except ValueError:
-        return None
-    if not host or len(host) > 253:
-        return None
-    return host.lower()
+        return INVALID_HOST
+    if not host:
+        return INVALID_HOST
+    return valid_host(host)
+
+
+def valid_host(host: str) -> str:
+    """`host` as a lower-case ASCII host name (IDNA) or IP address, else `invalid`."""
+    host = host.strip().rstrip(".").lower()
+    try:
+        return str(ip_address(host))
+    except ValueError:
+        pass
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return INVALID_HOST
+    labels = host.split(".")
+    if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+        return INVALID_HOST
+    return host
 
 
 # --- country ------------------------------------------------------------------------------
