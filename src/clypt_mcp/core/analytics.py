@@ -214,7 +214,12 @@ def build(
         rest = stats.clicks_in_period - sum(c.clicks for c in top)
         if rest > 0:
             # clicks with no city were never rolled up by city: they are the unknown ones
-            top.append(Count(key="unknown" if dim == "city" else "other", clicks=rest))
+            label = "unknown" if dim == "city" else "other"
+            folded = next((c for c in top if c.key == label), None)  # housekeeping's `other`
+            if folded is not None:
+                folded.clicks += rest
+            else:
+                top.append(Count(key=label, clicks=rest))
         fields[name] = top
     note = None
     if not cities and not stats.breakdowns.get("city"):

@@ -7,7 +7,10 @@ Each pass (at start, then every `every` seconds) deletes:
   the shorter history);
 - idempotency keys remembered for more than `IDEMPOTENCY_HOURS` (a retry comes within minutes;
   the same key a day later makes a new link);
-- request counters (rate limits, wrong passwords) of windows that began `COUNTER_HOURS` ago.
+- request counters (rate limits, wrong passwords) of windows that began `COUNTER_HOURS` ago;
+
+and folds rollup keys that visitors choose (Referer hosts, browser, OS, city) beyond each
+bucket's `ROLLUP_KEYS` biggest into `other` (buckets of the last `CAP_DAYS` days).
 
 Deletes go a chunk per transaction, so redirects' click writes never wait long for them.
 """
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HOURS = 24
 COUNTER_HOURS = 25  # longer than the longest rate-limit window (a day)
+CAP_DAYS = 2  # rollup buckets this recent are capped each pass (older ones already were)
 
 
 class Housekeeping:
@@ -71,6 +75,8 @@ class Housekeeping:
                 break
         counters = int((now - timedelta(hours=COUNTER_HOURS)).timestamp())
         done["counters"] = await self.store.purge_request_counts(counters)
+        since = int((now - timedelta(days=CAP_DAYS)).timestamp()) // 86400 * 86400
+        done["rollup keys"] = await self.store.cap_rollups(since)
         self.purged.update(done)
         if any(done.values()):
             log.info("housekeeping deleted %s", ", ".join(f"{n} {k}" for k, n in done.items()))

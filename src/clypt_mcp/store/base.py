@@ -250,6 +250,25 @@ def first_visit_buckets(
 
 
 DAY = 86400
+# Rollup dimensions whose keys visitors choose (Referer host, browser and OS names, city): each
+# bucket keeps its ROLLUP_KEYS biggest keys and folds the rest into `other` (housekeeping), so
+# a flood of made-up Referers or agents cannot grow the rollups without end.
+VISITOR_DIMS = ("referrer", "browser", "os", "city")
+ROLLUP_KEYS = 100
+
+
+def capped_rollups_sql(param: str) -> str:
+    """The rollup rows (since `param`, a placeholder for the oldest bucket start) beyond their
+    bucket's ROLLUP_KEYS biggest keys, for `cap_rollups`; the same SQL in both dialects."""
+    dims = ", ".join(f"'{d}'" for d in VISITOR_DIMS)
+    return f"""SELECT workspace_id, link_id, grain, dim, t, key, bot, clicks FROM (
+                 SELECT r.*, ROW_NUMBER() OVER (
+                     PARTITION BY workspace_id, link_id, grain, dim, t, bot
+                     ORDER BY clicks DESC, key) AS rank
+                   FROM rollups r WHERE dim IN ({dims}) AND t >= {param} AND key <> 'other'
+               ) AS ranked WHERE rank > {ROLLUP_KEYS}"""
+
+
 UNIQUE_DAYS_SETTLE = 300  # a UTC day's uniques are cached once it ended this long ago
 
 
@@ -481,6 +500,11 @@ class Store(Protocol):
         """Delete at most `limit` raw clicks, and first-visit marks, older than `before`
         (Unix seconds), in every workspace; the number of rows deleted. Rollups and link
         counters stay, so analytics and totals do not change: only exports see less."""
+        ...
+
+    async def cap_rollups(self, since: int) -> int:
+        """Fold the rollup keys of VISITOR_DIMS beyond each bucket's ROLLUP_KEYS biggest
+        into `other`, for buckets starting at `since` or later; the rows folded."""
         ...
 
     async def purge_idempotency(self, before: int, limit: int) -> int:

@@ -395,6 +395,9 @@ class PostgresStore:
     async def purge_clicks(self, before: int, limit: int) -> int:
         return await self._tx(lambda c: clicks_sql.purge_clicks(c, before, limit))
 
+    async def cap_rollups(self, since: int) -> int:
+        return await self._run(lambda c: clicks_sql.cap_rollups(c, since), write=True)
+
     async def purge_idempotency(self, before: int, limit: int) -> int:
         return await self._tx(
             lambda c: rowcount(

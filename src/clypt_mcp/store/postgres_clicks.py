@@ -12,6 +12,7 @@ from clypt_mcp.store.base import (
     GRAINS,
     ClickStats,
     LinkFilter,
+    capped_rollups_sql,
     cover,
     first_visit_buckets,
     first_visit_times,
@@ -116,6 +117,31 @@ async def first_visits(conn: Conn, events: list[ClickEvent]) -> dict[RollupKey, 
         _columns([(*mark, firsts[mark]) for mark in sorted(firsts)], 5),
     )
     return first_visit_buckets(firsts, [(r[0], r[1], int(r[2]), r[3]) for r in new])
+
+
+async def cap_rollups(conn: Conn, since: int) -> int:
+    """SqliteStore.cap_rollups on PostgreSQL."""
+    rows = await fetchall(conn, capped_rollups_sql("%s"), (since,))
+    if not rows:
+        return 0
+    folded = [(r[0], r[1], r[2], r[3], r[4], "other", r[6], r[7]) for r in rows]
+    await conn.execute(_UPSERT_ROLLUPS, _columns(_summed(folded), 8))
+    await conn.execute(
+        """DELETE FROM rollups AS r USING unnest(%s::text[], %s::text[], %s::int[], %s::text[],
+               %s::bigint[], %s::text[], %s::smallint[]) AS d (ws, link, grain, dim, t, key, bot)
+            WHERE r.workspace_id = d.ws AND r.link_id = d.link AND r.grain = d.grain
+              AND r.dim = d.dim AND r.t = d.t AND r.key = d.key AND r.bot = d.bot""",
+        _columns([tuple(r[:7]) for r in rows], 7),
+    )
+    return len(rows)
+
+
+def _summed(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows with the same key (all but the last column) added up: one upsert each."""
+    sums: dict[tuple[Any, ...], int] = {}
+    for *key, n in rows:
+        sums[tuple(key)] = sums.get(tuple(key), 0) + int(n)
+    return [(*k, n) for k, n in sorted(sums.items())]
 
 
 async def recount_workspace_uniques(conn: Conn, workspace_id: str, days: list[int]) -> None:

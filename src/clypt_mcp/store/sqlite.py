@@ -38,6 +38,7 @@ from clypt_mcp.store.base import (
     LinkFilter,
     LinkRecord,
     TagRecord,
+    capped_rollups_sql,
     cover,
     first_visit_buckets,
     first_visit_times,
@@ -615,6 +616,23 @@ class SqliteStore:
             # Visitor marks stay: unique visitors of a folder, a tag or any set of links are
             # counted from them, and must not change when raw clicks go.
             return deleted
+
+        return await self._tx(job)
+
+    async def cap_rollups(self, since: int) -> int:
+        def job(db: sqlite3.Connection) -> int:
+            rows = db.execute(capped_rollups_sql("?"), (since,)).fetchall()
+            db.executemany(
+                """INSERT INTO rollups VALUES (?, ?, ?, ?, ?, 'other', ?, ?)
+                   ON CONFLICT DO UPDATE SET clicks = clicks + excluded.clicks""",
+                [(r[0], r[1], r[2], r[3], r[4], r[6], r[7]) for r in rows],
+            )
+            db.executemany(
+                "DELETE FROM rollups WHERE workspace_id = ? AND link_id = ? AND grain = ? "
+                "AND dim = ? AND t = ? AND key = ? AND bot = ?",
+                [tuple(r[:7]) for r in rows],
+            )
+            return len(rows)
 
         return await self._tx(job)
 
