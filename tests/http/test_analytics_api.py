@@ -110,3 +110,39 @@ async def test_timezone_interval_and_bots(api: Api, admin_key: str, service: Cly
     with_bots = await api.get("/analytics", admin_key, params={**params, "includeBots": "true"})
     assert with_bots.json()["clicksInPeriod"] == 1
     assert with_bots.json()["query"]["botsIncluded"] is True
+
+
+async def test_link_analytics_and_the_link_show_each_variant_s_results(
+    api: Api, admin_key: str, service: ClyptService
+) -> None:
+    body = {
+        "url": "https://e.com/",
+        "variants": [{"url": "https://e.com/a", "label": "a"}, {"url": "https://e.com/b"}],
+    }
+    link = (await api.post("/links", admin_key, json=body)).json()
+    now = service.clock()
+    await service.store.record_clicks(
+        [
+            ClickEvent(
+                link_id=link["id"],
+                workspace_id="default",
+                at=now - timedelta(minutes=5),
+                variant="a" if i % 4 else "#2",
+                visitor=f"v{i % 50}",
+            )
+            for i in range(200)
+        ]
+    )
+    stats = (await api.get(f"/links/{link['id']}/analytics", admin_key)).json()
+    variants = {v["label"]: v for v in stats["variants"]}
+    assert set(variants) == {"a", "#2"}
+    assert variants["a"]["clicks"] + variants["#2"]["clicks"] == 200
+    assert variants["a"]["url"] == "https://e.com/a"
+    assert {"share", "uniqueVisitors", "previousClicks"} <= set(variants["a"])
+    assert stats["traffic"] == [{"key": "human", "clicks": 200}]
+    assert stats["cities"] == [] and stats["citiesNote"]
+    shown = (await api.get(f"/links/{link['id']}", admin_key)).json()
+    assert [v["clicks"] for v in shown["variants"]] == [
+        variants["a"]["clicks"],
+        variants["#2"]["clicks"],
+    ]

@@ -233,3 +233,16 @@ async def test_a_change_by_another_process_on_the_store_arrives_within_a_second(
             await anyio.sleep(0.05)
     finally:
         await other.close()
+
+
+async def test_a_hostile_referer_reaches_analytics_as_invalid(harness: Harness) -> None:
+    link = await harness.link()
+    await harness.visit(
+        link.code, ua=agents.DESKTOP_CHROME, referer="https://=cmd|x <script>.example/"
+    )
+    await harness.flush()
+    harness.clock.advance(minutes=15)
+    report = await harness.service.get_analytics(OWNER, AnalyticsQuery(link=link.code))
+    text = report.model_dump_json()
+    assert _counts(report.referrers) == {"invalid": 1}
+    assert "=cmd" not in text and "<script" not in text
