@@ -194,3 +194,32 @@ async def test_three_servers_on_one_database_stay_exact(
         assert r.headers["X-RateLimit-Remaining"] == "0"
     assert {r.headers["X-RateLimit-Limit"] for r in answers} == {str(LIMIT)}
     assert len({r.headers["X-RateLimit-Reset"] for r in answers}) == 1
+
+
+async def test_a_change_on_one_server_reaches_the_others_within_a_second(
+    origins: Origins, service: ClyptService
+) -> None:
+    """#11: disable over REST on server 0: its next redirect is 410; servers 1 and 2, which
+    have the link cached, answer 410 within 1 s."""
+    key = (await service.create_api_key("default", ApiKeyCreate(name="editor"))).secret
+    owner = Principal(workspace_id="default", scopes=ALL_SCOPES)
+    link = await service.create_link(owner, LinkCreate(url="https://example.com/x", code="flip"))
+    headers = {"user-agent": BROWSER}
+    async with httpx2.AsyncClient(timeout=10, follow_redirects=False) as http:
+        for origin in origins:  # every server has looked the link up (and cached it)
+            assert (await http.get(f"{origin}/flip", headers=headers)).status_code == 302
+        patched = await http.patch(
+            f"{origins[0]}/api/v1/links/{link.id}",
+            headers={**headers, "authorization": f"Bearer {key}"},
+            json={"disabled": True},
+        )
+        assert patched.status_code == 200
+        changed = time.monotonic()
+        assert (await http.get(f"{origins[0]}/flip", headers=headers)).status_code == 410
+        pending = set(origins[1:])
+        while pending:
+            for origin in list(pending):
+                if (await http.get(f"{origin}/flip", headers=headers)).status_code == 410:
+                    pending.discard(origin)
+            assert time.monotonic() - changed < 1.0, pending
+            await anyio.sleep(0.02)

@@ -241,9 +241,12 @@ class LinkCache:
     async def _refresh(self, code: str) -> CompiledLink | None:
         done = self._loading[code] = anyio.Event()
         try:
+            started = self.clock()
             link = await self._load(code)
             now = self.clock()
-            self._entries[code] = (now + self.ttl, link)
+            # good for `ttl` from when the store was asked, so no answer outlives a change
+            # by more than `ttl`, however long the lookup took
+            self._entries[code] = (started + self.ttl, link)
             self._entries.move_to_end(code)
             # Oldest first: drop what expired a while ago (memory follows the codes in use,
             # not every code ever seen), and anything beyond max_size.
