@@ -223,3 +223,36 @@ async def test_every_redirect_is_a_click_after_a_clean_sigterm(
         got = {c.key: c.clicks for c in getattr(report, part)}
         assert got == expected(sent, part), part
     assert report.unique_visitors == len({(ua, ip) for ua, ip, _ in sent})
+
+
+async def test_a_stdio_server_s_change_reaches_serve_s_redirects_within_a_second(
+    tmp_path: Path,
+) -> None:
+    """#11: `serve` and a stdio MCP server on one SQLite file; update_link over stdio."""
+    from mcp import Client
+
+    from tests.e2e.test_stdio import ok, server_params
+
+    db = tmp_path / "clypt.db"
+    link, _ = await make_links(db)
+    browser = {"user-agent": next(iter(AGENTS))}
+    with server(db, 1) as (proc, origin):
+        async with httpx2.AsyncClient(base_url=origin, timeout=10) as http:
+            first = await http.get(f"/{link.code}", headers=browser)
+            assert first.headers["location"] == "https://example.com/launch?utm_source=e2e"
+            with anyio.fail_after(60):
+                async with Client(server_params(db), read_timeout_seconds=30) as mcp:
+                    ok(
+                        await mcp.call_tool(
+                            "update_link",
+                            {"link": link.code, "url": "https://example.com/changed"},
+                        )
+                    )
+                    changed = time.monotonic()
+                    while True:
+                        answer = await http.get(f"/{link.code}", headers=browser)
+                        if answer.headers["location"].startswith("https://example.com/changed"):
+                            break
+                        assert time.monotonic() - changed < 1.0
+                        await anyio.sleep(0.02)
+        stop(proc)
