@@ -20,8 +20,9 @@ INSTRUCTIONS = """\
 Clypt makes and manages short links. create_link shortens a URL (tell the user the short_url);
 list_links finds links (search, tag, folder, status, sort by clicks); update_link changes one
 (send only what changes, null clears); delete_link soft-deletes (restorable) unless permanent;
-get_analytics answers "how did my links do" with totals, a time series and breakdowns by
-country, device, browser, OS, referrer and link; manage_tags and manage_folders organise;
+get_analytics answers "how did my links do" with totals, exact unique visitors, a time series
+and breakdowns by country, city, device type, browser, OS, referrer, link, traffic class and A/B
+variant; manage_tags and manage_folders organise;
 get_qr_code makes a QR image. Links are named by code, id or full short URL.
 Errors say what to change: fix the call and try again."""
 

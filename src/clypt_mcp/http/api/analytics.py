@@ -29,7 +29,12 @@ def endpoints(state: AppState) -> list[Endpoint]:
             params=WORKSPACE_PARAMS,
             errors=(422,),
             description="totalClicks, clicksInPeriod, uniqueVisitors, a time series and top-N "
-            "breakdowns (the rest summed as 'other'). A folder includes its subfolders; bots "
-            "are left out unless includeBots=true. For one link use /links/{id}/analytics.",
+            "breakdowns (the rest summed as 'other'): countries, devices (device type: desktop, "
+            "mobile, tablet, other), browsers, os, referrers, cities, links, and traffic (every "
+            "class's visits: human, qr, preview, ai_agent, crawler, suspect). uniqueVisitors is "
+            "the number of distinct visitors of the selected links on each UTC day, summed over "
+            "the days of the period. A folder includes its subfolders; only human and qr visits "
+            "are clicks unless includeBots=true. For one link (with its A/B `variants` results) "
+            "use /links/{id}/analytics.",
         )
     ]
