@@ -30,6 +30,13 @@ def summarize(a: Analytics) -> str:
         f"{a.unique_visitors} unique, from {q.start:%Y-%m-%d %H:%M} "
         f"to {q.end:%Y-%m-%d %H:%M} {q.timezone}, {a.total_clicks} all time. "
         f"Top countries: {_top(a.countries)}. Top links: {_top(a.links)}."
+        + (
+            " Variants: "
+            + ", ".join(f"{v.label} {v.clicks} ({v.share:.0%})" for v in a.variants)
+            + "."
+            if a.variants
+            else ""
+        )
     )
 
 
