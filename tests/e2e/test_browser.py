@@ -51,6 +51,10 @@ CHROMIUM_ARGS = [  # as root, on a machine with no outside network
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    # the agent a person's Chromium sends: headless Chromium names itself HeadlessChrome, which
+    # Clypt classes as a crawler (shown a neutral page by password links, #21)
+    "--user-agent=Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36",
 ]
 WAIT = 10.0  # seconds any one wait may take
 LANDING_TEXT = "Welcome to the landing page"
