@@ -527,7 +527,8 @@ class Analytics(_Wire):
     unique_visitors: int = Field(
         description="Distinct visitors of the links in scope on each UTC day (the visitor hash "
         "rotates daily), summed over the days of the period; exact for a link, a folder, a tag "
-        "or the workspace."
+        "or the workspace. Where the period cuts a UTC day, a visitor counts when their first "
+        "visit to those links that day falls inside it."
     )
     clicks_change_percent: float | None = Field(
         description="Change against the previous period; null when it had no clicks."
