@@ -64,6 +64,19 @@ def _expected(events: list[ClickEvent], members: set[str], start: datetime, end:
     )
 
 
+def _expected_cut(
+    events: list[ClickEvent], members: set[str], start: datetime, end: datetime
+) -> int:
+    """For a window that cuts UTC days: a (visitor, day) counts when its first visit to the
+    set that day falls inside the window."""
+    first: dict[tuple[str | None, int], datetime] = {}
+    for e in events:
+        if not e.bot and e.link_id in members:
+            key = (e.visitor, e.ts // 86400)
+            first[key] = min(first.get(key, e.at), e.at)
+    return sum(1 for at in first.values() if start <= at < end)
+
+
 def _members(
     links: list[tuple[Link, tuple[str | None, list[str]]]], flt: dict[str, str]
 ) -> set[str]:
@@ -118,6 +131,13 @@ async def test_unique_visitors_are_exact_for_every_set_and_survive_the_purge(
             for link, _ in alive:
                 got = await report(link=link.code)
                 assert got.unique_visitors == _expected(events, {link.id}, start, end)
+            # a window that starts and ends at 06:00 UTC, cutting three days
+            cut = (today - timedelta(days=3, hours=-6), today + timedelta(hours=6))
+            for flt in FILTERS:
+                query = AnalyticsQuery(start=cut[0], end=cut[1], interval="hour", **flt)
+                got = await service.get_analytics(principal, query)
+                want = _expected_cut(events, _members(alive, flt), *cut)
+                assert got.unique_visitors == want, ("cut", flt)
 
         specs = list(zip(links, LINKS, strict=True))
         await compare(specs)
