@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -37,7 +38,6 @@ from urllib.parse import unquote, urlsplit
 import anyio
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.register import RegistrationHandler
-from mcp.server.auth.handlers.revoke import RevocationHandler
 from mcp.server.auth.handlers.token import TokenHandler
 from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
 from mcp.server.auth.provider import (
@@ -269,6 +269,10 @@ class ClyptOAuthProvider:
     async def authorize(
         self, client: OAuthClientInformationFull, params: AuthorizationParams
     ) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{43}", params.code_challenge):
+            raise AuthorizeError(
+                "invalid_request", "code_challenge must be a PKCE S256 challenge (43 characters)"
+            )
         if params.resource is not None and params.resource.rstrip("/") != self.resource:
             raise AuthorizeError("invalid_target", f"the only resource here is {self.resource}")
         handle = REQUEST_PREFIX + secrets.token_urlsafe(24)
@@ -682,7 +686,6 @@ def routes(state: AppState, provider: ClyptOAuthProvider) -> list[Route]:
     registration = RegistrationHandler(
         provider, ClientRegistrationOptions(enabled=True, valid_scopes=SCOPE_NAMES)
     )
-    revocation = RevocationHandler(provider, authenticator)
     authorize = AuthorizationHandler(provider)
 
     async def token(request: Request) -> Response:
@@ -701,8 +704,22 @@ def routes(state: AppState, provider: ClyptOAuthProvider) -> list[Route]:
         return response
 
     async def revoke(request: Request) -> Response:
-        response: Response = await revocation.handle(request)
-        return response
+        # RFC 7009 by hand: the SDK's handler wants a client_secret field even from public
+        # clients, which send none.
+        try:
+            client = await authenticator.authenticate_request(request)
+        except AuthenticationError as exc:
+            return oauth_error("invalid_client", exc.message, 401)
+        form = await request.form()
+        token = form.get("token")
+        if not isinstance(token, str) or not token:
+            return oauth_error("invalid_request", "token is required")
+        found: AccessToken | RefreshToken | None = await provider.load_access_token(token)
+        if found is None:
+            found = await provider.load_refresh_token(client, token)
+        if found is not None and found.client_id == client.client_id:
+            await provider.revoke_token(found)
+        return Response(status_code=200, headers=OAUTH_HEADERS)
 
     async def authorize_endpoint(request: Request) -> Response:
         response: Response = await authorize.handle(request)
