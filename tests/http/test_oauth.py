@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 import secrets
 import time
@@ -24,6 +25,7 @@ from clypt_mcp.http.oauth import create_signin_link
 from clypt_mcp.models import ApiKeyCreate, Scope
 from tests.conftest import BASE_URL
 from tests.http.oauth_person import csrf_of
+from tests.store.dump import dump_all
 
 pytestmark = pytest.mark.anyio
 REDIRECT = "http://127.0.0.1:9/callback"
@@ -413,3 +415,74 @@ async def test_a_signin_link_pasted_in_approves_once(world: World) -> None:
     assert reused.status_code == 401
     grants = await provider.store.list_grants("team")
     assert [g.scopes for g in grants] == [["links:read"]]
+
+
+async def test_tokens_codes_keys_and_signin_links_stay_out_of_logs_errors_and_the_store(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+    provider = world.app.state.oauth
+    assert provider is not None
+    registered = await world.http.post(
+        "/register",
+        json={"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_post"},
+    )
+    client_secret = registered.json()["client_secret"]
+    client_id = registered.json()["client_id"]
+    verifier, challenge = pkce()
+    code = await code_for(world, client_id, challenge)
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+    }
+    body = (await world.http.post("/token", data=data)).json()
+    wrong_secret = await world.http.post("/token", data={**data, "client_secret": "nope"})
+    assert wrong_secret.status_code == 401
+    seen.append(wrong_secret.text)
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": body["refresh_token"],
+        "client_id": client_id,
+        "client_secret": client_secret,
+    }
+    assert (await world.http.post("/token", data=refresh)).status_code == 200
+    seen.append((await world.http.post("/token", data=refresh)).text)  # reused
+    seen.append((await world.http.post("/token", data=data)).text)  # the code again
+    for token in (body["access_token"], body["access_token"] + "x"):
+        reply = await world.http.post(
+            "/mcp", json={}, headers={**MCP_HEADERS, "authorization": f"Bearer {token}"}
+        )
+        seen.append(reply.text + str(reply.headers))
+    link = await create_signin_link(provider.store, BASE_URL, "default", ["links:read"])
+    handle, page = await consent(world, authorize_url(client_id, challenge))
+    seen.append((await answer(world, handle, page, world.key + "x", ["links:read"])).text)
+    seen.append((await answer(world, handle, page, link, ["links:read"])).text)
+    seen.append((await answer(world, handle, page, link, ["links:read"])).text)
+    seen.append(
+        (
+            await world.http.get("/api/v1/apps", headers={"authorization": f"Bearer {world.key}"})
+        ).text
+    )
+    seen.extend(record.getMessage() for record in caplog.records)
+    seen.extend(str(record.args) for record in caplog.records)
+    blob = "\n".join(seen)
+    secrets_ = [
+        code,
+        body["access_token"],
+        body["refresh_token"],
+        client_secret,
+        world.key,
+        link.split("token=")[1],
+        verifier,
+    ]
+    for secret in secrets_:
+        assert secret not in blob
+    stored = repr(await dump_all(world.service.store))
+    assert "clypt_oac_" not in stored and "clypt_oat_" not in stored
+    for secret in secrets_:
+        assert secret not in stored
