@@ -397,8 +397,16 @@ async def test_revoking_the_approving_key_revokes_its_grants(world: World) -> No
     verifier, challenge = pkce()
     code = await code_for(world, client_id, challenge, key=approver.secret)
     body = (await exchange(world, client_id, code, verifier)).json()
+    auth = {"authorization": f"Bearer {world.key}"}
+    (app,) = (await world.http.get("/api/v1/apps", headers=auth)).json()["apps"]
+    assert app["status"] == "active"
+    provider = world.app.state.oauth
+    assert provider is not None
+    assert await provider.load_access_token(body["access_token"]) is not None
     await world.service.revoke_api_key(None, approver.id)
     assert await mcp_status(world, body["access_token"]) == 401
+    (app,) = (await world.http.get("/api/v1/apps", headers=auth)).json()["apps"]
+    assert app["status"] == "revoked"
 
 
 async def test_a_signin_link_pasted_in_approves_once(world: World) -> None:

@@ -32,10 +32,12 @@ from clypt_mcp.http.oauth import (
     SIGNIN_SECONDS,
     ClyptClient,
     ClyptOAuthProvider,
+    Handler,
     Limits,
     Session,
     client_address,
     digest,
+    per_address,
 )
 from clypt_mcp.http.redirect import StoreTryLimiter, TryLimiter
 from clypt_mcp.http.state import AppState
@@ -334,8 +336,11 @@ def routes(state: AppState, provider: ClyptOAuthProvider, limits: Limits) -> lis
         )
         return response
 
+    def limited(handler: Handler) -> Handler:
+        return per_address(state, limits.requests, handler)
+
     return [
-        Route("/oauth/consent", consent_get, methods=["GET"]),
-        Route("/oauth/consent", consent_post, methods=["POST"]),
-        Route("/oauth/signin", signin, methods=["GET"]),
+        Route("/oauth/consent", limited(consent_get), methods=["GET"]),
+        Route("/oauth/consent", limited(consent_post), methods=["POST"]),
+        Route("/oauth/signin", limited(signin), methods=["GET"]),
     ]

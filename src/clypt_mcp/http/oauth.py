@@ -190,6 +190,7 @@ class ClyptOAuthProvider:
         self.clock = clock
         self.issuer = state.settings.base
         self.resource = f"{state.settings.base}/mcp"
+        self._touched: dict[str, int] = {}
 
     @property
     def allow_loopback(self) -> bool:
@@ -459,7 +460,11 @@ class ClyptOAuthProvider:
         if row is None or not self._usable(row):
             return None
         now = self.now_us()
-        await self.store.touch_grant(row.grant_id, now, _us(TOUCH_EVERY))
+        if now - self._touched.get(row.grant_id, 0) > _us(TOUCH_EVERY):
+            self._touched[row.grant_id] = now  # a write a minute per grant, not per request
+            if len(self._touched) > 10_000:
+                self._touched.clear()
+            await self.store.touch_grant(row.grant_id, now, _us(TOUCH_EVERY))
         return AccessToken(
             token=token,
             client_id=row.client_id,
@@ -572,7 +577,7 @@ def client_address(request: Request, state: AppState) -> str:
     return str(address) if address is not None else "unknown"
 
 
-def _limited(state: AppState, limiter: RateLimiter, handler: Handler) -> Handler:
+def per_address(state: AppState, limiter: RateLimiter, handler: Handler) -> Handler:
     async def endpoint(request: Request) -> Response:
         verdict = limiter.hit(client_address(request, state))
         if not verdict.allowed:
@@ -726,7 +731,7 @@ def routes(state: AppState, provider: ClyptOAuthProvider) -> list[Route]:
         return response
 
     def guarded(handler: Handler) -> Handler:
-        return _limited(state, limits.requests, _small(handler))
+        return per_address(state, limits.requests, _small(handler))
 
     out = [
         Route(
@@ -748,7 +753,7 @@ def routes(state: AppState, provider: ClyptOAuthProvider) -> list[Route]:
         Route("/token", _cors(guarded(token)), methods=["POST", "OPTIONS"]),
         Route(
             "/register",
-            _cors(_limited(state, limits.registrations, guarded(register))),
+            _cors(per_address(state, limits.registrations, guarded(register))),
             methods=["POST", "OPTIONS"],
         ),
         Route("/revoke", _cors(guarded(revoke)), methods=["POST", "OPTIONS"]),

@@ -10,7 +10,7 @@ read followed by a write. Callers pass hashes, never secrets: nothing here sees 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from clypt_mcp.store.base import Store
@@ -240,12 +240,24 @@ class OAuthStore:
         return str(row[0])
 
     async def list_grants(self, workspace_id: str | None) -> list[GrantRecord]:
-        sql = f"SELECT {_GRANT_COLUMNS} FROM oauth_grants"
+        """Grants, oldest first; one whose approving key is revoked or gone counts as revoked
+        (from the key's revocation, when known)."""
+        columns = ", ".join(f"g.{c.strip()}" for c in _GRANT_COLUMNS.split(","))
+        sql = (
+            f"SELECT {columns}, g.key_id IS NOT NULL AND k.id IS NULL, k.revoked_at "
+            "FROM oauth_grants g LEFT JOIN api_keys k ON k.id = g.key_id"
+        )
         args: list[Any] = []
         if workspace_id is not None:
-            sql += " WHERE workspace_id = ?"
+            sql += " WHERE g.workspace_id = ?"
             args.append(workspace_id)
-        return [_grant(r) for r in await self.sql.fetchall(sql + " ORDER BY created_at, id", args)]
+        out = []
+        for row in await self.sql.fetchall(sql + " ORDER BY g.created_at, g.id", args):
+            grant = _grant(row[:10])
+            if grant.revoked_at is None and (row[10] or row[11] is not None):
+                grant = replace(grant, revoked_at=row[11] if row[11] is not None else 0)
+            out.append(grant)
+        return out
 
     async def revoke_grant(self, workspace_id: str | None, grant_id: str, now: int) -> bool:
         """Revoke a grant and everything issued under it; False when there is no such active
