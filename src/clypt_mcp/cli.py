@@ -292,6 +292,25 @@ async def _apps(settings: Settings, args: argparse.Namespace) -> None:
             raise ConfigError("apps: choose list or revoke")
 
 
+async def _report_reserved(store: Any) -> None:
+    """Name the links whose codes are now paths of the server: they keep redirecting where the
+    server does not answer that path itself, but should be renamed."""
+    from clypt_mcp.core.codes import RESERVED_CODES
+    from clypt_mcp.store.oauth import sql_runner
+
+    marks = ", ".join("?" for _ in RESERVED_CODES)
+    rows = await sql_runner(store).fetchall(
+        f"SELECT workspace_id, code FROM links WHERE lower(code) IN ({marks}) "
+        "AND deleted_at IS NULL ORDER BY workspace_id, code",
+        sorted(RESERVED_CODES),
+    )
+    for workspace, code in rows:
+        _err(
+            f"link '{code}' in workspace '{workspace}' holds a code this server now reserves: "
+            "rename it (update_link or PATCH /api/v1/links/{id} with a new code)\n"
+        )
+
+
 async def _db(settings: Settings, args: argparse.Namespace) -> None:
     from clypt_mcp.store import is_postgres_url, open_store
     from clypt_mcp.store.sqlite import SqliteStore, backup_file
@@ -304,6 +323,7 @@ async def _db(settings: Settings, args: argparse.Namespace) -> None:
         try:
             where = "PostgreSQL" if is_postgres_url(settings.database_url) else str(path)
             _err(f"{where}: schema version {await store.schema_version()}\n")
+            await _report_reserved(store)
         finally:
             await store.close()
         return

@@ -494,3 +494,19 @@ async def test_tokens_codes_keys_and_signin_links_stay_out_of_logs_errors_and_th
     assert "clypt_oac_" not in stored and "clypt_oat_" not in stored
     for secret in secrets_:
         assert secret not in stored
+
+
+async def test_an_old_link_on_a_now_reserved_path_keeps_redirecting_on_get(world: World) -> None:
+    from clypt_mcp.models import LinkCreate, Principal
+    from clypt_mcp.store.oauth import sql_runner
+
+    owner = Principal(workspace_id="default")
+    await world.service.create_link(owner, LinkCreate(url="https://e.com/old", code="tokenx"))
+    await sql_runner(world.service.store).execute(
+        "UPDATE links SET code = 'token' WHERE code = 'tokenx'"
+    )
+    old = await world.http.get("/token")
+    assert (
+        old.status_code in (301, 302, 307, 308) and old.headers["location"] == "https://e.com/old"
+    )
+    assert (await world.http.post("/token", data={})).status_code in (400, 401)

@@ -50,8 +50,8 @@ class ClyptApp:
         self._fixed = frozenset(
             route.path[1:]
             for route in main.routes
-            if isinstance(route, Route) and "{" not in route.path
-        )
+            if isinstance(route, Route) and "{" not in route.path and "GET" in (route.methods or ())
+        )  # a fixed path that takes no GET (/token, /register) still redirects an old link
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
