@@ -212,3 +212,21 @@ async def test_sdk_client_connects_with_a_client_id_metadata_document(
         )
         assert meta["client_id_metadata_document_supported"] is True
         assert meta["issuer"] == origin
+
+
+async def test_signin_link_prints_a_one_time_url_that_signs_a_browser_in(
+    served: tuple[Path, str, str],
+) -> None:
+    db, origin, _ = served
+    made = cli(db, origin, "signin-link", "--workspace", "team", "--scopes", "links:read")
+    assert made.returncode == 0, made.stderr
+    link = made.stdout.strip()
+    assert link.startswith(f"{origin}/oauth/signin?token=clypt_sil_")
+    assert "team" in made.stderr and link not in made.stderr
+    bad = cli(db, origin, "signin-link", "--scopes", "links:fly")
+    assert bad.returncode == 2 and "--scopes" in bad.stderr
+    async with httpx2.AsyncClient(timeout=10) as browser:
+        opened = await browser.get(link)
+        assert opened.status_code == 200 and "team" in opened.text
+        assert "clypt_signin" in opened.headers["set-cookie"]
+        assert "httponly" in opened.headers["set-cookie"].lower()
