@@ -510,3 +510,19 @@ async def test_an_old_link_on_a_now_reserved_path_keeps_redirecting_on_get(world
         old.status_code in (301, 302, 307, 308) and old.headers["location"] == "https://e.com/old"
     )
     assert (await world.http.post("/token", data={})).status_code in (400, 401)
+
+
+async def test_housekeeping_drops_expired_codes_tokens_requests_and_links(world: World) -> None:
+    provider = world.app.state.oauth
+    assert provider is not None
+    client_id, _ = await tokens(world)
+    _, challenge = pkce()
+    await consent(world, authorize_url(client_id, challenge))  # a pending request
+    await create_signin_link(provider.store, BASE_URL, "default", ["links:read"])
+    now = provider.now_us()
+    assert await provider.store.purge(now) == 0  # everything is live
+    assert await provider.store.purge(now + 61_000_000) == 1  # the 60-second code
+    later = now + 31 * 86400 * 1_000_000  # past every lifetime, refresh tokens' included
+    assert await provider.store.purge(later) == 4  # access, refresh, request, sign-in link
+    assert await provider.store.purge(later) == 0
+    assert len(await provider.store.list_grants("default")) == 1  # apps stay listed
