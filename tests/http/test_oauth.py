@@ -526,3 +526,20 @@ async def test_housekeeping_drops_expired_codes_tokens_requests_and_links(world:
     assert await provider.store.purge(later) == 4  # access, refresh, request, sign-in link
     assert await provider.store.purge(later) == 0
     assert len(await provider.store.list_grants("default")) == 1  # apps stay listed
+
+
+async def test_denying_redirects_with_access_denied_and_grants_nothing(world: World) -> None:
+    client_id = await register(world)
+    _, challenge = pkce()
+    handle, page = await consent(world, authorize_url(client_id, challenge))
+    denied = await world.http.post(
+        "/oauth/consent", data={"request": handle, "csrf": csrf_of(page.text), "action": "deny"}
+    )
+    assert denied.status_code == 303
+    query = parse_qs(urlsplit(denied.headers["location"]).query)
+    assert query == {"error": ["access_denied"], "state": ["s1"], "iss": [BASE_URL]}
+    provider = world.app.state.oauth
+    assert provider is not None
+    assert await provider.store.list_grants(None) == []
+    again = await answer(world, handle, page, world.key, ["links:read"])
+    assert again.status_code == 404 and "location" not in again.headers
