@@ -214,6 +214,7 @@ async def test_redirect_uris_match_exactly_except_a_loopback_port(world: World) 
         start = await world.http.get(authorize_url(client_id, challenge, redirect_uri=other))
         assert start.status_code == 400, other
         assert "location" not in start.headers
+        assert "not registered" in start.text and start.headers["x-frame-options"] == "DENY"
     moved = await world.http.get(
         authorize_url(client_id, challenge, redirect_uri="http://127.0.0.1:51234/callback")
     )

@@ -728,6 +728,16 @@ def routes(state: AppState, provider: ClyptOAuthProvider) -> list[Route]:
 
     async def authorize_endpoint(request: Request) -> Response:
         response: Response = await authorize.handle(request)
+        if response.status_code == 400:
+            # Unknown client or redirect URI: a person is looking at this, and it must not
+            # redirect anywhere. Show the SDK's reason on a page.
+            from clypt_mcp.http.consent import error_page
+
+            try:
+                reason = json.loads(bytes(response.body)).get("error_description") or ""
+            except ValueError:
+                reason = ""
+            return error_page(f"This app's authorization request is not valid: {reason}", 400)
         return response
 
     def guarded(handler: Handler) -> Handler:
