@@ -58,6 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--workspace", default=None)
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")
+    apps = sub.add_parser("apps", help="apps connected by OAuth").add_subparsers(
+        dest="apps_command"
+    )
+    apps_list = apps.add_parser("list", help="list connected apps")
+    apps_list.add_argument("--workspace", default=None)
+    apps_revoke = apps.add_parser("revoke", help="disconnect an app by id")
+    apps_revoke.add_argument("id")
+    signin = sub.add_parser(
+        "signin-link", help="print a one-time link that signs a browser in (10 minutes)"
+    )
+    signin.add_argument("--workspace", default=None)
+    signin.add_argument("--scopes", default=None, help="comma list; default: all but keys:write")
     links = sub.add_parser("links", help="import or export links").add_subparsers(
         dest="links_command"
     )
@@ -241,6 +253,64 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
             raise ConfigError("keys: choose create, list or revoke")
 
 
+async def _apps(settings: Settings, args: argparse.Namespace) -> None:
+    import time
+
+    from clypt_mcp.models import ALL_SCOPES, Scope, parse_scopes
+    from clypt_mcp.store.oauth import OAuthStore, sql_runner
+
+    async with open_service(settings) as service:
+        store = OAuthStore(sql_runner(service.store))
+        if args.command == "signin-link":
+            from clypt_mcp.http.oauth import create_signin_link
+
+            scopes = ALL_SCOPES - {Scope.KEYS_WRITE}
+            if args.scopes:
+                try:
+                    scopes = parse_scopes(args.scopes)
+                except ValueError as exc:
+                    raise ConfigError(f"--scopes: {exc}") from None
+            workspace = args.workspace or settings.workspace
+            names = sorted(s.value for s in scopes)
+            _out(await create_signin_link(store, settings.base, workspace, names) + "\n")
+            _err(
+                f"sign-in link for workspace '{workspace}', scopes {','.join(names)}: valid 10 "
+                "minutes, once.\n"
+            )
+        elif args.apps_command == "list":
+            for grant in await store.list_grants(args.workspace):
+                state = "revoked" if grant.revoked_at is not None else "active"
+                _out(
+                    f"{grant.id}\t{grant.client_name}\t{grant.workspace_id}\t"
+                    f"{','.join(grant.scopes)}\t{state}\n"
+                )
+        elif args.apps_command == "revoke":
+            if not await store.revoke_grant(None, args.id, int(time.time() * 1_000_000)):
+                raise ConfigError(f"apps revoke: no active app '{args.id}' (see `apps list`)")
+            _err(f"revoked {args.id}\n")
+        else:
+            raise ConfigError("apps: choose list or revoke")
+
+
+async def _report_reserved(store: Any) -> None:
+    """Name the links whose codes are now paths of the server: they keep redirecting where the
+    server does not answer that path itself, but should be renamed."""
+    from clypt_mcp.core.codes import RESERVED_CODES
+    from clypt_mcp.store.oauth import sql_runner
+
+    marks = ", ".join("?" for _ in RESERVED_CODES)
+    rows = await sql_runner(store).fetchall(
+        f"SELECT workspace_id, code FROM links WHERE lower(code) IN ({marks}) "
+        "AND deleted_at IS NULL ORDER BY workspace_id, code",
+        sorted(RESERVED_CODES),
+    )
+    for workspace, code in rows:
+        _err(
+            f"link '{code}' in workspace '{workspace}' holds a code this server now reserves: "
+            "rename it (update_link or PATCH /api/v1/links/{id} with a new code)\n"
+        )
+
+
 async def _db(settings: Settings, args: argparse.Namespace) -> None:
     from clypt_mcp.store import is_postgres_url, open_store
     from clypt_mcp.store.sqlite import SqliteStore, backup_file
@@ -253,6 +323,7 @@ async def _db(settings: Settings, args: argparse.Namespace) -> None:
         try:
             where = "PostgreSQL" if is_postgres_url(settings.database_url) else str(path)
             _err(f"{where}: schema version {await store.schema_version()}\n")
+            await _report_reserved(store)
         finally:
             await store.close()
         return
@@ -437,6 +508,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             _serve(settings, args)
         elif args.command == "keys":
             anyio.run(_keys, settings, args)
+        elif args.command in ("apps", "signin-link"):
+            anyio.run(_apps, settings, args)
         elif args.command == "db":
             anyio.run(_db, settings, args)
         elif args.command in ("links", "clicks"):

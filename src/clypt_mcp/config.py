@@ -49,6 +49,8 @@ class Settings(BaseModel):
     click_rate: str = Field(default="60/minute", pattern=r"^\d+/(second|minute|hour|day)$")
     api_timeout: float = Field(default=10.0, gt=0, le=300)
     click_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    # Outgoing requests (client metadata documents, …) may reach loopback: tests and local use.
+    dev_allow_loopback: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -68,6 +68,23 @@ async def test_migrate_reports_the_schema_version(tmp_path: Path) -> None:
     assert code == 0 and f"schema version {latest}" in err
 
 
+async def test_migrate_names_links_whose_codes_became_reserved(tmp_path: Path) -> None:
+    db = tmp_path / "clypt.db"
+    store = SqliteStore(db)
+    await store.open()
+    service = ClyptService(store)
+    for name in ("tokens", "launch"):
+        await service.create_link(
+            Principal(workspace_id="default"), LinkCreate(url="https://e.com/", code=name)
+        )
+    await store.close()
+    with sqlite3.connect(db) as conn:  # made before `token` was reserved
+        conn.execute("UPDATE links SET code = 'Token' WHERE code = 'tokens'")
+    code, err = await _cli(db, "db", "migrate")
+    assert code == 0, err
+    assert "link 'Token' in workspace 'default'" in err and "launch" not in err
+
+
 async def test_db_copy_into_another_store_and_refusal_of_a_full_one(tmp_path: Path) -> None:
     live = tmp_path / "a" / "clypt.db"
     store = SqliteStore(live)

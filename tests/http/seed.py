@@ -6,6 +6,7 @@ from typing import Any
 
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import ApiKeyCreate, LinkCreate, LinkQuery, Principal, Scope
+from clypt_mcp.store.oauth import GrantRecord, OAuthStore, sql_runner
 
 # (method, path with {link}/{tag}/{folder}/{key}, scope, a valid body, success status)
 ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
@@ -29,6 +30,8 @@ ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
     ("GET", "/keys", Scope.KEYS_WRITE, None, 200),
     ("POST", "/keys", Scope.KEYS_WRITE, {"name": "ci", "scopes": ["links:read"]}, 201),
     ("DELETE", "/keys/{key}", Scope.KEYS_WRITE, None, 200),
+    ("GET", "/apps", Scope.KEYS_WRITE, None, 200),
+    ("DELETE", "/apps/{app}", Scope.KEYS_WRITE, None, 204),
 ]
 WITH_ID = [e for e in ENDPOINTS if "{" in e[1]]
 WITH_BODY = [e for e in ENDPOINTS if e[3] is not None]
@@ -49,7 +52,21 @@ async def seed(service: ClyptService, workspace: str) -> dict[str, str]:
     key = await service.create_api_key(
         workspace, ApiKeyCreate(name="victim", scopes=[Scope.LINKS_READ])
     )
-    return {"link": link.id, "tag": tag.id, "folder": folder.id, "key": key.id}
+    app = await OAuthStore(sql_runner(service.store)).upsert_grant(
+        GrantRecord(
+            id=f"app_seed_{workspace}",
+            workspace_id=workspace,
+            client_id="https://assistant.example/client.json",
+            client_name="Assistant",
+            redirect_host="assistant.example",
+            scopes=["links:read"],
+            key_id=key.id,
+            created_at=0,
+            last_used_at=None,
+            revoked_at=None,
+        )
+    )
+    return {"link": link.id, "tag": tag.id, "folder": folder.id, "key": key.id, "app": app}
 
 
 async def snapshot(service: ClyptService) -> dict[str, Any]:

@@ -38,6 +38,18 @@ RESERVED_CODES = frozenset(
         "www",
         "app",
         "dashboard",
+        # the OAuth authorization server's paths, and those OAuth clients fall back to
+        "authorize",
+        "token",
+        "register",
+        "revoke",
+        "oauth",
+        "internal",
+        "robots",
+        "favicon",
+        "openapi",
+        "signin",
+        "callback",
     }
 )
 

@@ -50,8 +50,8 @@ class ClyptApp:
         self._fixed = frozenset(
             route.path[1:]
             for route in main.routes
-            if isinstance(route, Route) and "{" not in route.path
-        )
+            if isinstance(route, Route) and "{" not in route.path and "GET" in (route.methods or ())
+        )  # a fixed path that takes no GET (/token, /register) still redirects an old link
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -104,9 +104,13 @@ def create_app(
     )
     mcp_apps: list[tuple[tuple[str, ...], ASGIApp]] = []
     lifespans: list[Any] = []
+    oauth_routes: list[Route] = []
     if with_mcp:
+        from clypt_mcp.http import oauth
         from clypt_mcp.http.mcp import mcp_transports
 
+        state.oauth = oauth.ClyptOAuthProvider(state)
+        oauth_routes = oauth.routes(state, state.oauth)
         mcp_apps, lifespans = mcp_transports(state)
 
     @asynccontextmanager
@@ -121,11 +125,15 @@ def create_app(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.recorder.run)
                 tg.start_soon(housekeeping.run)
+                if state.oauth is not None:
+                    tg.start_soon(state.oauth.run_housekeeping)
                 try:
                     yield
                 finally:
                     state.recorder.close()  # run() drains the queue, then the group exits
                     housekeeping.close()
+                    if state.oauth is not None:
+                        state.oauth.stop_housekeeping()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -139,6 +147,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
             Route("/llms.txt", llms_txt, methods=["GET", "HEAD"]),
             Mount("/api/v1", routes=api.routes(state)),
+            *oauth_routes,
             *redirect_routes,
         ],
         lifespan=lifespan,

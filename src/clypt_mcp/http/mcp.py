@@ -1,7 +1,9 @@
-"""MCP over Streamable HTTP (/mcp) and SSE (/sse) inside the HTTP app, behind API keys.
+"""MCP over Streamable HTTP (/mcp) and SSE (/sse) inside the HTTP app, behind API keys and
+OAuth access tokens (http/oauth.py).
 
-Every caller brings a `clypt_…` key as a Bearer token; the key's workspace and scopes decide
-which tools it is shown and may call, exactly as `CLYPT_SCOPES` does for the stdio server.
+Every caller brings a `clypt_…` key or an access token as a Bearer token; its workspace and
+scopes decide which tools it is shown and may call, exactly as `CLYPT_SCOPES` does for the
+stdio server.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from starlette.types import ASGIApp
 
 from clypt_mcp.backends.local import LocalBackend
 from clypt_mcp.errors import AuthenticationError
+from clypt_mcp.http.mcp_gate import McpGate, verified
+from clypt_mcp.http.oauth import ACCESS_PREFIX, resource_metadata_url
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.wire import MAX_BODY
 from clypt_mcp.models import ALL_SCOPES, Principal, Scope, expand_scopes
@@ -39,6 +43,11 @@ class ClyptTokenVerifier:
         self.state = state
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        known = verified.get()
+        if known is not None and known[0] == token:
+            return known[1]  # McpGate checked this very token for this request
+        if self.state.oauth is not None and token.startswith(ACCESS_PREFIX):
+            return await self.state.oauth.load_access_token(token)
         try:
             principal = await self.state.service.authenticate(token)
         except AuthenticationError:
@@ -57,7 +66,9 @@ def caller() -> Principal:
     if token is None or token.subject is None:
         raise AuthenticationError("no API key on this MCP request")
     scopes = frozenset(Scope(s) for s in token.scopes if s in {x.value for x in Scope})
-    return Principal(workspace_id=token.subject, key_id=token.client_id, scopes=scopes)
+    # An OAuth token acts as its grant (the connected app), an API key as itself.
+    key_id = str((token.claims or {}).get("grant_id") or token.client_id)
+    return Principal(workspace_id=token.subject, key_id=key_id, scopes=scopes)
 
 
 class ScopeFilter:
@@ -110,10 +121,11 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
         # Clypt keys are not audience-bound tokens: the verifier checks them against the store.
         validate_token_resource=False,
     )
+    verifier = ClyptTokenVerifier(state)
     mcp = build_server(
         lambda: LocalBackend(service, caller()),
         ALL_SCOPES,
-        token_verifier=ClyptTokenVerifier(state),
+        token_verifier=verifier,
         auth=auth,
     )
     mcp.middleware.insert(0, ScopeFilter())
@@ -124,8 +136,19 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
         transport_security=security, max_request_body_size=MAX_BODY
     )
     sse = mcp.sse_app(transport_security=security, max_request_body_size=MAX_BODY)
+
+    def gate(app: ASGIApp) -> ASGIApp:
+        return McpGate(
+            app,
+            verifier.verify_token,
+            resource_metadata_url(state),
+            TOOL_SCOPES,
+            lambda token: token.startswith(ACCESS_PREFIX),
+        )
+
+    # The metadata documents are the main app's (http/oauth.py), not the SDK's.
     apps: list[tuple[tuple[str, ...], ASGIApp]] = [
-        (("/mcp", "/.well-known/oauth-protected-resource"), streamable),
-        (("/sse", "/messages"), sse),
+        (("/mcp",), gate(streamable)),
+        (("/sse", "/messages"), gate(sse)),
     ]
     return apps, [lambda: mcp.session_manager.run()]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.http.ratelimit import Limiter, RateLimiter
+
+if TYPE_CHECKING:
+    from clypt_mcp.http.oauth import ClyptOAuthProvider
 
 
 @dataclass
@@ -18,3 +22,4 @@ class AppState:
     settings: Settings
     recorder: ClickRecorder
     limiter: Limiter = field(default_factory=lambda: RateLimiter.parse("1000/minute"))
+    oauth: ClyptOAuthProvider | None = None  # the authorization server, when MCP is served

@@ -368,6 +368,45 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("workspace_id", "key", "request_hash", "response", "created_at"),
         ("workspace_id", "key"),
     ),
+    # OAuth (migration 0007, store/oauth.py): secrets are hashes, so a copy carries them over.
+    "oauth_clients": (("client_id", "info", "kind", "created_at", "fetched_at"), ("client_id",)),
+    "oauth_requests": (("hash", "client_id", "params", "expires_at"), ("hash",)),
+    "oauth_grants": (
+        (
+            "id",
+            "workspace_id",
+            "client_id",
+            "client_name",
+            "redirect_host",
+            "scopes",
+            "key_id",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        ),
+        ("id",),
+    ),
+    "oauth_tokens": (
+        (
+            "hash",
+            "kind",
+            "grant_id",
+            "family",
+            "client_id",
+            "scopes",
+            "resource",
+            "data",
+            "created_at",
+            "expires_at",
+            "used_at",
+            "revoked_at",
+        ),
+        ("hash",),
+    ),
+    "signin_links": (
+        ("hash", "workspace_id", "scopes", "created_at", "expires_at", "used_at"),
+        ("hash",),
+    ),
 }
 
 

@@ -231,11 +231,9 @@ def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
 def _responses(ep: Endpoint) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for status in (ep.status, *ep.also):
-        out[str(status)] = {
-            "description": ep.summary,
-            "headers": _headers(),
-            "content": _content(ep),
-        }
+        out[str(status)] = {"description": ep.summary, "headers": _headers()}
+        if status != 204:  # No Content
+            out[str(status)]["content"] = _content(ep)
     for status in ep.error_statuses():
         response: dict[str, Any] = {
             "description": ERROR_TEXT[status],
