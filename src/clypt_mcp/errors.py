@@ -116,6 +116,13 @@ class UnavailableError(ClyptError):
     status = 503
 
 
+class BusyError(UnavailableError):
+    """This server has too much of one kind of work queued (password hashing): retry after
+    `retry_after` seconds; nothing was done."""
+
+    code = "busy"
+
+
 # Messages give hints in the words of MCP tools. The REST API answers with the endpoint
 # instead, and the remote backend turns them back, so an assistant reads the same hint
 # whether its server is embedded or remote.

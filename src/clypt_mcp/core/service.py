@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from clypt_mcp.core import analytics as analytics_rules
 from clypt_mcp.core.codes import CodeGenerator, random_code
 from clypt_mcp.core.ids import new_id
-from clypt_mcp.core.passwords import hash_password
+from clypt_mcp.core.passwords import hash_password_async
 from clypt_mcp.core.urls import points_at
 from clypt_mcp.errors import (
     AuthenticationError,
@@ -299,7 +299,7 @@ class ClyptService:
             starts_at=data.starts_at,
             expires_at=data.expires_at,
             max_clicks=data.max_clicks,
-            password_hash=hash_password(data.password) if data.password else None,
+            password_hash=await hash_password_async(data.password) if data.password else None,
             variants=[v.model_dump() for v in data.variants] if data.variants else None,
             geo=data.geo,
             devices={str(k): v for k, v in data.devices.items()} if data.devices else None,
@@ -398,7 +398,9 @@ class ClyptService:
         if "variants" in given:
             changes["variants"] = [v.model_dump() for v in data.variants] if data.variants else None
         if "password" in given:
-            changes["password_hash"] = hash_password(data.password) if data.password else None
+            changes["password_hash"] = (
+                await hash_password_async(data.password) if data.password else None
+            )
         folder_names = None
         if "folder" in given:
             changes["folder_id"], folder_names = await self._folder_target(principal, data.folder)
