@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 
 from clypt_mcp.backends.local import LocalBackend
 from clypt_mcp.errors import AuthenticationError
+from clypt_mcp.http.mcpguard import McpGuard
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.wire import MAX_BODY
 from clypt_mcp.models import ALL_SCOPES, Principal, Scope, expand_scopes
@@ -124,8 +125,12 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
         transport_security=security, max_request_body_size=MAX_BODY
     )
     sse = mcp.sse_app(transport_security=security, max_request_body_size=MAX_BODY)
+    # Per-key limits on tool calls (the REST rate limit), sessions and /sse streams.
     apps: list[tuple[tuple[str, ...], ASGIApp]] = [
-        (("/mcp", "/.well-known/oauth-protected-resource"), streamable),
-        (("/sse", "/messages"), sse),
+        (
+            ("/mcp", "/.well-known/oauth-protected-resource"),
+            McpGuard(streamable, state, mcp.session_manager),
+        ),
+        (("/sse", "/messages"), McpGuard(sse, state)),
     ]
     return apps, [lambda: mcp.session_manager.run()]
