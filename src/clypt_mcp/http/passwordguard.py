@@ -125,12 +125,16 @@ class TryGuard:
         if used is None:  # another try is locking the link at this moment
             return max(1, math.ceil(minute + 60 - now))
         if used <= LINK_TRIES:
+            # A try that read the strikes after a lock began (a new budget) finds its markers:
+            # they are written before the strike is counted.
+            if await c.request_count(f"password:lock:{link}", minute):
+                return self._lock_wait(link, now, minute)
             return 0
-        strike = await c.count_request(f"password:strikes:{link}", day, 1_000_000) or 1
-        minutes = min(1 << max(0, strike - 1), MAX_LOCK_MINUTES)
+        minutes = min(1 << strikes, MAX_LOCK_MINUTES)
         # newest minute first: a counter key's first count in a window deletes its older ones
         for m in range(minutes, -1, -1):
             await c.count_request(f"password:lock:{link}", minute + 60 * m, 1)
+        await c.count_request(f"password:strikes:{link}", day, 1_000_000)
         end = minute + 60 * (minutes + 1)
         self._lock_ends[link] = end
         if len(self._lock_ends) > 10_000:
