@@ -324,3 +324,27 @@ async def test_password_hashing_keeps_the_event_loop_free(store: Store) -> None:
     # 8 scrypt hashes (~50-150 ms each) on the loop would stall it for all of that time
     stalled = sum(g for g in gaps if g > 0.04)
     assert stalled < 0.15, sorted(gaps)[-10:]
+
+
+# --- unknown codes --------------------------------------------------------------------------
+
+
+async def test_probing_unknown_codes_is_limited_per_address_and_links_still_redirect(
+    site: Site,
+) -> None:
+    link = await site.service.create_link(OWNER, LinkCreate(url="https://example.com/"))
+    async with site.browser() as http:
+
+        async def visit(code: str, ip: str) -> httpx2.Response:
+            return await http.get(f"/{code}", headers={"x-forwarded-for": ip})
+
+        for i in range(60):
+            assert (await visit(f"nope{i}", "81.2.69.160")).status_code == 404
+        over = await visit("nope-more", "81.2.69.160")
+        assert over.status_code == 429
+        assert 1 <= int(over.headers["retry-after"]) <= 60
+        # a link that exists is never refused for rate; another address is not held back
+        assert (await visit(link.code, "81.2.69.160")).status_code == 302
+        assert (await visit("nope-more", "81.2.69.161")).status_code == 404
+        site.clock.advance(seconds=60)
+        assert (await visit("nope-more", "81.2.69.160")).status_code == 404

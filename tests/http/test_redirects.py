@@ -480,7 +480,8 @@ async def test_wrong_passwords_count_across_apps_when_limits_are_shared(
     store = SqliteStore(tmp_path / "clypt.db")
     await store.open()
     try:
-        service = ClyptService(store, base_url=BASE_URL)
+        # a stopped clock: the six tries never straddle two per-minute windows
+        service = ClyptService(store, base_url=BASE_URL, clock=FakeClock())
         settings = Settings(base_url=BASE_URL, trusted_proxies="127.0.0.1/32")
         link = await service.create_link(
             OWNER, LinkCreate(url="https://e.com/", password="open sesame")

@@ -141,6 +141,14 @@ def too_many_tries(short: str, retry_after: int) -> HTMLResponse:
     return render("Too many tries", body, 429, {"retry-after": str(retry_after)})
 
 
+def too_many_unknown(retry_after: int) -> HTMLResponse:
+    body = (
+        "<p>Too many short links that do not exist were asked for from your address.</p>"
+        f"<p>Wait {retry_after} second{'s' if retry_after != 1 else ''} and try again.</p>"
+    )
+    return render("Too many requests", body, 429, {"retry-after": str(retry_after)})
+
+
 def server_error(status: int = 500) -> HTMLResponse:
     if status == 503:
         body = "<p>This short link cannot be looked up right now. Try again in a moment.</p>"

@@ -17,7 +17,9 @@ on another site, which cannot read the answers.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +69,7 @@ log = logging.getLogger(__name__)
 
 LINK_TTL = 1.0  # seconds a looked-up link is reused before the store is asked again
 MAX_FORM_BYTES = 4096
+UNKNOWN_CODES = 60  # visits to codes that do not exist, per client address a minute
 REDIRECT_HEADERS = {"cache-control": "no-store"}
 
 
@@ -111,6 +114,7 @@ class RedirectHandler:
             else MemoryCounters(self.timestamp)
         )
         self.tries = TryGuard(counters, self._known_secret, self.timestamp)
+        self.counters = counters
         self._inspector: VisitorInspector | None = None
         self._secret: bytes | None = None
 
@@ -221,6 +225,18 @@ class RedirectHandler:
             response.headers.append("set-cookie", set_cookie_header(cookie, secure))
         return response
 
+    async def probing(self, hit: Hit) -> int:
+        """Count a visit to an unknown code for its client: seconds to wait when the client is
+        over `UNKNOWN_CODES` a minute, else 0. Known links are never refused for rate."""
+        now = self.timestamp()
+        start = int(now // 60) * 60
+        client = hashlib.blake2b(
+            self.client_key(hit).encode(), key=(await self.secret())[:64], digest_size=16
+        ).hexdigest()
+        if await self.counters.count_request(f"unknown:{client}", start, UNKNOWN_CODES) is None:
+            return max(1, math.ceil(start + 60 - now))
+        return 0
+
     def client_key(self, hit: Hit) -> str:
         address = client_ip(hit.peer, hit.forwarded_for, self.state.settings.trusted_proxies)
         return client_net(address)
@@ -286,7 +302,10 @@ class RedirectEndpoint:
                 return pages.not_found(self.handler.short(path))
         else:
             code = scope["path_params"]["code"]
-        outcome = await self.handler.visit(code, Hit.from_scope(scope), scope["method"] == "HEAD")
+        hit = Hit.from_scope(scope)
+        outcome = await self.handler.visit(code, hit, scope["method"] == "HEAD")
+        if isinstance(outcome, NotFound) and (wait := await self.handler.probing(hit)):
+            return pages.too_many_unknown(wait)
         if isinstance(outcome, Redirect):
             # a fresh list: a middleware may edit the headers of the message it passes on
             headers = [*outcome.target.headers, *_REDIRECT_HEADER_BYTES]
