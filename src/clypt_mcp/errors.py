@@ -55,6 +55,18 @@ class AuthenticationError(ClyptError):
     status = 401
 
 
+class KeyRevokedError(AuthenticationError):
+    """The API key was revoked."""
+
+    code = "key_revoked"
+
+
+class KeyExpiredError(AuthenticationError):
+    """The API key is past its expiry."""
+
+    code = "key_expired"
+
+
 class InsufficientScopeError(ClyptError):
     """The caller's key lacks the scope an action needs."""
 

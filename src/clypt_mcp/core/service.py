@@ -26,6 +26,8 @@ from clypt_mcp.errors import (
     ConflictError,
     InsufficientScopeError,
     InvalidInputError,
+    KeyExpiredError,
+    KeyRevokedError,
     NotFoundError,
 )
 from clypt_mcp.models import (
@@ -672,7 +674,13 @@ class ClyptService:
         return ApiKeyCreated(**_api_key(rec).model_dump(), secret=secret)
 
     async def list_api_keys(self, workspace_id: str | None) -> list[ApiKey]:
-        return [_api_key(r) for r in await self.store.list_keys(workspace_id)]
+        now = self.clock()
+        return [
+            _api_key(r).model_copy(
+                update={"expired": r.expires_at is not None and r.expires_at <= now}
+            )
+            for r in await self.store.list_keys(workspace_id)
+        ]
 
     async def revoke_api_key(self, workspace_id: str | None, key_id: str) -> None:
         """Raises: NotFoundError."""
@@ -685,10 +693,18 @@ class ClyptService:
             await self.store.find_key(_key_hash(secret)) if secret.startswith(KEY_PREFIX) else None
         )
         now = self.clock()
-        if rec is None or rec.revoked_at is not None:
-            raise AuthenticationError("unknown or revoked API key — check Authorization: Bearer")
+        if rec is None:
+            raise AuthenticationError("unknown API key — check Authorization: Bearer")
+        if rec.revoked_at is not None:
+            raise KeyRevokedError(
+                "this API key was revoked — ask the workspace's admin for a new one "
+                "(`clypt-mcp keys create`)"
+            )
         if rec.expires_at is not None and rec.expires_at <= now:
-            raise AuthenticationError("this API key has expired — create a new one")
+            raise KeyExpiredError(
+                f"this API key expired at {rec.expires_at.isoformat()} — create a new one "
+                "(`clypt-mcp keys create --expires …`, or POST /api/v1/keys with another key)"
+            )
         if rec.last_used_at is None or now - rec.last_used_at > KEY_TOUCH_EVERY:
             await self.store.touch_key(rec.id, now)  # at most a write a minute per key
         scopes = frozenset(Scope(s) for s in rec.scopes)
