@@ -519,11 +519,19 @@ class ClyptService:
             probe = await self.store.click_stats(flt, 0, SLOT, True, 1, want_first=True)
             if probe.first_bucket is not None:
                 first = datetime.fromtimestamp(probe.first_bucket, UTC)
-        start, end = analytics_rules.window(query, now, first)
-        interval = query.interval or analytics_rules.auto_interval(start, end)
-        start, end = analytics_rules.snap(start, end, interval, tz)
-        analytics_rules.buckets(start, end, interval, tz)  # rejects too many points early
-        unit = analytics_rules.series_unit(start, end, tz, interval)
+        try:
+            start, end = analytics_rules.window(query, now, first)
+            interval = query.interval or analytics_rules.auto_interval(start, end)
+            start, end = analytics_rules.snap(start, end, interval, tz)
+            analytics_rules.buckets(start, end, interval, tz)  # rejects too many points early
+            unit = analytics_rules.series_unit(start, end, tz, interval)
+            analytics_rules.previous_window(start, end, interval, tz)
+        except (OverflowError, ValueError):  # dates at the end of the calendar
+            raise InvalidInputError(
+                "start/end: the period runs past the last date that can be counted — give an "
+                "end before 9999-01-01",
+                field="end",
+            ) from None
         stats = await self.store.click_stats(
             flt, int(start.timestamp()), int(end.timestamp()), query.include_bots, query.top, unit
         )

@@ -19,7 +19,8 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, ListToolsResult, TextContent
 from pydantic import AnyHttpUrl
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from clypt_mcp.backends.local import LocalBackend
 from clypt_mcp.errors import AuthenticationError
@@ -92,6 +93,34 @@ class ScopeFilter:
         return result
 
 
+class QuietRefusals:
+    """The SDK's SSE transport answers a request its security check refuses (a bad `Host`,
+    `Origin` or content type) and then raises ValueError; the answer is sent, so the error is
+    logged in one line instead of a traceback per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except (ValueError, ExceptionGroup) as exc:
+            only_values = (
+                not isinstance(exc, ExceptionGroup)
+                or exc.subgroup(lambda e: not isinstance(e, ValueError | ExceptionGroup)) is None
+            )
+            if not (started and only_values):
+                raise
+            log.info("SSE request refused: %s", exc)
+
+
 def _security(state: AppState) -> TransportSecuritySettings:
     base = urlsplit(state.settings.base)
     host = base.hostname or "127.0.0.1"
@@ -131,6 +160,6 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
             ("/mcp", "/.well-known/oauth-protected-resource"),
             McpGuard(streamable, state, mcp.session_manager),
         ),
-        (("/sse", "/messages"), McpGuard(sse, state)),
+        (("/sse", "/messages"), McpGuard(QuietRefusals(sse), state)),
     ]
     return apps, [lambda: mcp.session_manager.run()]

@@ -318,7 +318,11 @@ class RedirectEndpoint:
 
 
 _FORM_HEADERS = frozenset({b"cookie", b"host"})
-_REDIRECT_HEADER_BYTES = [(b"cache-control", b"no-store"), (b"content-length", b"0")]
+_REDIRECT_HEADER_BYTES = [
+    (b"cache-control", b"no-store"),
+    (b"content-length", b"0"),
+    (b"x-content-type-options", b"nosniff"),
+]
 
 
 async def read_form(request: Request) -> dict[str, str] | None:
