@@ -9,13 +9,15 @@ from datetime import date
 
 import httpx2
 import pytest
+from pydantic import ValidationError
 
 from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.service import ClyptService
+from clypt_mcp.core.urls import points_at
 from clypt_mcp.errors import InvalidInputError
 from clypt_mcp.http.app import create_app
-from clypt_mcp.models import ALL_SCOPES, AnalyticsQuery, ApiKeyCreate, Principal
+from clypt_mcp.models import ALL_SCOPES, AnalyticsQuery, ApiKeyCreate, LinkCreate, Principal
 
 pytestmark = pytest.mark.anyio
 ORIGIN = "http://127.0.0.1:8080"
@@ -83,3 +85,51 @@ async def test_sse_with_a_bad_host_is_refused_without_a_traceback(
 async def test_every_answer_says_nosniff(http: httpx2.AsyncClient, path: str) -> None:
     r = await http.get(path)
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+# --- the loop check, with hosts as the browser resolves them (item 7) -------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://ｃｌｙｐｔ.test/x",  # fullwidth letters
+        "https://clypt\u3002test/x",  # ideographic full stop
+        "https://clypt\uff0etest/x",  # fullwidth full stop
+        "https://CLYPT.test./x",
+    ],
+)
+async def test_look_alike_spellings_of_the_own_host_are_loops(
+    service: ClyptService, url: str
+) -> None:
+    service.base_url = "https://clypt.test"
+    with pytest.raises(InvalidInputError, match="loop"):
+        await service.create_link(Principal(workspace_id="default"), LinkCreate(url=url))
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1", "[::ffff:127.0.0.1]", "localhost",
+     "app.localhost", "１２７.０.０.１", "127.0.0.2", "[::1]"],
+)  # fmt: skip
+async def test_loopback_aliases_of_a_loopback_base_are_loops(
+    service: ClyptService, host: str
+) -> None:
+    service.base_url = "http://127.0.0.1:8080"
+    with pytest.raises(InvalidInputError, match="loop"):
+        await service.create_link(
+            Principal(workspace_id="default"), LinkCreate(url=f"http://{host}:8080/x")
+        )
+
+
+@pytest.mark.parametrize("char", ["\u00ad", "\u200b", "\u200d", "\u2060", "\ufeff"])
+def test_invisible_characters_in_a_host_are_refused(char: str) -> None:
+    with pytest.raises(ValidationError, match="invisible"):
+        LinkCreate(url=f"https://clyp{char}t.test/x")
+
+
+def test_other_hosts_are_not_loops() -> None:
+    assert not points_at("https://bücher.de/", "https://clypt.test")
+    assert not points_at("http://127.0.0.1:9090/", "http://127.0.0.1:8080")
+    assert not points_at("https://example.com/", "https://clypt.test")
+    assert points_at("https://xn--bcher-kva.de/", "https://bücher.de")
