@@ -432,6 +432,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    from clypt_mcp import logredact
+
+    logredact.install()
     try:
         settings = load_settings()
         if args.command == "serve":
