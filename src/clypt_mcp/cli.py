@@ -241,10 +241,11 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
             )
         elif args.keys_command == "list":
             for key in await service.list_api_keys(args.workspace):
-                state = "revoked" if key.revoked_at else "active"
+                state = "revoked" if key.revoked_at else "expired" if key.expired else "active"
+                expires = key.expires_at.isoformat() if key.expires_at else "never"
                 _out(
                     f"{key.id}\t{key.prefix}…\t{key.workspace}\t{key.name}\t{state}\t"
-                    f"{','.join(key.scopes)}\n"
+                    f"{','.join(key.scopes)}\texpires {expires}\n"
                 )
         elif args.keys_command == "revoke":
             await service.revoke_api_key(None, args.id)
@@ -502,6 +503,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    from clypt_mcp import logredact
+
+    logredact.install()
     try:
         settings = load_settings()
         if args.command == "serve":

@@ -55,6 +55,18 @@ class AuthenticationError(ClyptError):
     status = 401
 
 
+class KeyRevokedError(AuthenticationError):
+    """The API key was revoked."""
+
+    code = "key_revoked"
+
+
+class KeyExpiredError(AuthenticationError):
+    """The API key is past its expiry."""
+
+    code = "key_expired"
+
+
 class InsufficientScopeError(ClyptError):
     """The caller's key lacks the scope an action needs."""
 
@@ -114,6 +126,13 @@ class UnavailableError(ClyptError):
 
     code = "unavailable"
     status = 503
+
+
+class BusyError(UnavailableError):
+    """This server has too much of one kind of work queued (password hashing): retry after
+    `retry_after` seconds; nothing was done."""
+
+    code = "busy"
 
 
 # Messages give hints in the words of MCP tools. The REST API answers with the endpoint

@@ -592,6 +592,9 @@ class ApiKey(_Wire):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    expired: bool = Field(
+        default=False, description="True once expires_at has passed: the key no longer works."
+    )
 
 
 class ApiKeyCreated(ApiKey):

@@ -68,7 +68,8 @@ async def test_every_endpoint_answers_401_without_a_valid_key_and_changes_nothin
     ):
         r = await api.request(method, _path(template, ids), json=body, headers=headers)
         assert r.status_code == 401, headers
-        assert r.json()["code"] == "unauthenticated"
+        known = headers.get("Authorization") == f"Bearer {revoked}"
+        assert r.json()["code"] == ("key_revoked" if known else "unauthenticated")
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
     assert await snapshot(service) == before
 

@@ -76,7 +76,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
     db = tmp_path_factory.mktemp("hostile") / "clypt.db"
     key = make_key(db)
-    proc, origin = start_serve(db, CLYPT_BASE_URL=f"http://{IDN_BASE}")
+    # 127.0.0.1 as a trusted proxy: its connections are not held to limits.MAX_PER_CLIENT,
+    # so the concurrency test reaches the server-wide limit
+    proc, origin = start_serve(
+        db, CLYPT_BASE_URL=f"http://{IDN_BASE}", CLYPT_TRUSTED_PROXIES="127.0.0.1/32"
+    )
     port = int(origin.rsplit(":", 1)[1])
     try:
         with (

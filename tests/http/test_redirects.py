@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -67,8 +68,12 @@ class Harness:
         return await self.http.request(method, f"/{code}", headers=headers)
 
     async def post(self, code: str, form: dict[str, str], ip: str = IP_GB) -> httpx2.Response:
+        """Post `form` as a browser would: with the CSRF token of the form it was shown."""
         headers = {"user-agent": DESKTOP, "x-forwarded-for": ip}
-        return await self.http.post(f"/{code}", data=form, headers=headers)
+        page = await self.http.get(f"/{code}", headers=headers)
+        found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+        token = {"csrf": found.group(1)} if found else {}
+        return await self.http.post(f"/{code}", data={**token, **form}, headers=headers)
 
     async def flush(self) -> None:
         """Stop taking clicks and wait until every queued one is in the store."""
@@ -372,8 +377,10 @@ async def test_the_right_password_redirects_and_counts_the_click(harness: Harnes
 
 async def test_a_wrong_password_says_so(harness: Harness) -> None:
     link = await harness.link("https://secret.example/plans", password="open sesame")
-    for form in ({"password": "guess"}, {}, {"password": ""}, {"password": "x" * 5000}):
-        response = await harness.post(link.code, form, ip=f"81.2.69.{len(form)}")
+    for i, form in enumerate(
+        ({"password": "guess"}, {}, {"password": ""}, {"password": "x" * 2000})
+    ):
+        response = await harness.post(link.code, form, ip=f"81.2.69.{i}")
         assert_page(response, 403, "That password is not right")
     await harness.flush()
     assert (await harness.service.get_link(OWNER, link.code)).clicks == 0
@@ -398,14 +405,14 @@ async def test_an_unavailable_password_link_says_why_before_asking(harness: Harn
     assert_page(await harness.post(link.code, {"password": "open sesame"}), 410, "click limit")
 
 
-async def test_a_garbled_form_is_a_wrong_password_not_an_error(harness: Harness) -> None:
+async def test_a_garbled_form_is_refused_not_an_error(harness: Harness) -> None:
     link = await harness.link(password="open sesame")
     response = await harness.http.post(
         f"/{link.code}",
         content=b"\xff\xfe password=%%%",
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
-    assert_page(response, 403, "That password is not right")
+    assert_page(response, 403, "This form has expired", 'name="csrf"')
 
 
 # --- clicks -------------------------------------------------------------------------------
@@ -473,7 +480,8 @@ async def test_wrong_passwords_count_across_apps_when_limits_are_shared(
     store = SqliteStore(tmp_path / "clypt.db")
     await store.open()
     try:
-        service = ClyptService(store, base_url=BASE_URL)
+        # a stopped clock: the six tries never straddle two per-minute windows
+        service = ClyptService(store, base_url=BASE_URL, clock=FakeClock())
         settings = Settings(base_url=BASE_URL, trusted_proxies="127.0.0.1/32")
         link = await service.create_link(
             OWNER, LinkCreate(url="https://e.com/", password="open sesame")
@@ -487,9 +495,13 @@ async def test_wrong_passwords_count_across_apps_when_limits_are_shared(
         for i in range(6):
             transport = httpx2.ASGITransport(app=apps[i % 2])
             async with httpx2.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+                headers = {"user-agent": DESKTOP, "x-forwarded-for": IP_GB}
+                page = await http.get(f"/{link.code}", headers=headers)
+                found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+                assert found is not None
                 r = await http.post(
-                    f"/{link.code}", data={"password": "guess"},
-                    headers={"user-agent": DESKTOP, "x-forwarded-for": IP_GB},
+                    f"/{link.code}", data={"password": "guess", "csrf": found.group(1)},
+                    headers=headers,
                 )  # fmt: skip
                 statuses.append(r.status_code)
         if shared:  # five wrong tries between them, then both refuse

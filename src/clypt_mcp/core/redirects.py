@@ -39,7 +39,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import anyio
 import anyio.to_thread
 
-from clypt_mcp.core.passwords import verify_password
+from clypt_mcp.core.passwords import check_password
 from clypt_mcp.store.base import LinkRecord, Store
 
 Reason = Literal["deleted", "disabled", "scheduled", "expired", "click_limit"]
@@ -349,10 +349,3 @@ class Redirector:
             if not counted:
                 return Unavailable(link, "click_limit")
         return Redirect(link, target)
-
-
-async def check_password(password: str, stored: str) -> bool:
-    """scrypt takes tens of milliseconds: run it off the event loop."""
-    if len(password) > 1024:
-        return False
-    return await anyio.to_thread.run_sync(verify_password, password, stored)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from clypt_mcp.core import analytics as analytics_rules
 from clypt_mcp.core.codes import CodeGenerator, random_code
 from clypt_mcp.core.ids import new_id
-from clypt_mcp.core.passwords import hash_password
+from clypt_mcp.core.passwords import hash_password_async
 from clypt_mcp.core.urls import points_at
 from clypt_mcp.errors import (
     AuthenticationError,
@@ -27,6 +27,8 @@ from clypt_mcp.errors import (
     ConflictError,
     InsufficientScopeError,
     InvalidInputError,
+    KeyExpiredError,
+    KeyRevokedError,
     NotFoundError,
 )
 from clypt_mcp.models import (
@@ -318,7 +320,7 @@ class ClyptService:
             starts_at=data.starts_at,
             expires_at=data.expires_at,
             max_clicks=data.max_clicks,
-            password_hash=hash_password(data.password) if data.password else None,
+            password_hash=await hash_password_async(data.password) if data.password else None,
             variants=[v.model_dump() for v in data.variants] if data.variants else None,
             geo=data.geo,
             devices={str(k): v for k, v in data.devices.items()} if data.devices else None,
@@ -427,7 +429,9 @@ class ClyptService:
         if "variants" in given:
             changes["variants"] = [v.model_dump() for v in data.variants] if data.variants else None
         if "password" in given:
-            changes["password_hash"] = hash_password(data.password) if data.password else None
+            changes["password_hash"] = (
+                await hash_password_async(data.password) if data.password else None
+            )
         folder_names = None
         if "folder" in given:
             changes["folder_id"], folder_names = await self._folder_target(principal, data.folder)
@@ -546,11 +550,19 @@ class ClyptService:
             probe = await self.store.click_stats(flt, 0, SLOT, True, 1, want_first=True)
             if probe.first_bucket is not None:
                 first = datetime.fromtimestamp(probe.first_bucket, UTC)
-        start, end = analytics_rules.window(query, now, first)
-        interval = query.interval or analytics_rules.auto_interval(start, end)
-        start, end = analytics_rules.snap(start, end, interval, tz)
-        analytics_rules.buckets(start, end, interval, tz)  # rejects too many points early
-        unit = analytics_rules.series_unit(start, end, tz, interval)
+        try:
+            start, end = analytics_rules.window(query, now, first)
+            interval = query.interval or analytics_rules.auto_interval(start, end)
+            start, end = analytics_rules.snap(start, end, interval, tz)
+            analytics_rules.buckets(start, end, interval, tz)  # rejects too many points early
+            unit = analytics_rules.series_unit(start, end, tz, interval)
+            analytics_rules.previous_window(start, end, interval, tz)
+        except (OverflowError, ValueError):  # dates at the end of the calendar
+            raise InvalidInputError(
+                "start/end: the period runs past the last date that can be counted — give an "
+                "end before 9999-01-01",
+                field="end",
+            ) from None
         stats = await self.store.click_stats(
             flt, int(start.timestamp()), int(end.timestamp()), query.include_bots, query.top, unit
         )
@@ -705,7 +717,13 @@ class ClyptService:
         return ApiKeyCreated(**_api_key(rec).model_dump(), secret=secret)
 
     async def list_api_keys(self, workspace_id: str | None) -> list[ApiKey]:
-        return [_api_key(r) for r in await self.store.list_keys(workspace_id)]
+        now = self.clock()
+        return [
+            _api_key(r).model_copy(
+                update={"expired": r.expires_at is not None and r.expires_at <= now}
+            )
+            for r in await self.store.list_keys(workspace_id)
+        ]
 
     async def revoke_api_key(self, workspace_id: str | None, key_id: str) -> None:
         """Raises: NotFoundError."""
@@ -718,10 +736,18 @@ class ClyptService:
             await self.store.find_key(_key_hash(secret)) if secret.startswith(KEY_PREFIX) else None
         )
         now = self.clock()
-        if rec is None or rec.revoked_at is not None:
-            raise AuthenticationError("unknown or revoked API key — check Authorization: Bearer")
+        if rec is None:
+            raise AuthenticationError("unknown API key — check Authorization: Bearer")
+        if rec.revoked_at is not None:
+            raise KeyRevokedError(
+                "this API key was revoked — ask the workspace's admin for a new one "
+                "(`clypt-mcp keys create`)"
+            )
         if rec.expires_at is not None and rec.expires_at <= now:
-            raise AuthenticationError("this API key has expired — create a new one")
+            raise KeyExpiredError(
+                f"this API key expired at {rec.expires_at.isoformat()} — create a new one "
+                "(`clypt-mcp keys create --expires …`, or POST /api/v1/keys with another key)"
+            )
         if rec.last_used_at is None or now - rec.last_used_at > KEY_TOUCH_EVERY:
             await self.store.touch_key(rec.id, now)  # at most a write a minute per key
         scopes = frozenset(Scope(s) for s in rec.scopes)

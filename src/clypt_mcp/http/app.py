@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder
@@ -58,9 +58,13 @@ class ClyptApp:
         if kind == "http" or kind == "websocket":
             path: str = scope["path"]
             if path.startswith(self._mcp_prefixes):
+                if kind == "http" and path in _SLASH_FIXES:
+                    # the SDK's own redirect would name the request's Host: a relative one
+                    await _relative_redirect(scope, send, _SLASH_FIXES[path])
+                    return
                 for prefixes, app in self.mcp_apps:
                     if any(path == p or path.startswith(p + "/") for p in prefixes):
-                        await app(scope, receive, send)
+                        await app(scope, receive, _nosniff(send) if kind == "http" else send)
                         return
             elif (
                 kind == "http"
@@ -73,10 +77,45 @@ class ClyptApp:
                     scope["path_params"] = {"code": code}
                     await self._redirect(scope, receive, send)
                     return
-        await self.main(scope, receive, send)
+        # the redirect endpoint above sets nosniff on its own answers; everything else here
+        await self.main(scope, receive, _nosniff(send) if kind == "http" else send)
 
 
 _REDIRECT_METHODS = frozenset({"GET", "HEAD"})
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+def _nosniff(send: Send) -> Send:
+    """`send` that adds `X-Content-Type-Options: nosniff` to an answer without it."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if not any(name.lower() == _NOSNIFF[0] for name, _ in headers):
+                message = {**message, "headers": [*headers, _NOSNIFF]}
+        await send(message)
+
+    return sending
+
+
+_SLASH_FIXES = {"/mcp/": "/mcp", "/messages": "/messages/"}
+
+
+async def _relative_redirect(scope: Scope, send: Send, path: str) -> None:
+    query = scope.get("query_string", b"")
+    location = path.encode() + (b"?" + query if query else b"")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 307,
+            "headers": [
+                (b"location", location),
+                (b"content-length", b"0"),
+                (b"x-content-type-options", b"nosniff"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 def create_app(

@@ -23,6 +23,9 @@ def error_response(exc: ClyptError, headers: dict[str, str] | None = None) -> JS
         return JSONResponse(
             {"error": "internal error — try again later", "code": exc.code}, status_code=500
         )
+    retry = exc.details.get("retry_after")
+    if isinstance(retry, int) and "Retry-After" not in (headers or {}):
+        headers = {**(headers or {}), "Retry-After": str(retry)}
     return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
 
 

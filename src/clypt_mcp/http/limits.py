@@ -14,6 +14,11 @@
   read and throw away for as long as it kept coming. uvicorn has no such limit of its own.
 - `MAX_CONCURRENCY`: open connections (or requests in progress) before new requests get 503
   at once rather than everything slowing down.
+- `MAX_PER_CLIENT`: open connections from one client address (trusted proxies, which carry
+  many clients, are not held to it). One more is answered 503 with `Retry-After` and closed
+  before it is read, so one client holding sockets open cannot take `MAX_CONCURRENCY` from
+  everyone else. The addresses trusted are `CLYPT_TRUSTED_PROXIES`, given by `configure`
+  (or read from the environment in `serve --workers N`'s worker processes).
 - Request smuggling: h11 refuses conflicting `Content-Length`s, any transfer coding but
   `chunked`, and control characters in headers, but accepts a request with both
   `Transfer-Encoding` and `Content-Length` (it goes by the former) and keeps the connection. A
@@ -27,6 +32,9 @@ for chunked bodies, counted as they arrive), 4 KB for the password form.
 from __future__ import annotations
 
 import asyncio
+import os
+from collections import Counter
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
 import h11
@@ -37,6 +45,51 @@ MAX_HEADER_BYTES = 16 * 1024
 KEEP_ALIVE_SECONDS = 5
 REQUEST_SECONDS = 10
 MAX_CONCURRENCY = 1000
+MAX_PER_CLIENT = 128
+
+_trusted: tuple[IPv4Network | IPv6Network, ...] | None = None
+_open: Counter[str] = Counter()  # open connections per client address, in this process
+
+
+def configure(trusted: tuple[IPv4Network | IPv6Network, ...]) -> None:
+    """The proxies whose connections are not counted per address."""
+    global _trusted
+    _trusted = trusted
+
+
+def _trusted_proxies() -> tuple[IPv4Network | IPv6Network, ...]:
+    global _trusted
+    if _trusted is None:
+        found = []
+        for part in os.environ.get("CLYPT_TRUSTED_PROXIES", "").split(","):
+            try:
+                found.append(ip_network(part.strip(), strict=False))
+            except ValueError:
+                continue
+        _trusted = tuple(found)
+    return _trusted
+
+
+def _counted(host: str | None) -> str | None:
+    """The address a connection is counted under; None for a trusted proxy or no address."""
+    if not host:
+        return None
+    try:
+        address = ip_address(host.partition("%")[0])
+    except ValueError:
+        return None  # a Unix socket
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if any(address in net for net in _trusted_proxies() if net.version == address.version):
+        return None
+    return str(address)
+
+
+_TOO_MANY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 44\r\n\r\n"
+    b"too many connections from this address now\r\n"
+)
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -46,9 +99,19 @@ class GuardedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self.app = RequestGuard(self.app)
         self.arrival: asyncio.TimerHandle | None = None
+        self.counted_as: str | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        client = _counted(peer[0] if isinstance(peer, tuple) and peer else None)
+        if client is not None:
+            if _open[client] >= MAX_PER_CLIENT:
+                transport.write(_TOO_MANY)
+                transport.close()
+                return
+            _open[client] += 1
+            self.counted_as = client
         self.arrival = self.loop.call_later(REQUEST_SECONDS, self.arrival_timed_out)
 
     def data_received(self, data: bytes) -> None:
@@ -60,6 +123,11 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.cancel_arrival()
+        if self.counted_as is not None:
+            _open[self.counted_as] -= 1
+            if _open[self.counted_as] <= 0:
+                del _open[self.counted_as]
+            self.counted_as = None
         super().connection_lost(exc)
 
     def arriving(self) -> bool:

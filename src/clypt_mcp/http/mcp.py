@@ -21,11 +21,13 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, ListToolsResult, TextContent
 from pydantic import AnyHttpUrl
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from clypt_mcp.backends.local import LocalBackend
 from clypt_mcp.errors import AuthenticationError
 from clypt_mcp.http.mcp_gate import McpGate, verified
+from clypt_mcp.http.mcpguard import McpGuard
 from clypt_mcp.http.oauth import ACCESS_PREFIX, resource_metadata_url
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.wire import MAX_BODY
@@ -102,6 +104,34 @@ class ScopeFilter:
         return result
 
 
+class QuietRefusals:
+    """The SDK's SSE transport answers a request its security check refuses (a bad `Host`,
+    `Origin` or content type) and then raises ValueError; the answer is sent, so the error is
+    logged in one line instead of a traceback per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except (ValueError, ExceptionGroup) as exc:
+            only_values = (
+                not isinstance(exc, ExceptionGroup)
+                or exc.subgroup(lambda e: not isinstance(e, ValueError | ExceptionGroup)) is None
+            )
+            if not (started and only_values):
+                raise
+            log.info("SSE request refused: %s", exc)
+
+
 def _security(state: AppState) -> TransportSecuritySettings:
     base = urlsplit(state.settings.base)
     host = base.hostname or "127.0.0.1"
@@ -146,9 +176,10 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
             lambda token: token.startswith(ACCESS_PREFIX),
         )
 
-    # The metadata documents are the main app's (http/oauth.py), not the SDK's.
+    # The metadata documents are the main app's (http/oauth.py), not the SDK's. Per-key limits
+    # on tool calls (the REST rate limit), sessions and /sse streams sit behind the gate.
     apps: list[tuple[tuple[str, ...], ASGIApp]] = [
-        (("/mcp",), gate(streamable)),
-        (("/sse", "/messages"), gate(sse)),
+        (("/mcp",), gate(McpGuard(streamable, state, mcp.session_manager))),
+        (("/sse", "/messages"), gate(McpGuard(QuietRefusals(sse), state))),
     ]
     return apps, [lambda: mcp.session_manager.run()]

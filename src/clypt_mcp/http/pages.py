@@ -89,12 +89,19 @@ def unavailable(short: str, link: CompiledLink, reason: Reason) -> HTMLResponse:
     return render(title, body, 410)
 
 
-def password_form(short: str, wrong: bool) -> HTMLResponse:
+def password_form(short: str, wrong: bool, token: str = "", expired: bool = False) -> HTMLResponse:
+    """The form; `token` goes back with the password (the CSRF check). A wrong password, and a
+    post without this browser's token (`expired`), answer 403 with the form again."""
     error = '<p class="error" role="alert">That password is not right. Try again.</p>'
+    stale = (
+        '<p class="error" role="alert">This form has expired or was not sent from this page. '
+        "Enter the password again.</p>"
+    )
     body = (
         f"<p><code>{escape(short)}</code> is protected. Enter its password to continue.</p>"
-        f"{error if wrong else ''}"
+        f"{stale if expired else error if wrong else ''}"
         '<form method="post"><label for="password">Password</label>'
+        f'<input type="hidden" name="csrf" value="{escape(token)}">'
         '<input id="password" name="password" type="password" required autofocus '
         'maxlength="200" autocomplete="off"><button type="submit">Continue</button></form>'
     )
@@ -103,9 +110,27 @@ def password_form(short: str, wrong: bool) -> HTMLResponse:
     csp = PAGE_HEADERS["content-security-policy"].replace(
         "form-action 'self'", "form-action 'self' http: https:"
     )
-    return render(
-        "Password required", body, 403 if wrong else 200, {"content-security-policy": csp}
+    # The post carries this page's origin (under no-referrer it would be `null`); the 303 to
+    # the destination, another origin, still carries no Referer.
+    headers = {"content-security-policy": csp, "referrer-policy": "same-origin"}
+    return render("Password required", body, 403 if wrong or expired else 200, headers)
+
+
+def cross_site(short: str) -> HTMLResponse:
+    """A password post from a page of another site: refused before anything is checked."""
+    body = (
+        f"<p>The password for <code>{escape(short)}</code> was sent from another site. "
+        "Open the short link itself and enter the password there.</p>"
     )
+    return render("Not allowed", body, 403)
+
+
+def busy(short: str, retry_after: int) -> HTMLResponse:
+    body = (
+        f"<p>Too many passwords are being checked right now; <code>{escape(short)}</code> "
+        f"was not checked. Wait {retry_after} seconds and try again.</p>"
+    )
+    return render("Busy", body, 503, {"retry-after": str(retry_after)})
 
 
 def neutral(short: str) -> HTMLResponse:
@@ -125,6 +150,14 @@ def too_many_tries(short: str, retry_after: int) -> HTMLResponse:
         f"<p>Wait {retry_after} second{'s' if retry_after != 1 else ''} and try again.</p>"
     )
     return render("Too many tries", body, 429, {"retry-after": str(retry_after)})
+
+
+def too_many_unknown(retry_after: int) -> HTMLResponse:
+    body = (
+        "<p>Too many short links that do not exist were asked for from your address.</p>"
+        f"<p>Wait {retry_after} second{'s' if retry_after != 1 else ''} and try again.</p>"
+    )
+    return render("Too many requests", body, 429, {"retry-after": str(retry_after)})
 
 
 def server_error(status: int = 500) -> HTMLResponse:

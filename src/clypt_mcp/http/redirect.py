@@ -7,9 +7,12 @@ only for a link with `max_clicks`, whose atomic count keeps the limit exact.
 
 HEAD answers like GET but records no click and does not count towards `max_clicks`: link
 checkers and previewers use it, people do not. POST carries the password form and answers
-303 See Other to the destination; wrong passwords are limited to PASSWORD_TRIES per link and
-client per PASSWORD_WINDOW seconds: counted in the process, or in the store when the app's rate
-limits are (PostgreSQL, several workers), so every process refuses alike.
+303 See Other to the destination. A post whose `Origin` is another site is refused (403) first;
+then its CSRF token must match the browser's form cookie (else 403 and a fresh form); then a try
+is reserved (`passwordguard.TryGuard`: per link and client, and per link; over either limit 429
+with `Retry-After`, unchecked); only then is the password checked, in the password worker pool
+(a full queue: 503 with `Retry-After`). Every refusal looks like a wrong password to a script
+on another site, which cannot read the answers.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 from starlette.requests import ClientDisconnect, Request
@@ -46,20 +49,30 @@ from clypt_mcp.core.visitors import (
     VisitorInspector,
     client_ip,
 )
-from clypt_mcp.errors import UnavailableError
+from clypt_mcp.errors import BusyError, UnavailableError
 from clypt_mcp.http import pages
+from clypt_mcp.http.passwordguard import (
+    Counters,
+    MemoryCounters,
+    TryGuard,
+    client_net,
+    foreign_origin,
+    form_token,
+    new_cookie,
+    read_cookie,
+    set_cookie_header,
+    token_ok,
+)
 from clypt_mcp.http.ratelimit import StoreRateLimiter, parse_limit
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import ClickEvent
-from clypt_mcp.store.base import Store
 
 log = logging.getLogger(__name__)
 
 LINK_TTL = 0.75  # seconds a looked-up link is reused before the store is asked again (#11:
 # with a lookup in flight the previous answer serves on, so 0.25 s is left for it in the 1 s bound)
-PASSWORD_TRIES = 5  # wrong passwords allowed per link and client ...
-PASSWORD_WINDOW = 60  # ... in this many seconds
 MAX_FORM_BYTES = 4096
+UNKNOWN_CODES = 60  # visits to codes that do not exist, per client address a minute
 REDIRECT_HEADERS = {"cache-control": "no-store"}
 QR_MARKER = b"qr=1"  # the query get_qr_code adds to the short URL; never passed on
 MAX_RATE_KEYS = 200_000  # (link, client) pairs tracked per window; beyond, nobody is suspect
@@ -86,83 +99,6 @@ class ClickRate:
             return False
         self._counts[key] = n
         return n > self.limit
-
-
-class TryLimiter:
-    """Counts wrong passwords per (code, client) in this process, in windows that start at a
-    key's first wrong try."""
-
-    def __init__(
-        self,
-        limit: int = PASSWORD_TRIES,
-        window: int = PASSWORD_WINDOW,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._tries: dict[tuple[str, str], tuple[float, int]] = {}
-
-    async def retry_after(self, key: tuple[str, str]) -> int:
-        """Seconds until `key` may try again; 0 when it may now."""
-        start, used = self._tries.get(key, (0.0, 0))
-        left = start + self.window - self.clock()
-        if left <= 0:
-            self._tries.pop(key, None)
-            return 0
-        return math.ceil(left) if used >= self.limit else 0
-
-    async def wrong(self, key: tuple[str, str]) -> None:
-        now = self.clock()
-        start, used = self._tries.get(key, (now, 0))
-        if start + self.window <= now:
-            start, used = now, 0
-        self._tries[key] = (start, used + 1)
-        if len(self._tries) > 10_000:
-            for k in [k for k, (s, _) in self._tries.items() if s + self.window <= now]:
-                del self._tries[k]
-
-
-class StoreTryLimiter:
-    """Counts wrong passwords per (code, client) in the store (`Store.count_request`), in
-    epoch-aligned windows, so every process on the database draws on one budget per client.
-
-    The counter's key is a keyed hash of code and client (keyed with the visitor-hash secret):
-    the table never holds a client's address.
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        limit: int = PASSWORD_TRIES,
-        window: int = PASSWORD_WINDOW,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._secret: bytes | None = None
-
-    async def _key(self, key: tuple[str, str]) -> str:
-        if self._secret is None:
-            self._secret = await self.store.visitor_secret()
-        digest = hashlib.blake2b("\0".join(key).encode(), key=self._secret[:64], digest_size=16)
-        return "password:" + digest.hexdigest()
-
-    def _window(self) -> tuple[float, int]:
-        now = self.clock()
-        return now, int(now // self.window) * self.window
-
-    async def retry_after(self, key: tuple[str, str]) -> int:
-        """Seconds until `key` may try again; 0 when it may now."""
-        now, start = self._window()
-        used = await self.store.request_count(await self._key(key), start)
-        return max(1, math.ceil(start + self.window - now)) if used >= self.limit else 0
-
-    async def wrong(self, key: tuple[str, str]) -> None:
-        _, start = self._window()
-        await self.store.count_request(await self._key(key), start, self.limit)
 
 
 @dataclass(slots=True)
@@ -203,17 +139,34 @@ class RedirectHandler:
         self.links = LinkCache(state.service.store, ttl=link_ttl)
         state.service.link_listeners.append(self.links.forget)  # changes apply at once here
         self.redirector = Redirector(state.service.store, self.links)
-        self.tries: TryLimiter | StoreTryLimiter = (
-            StoreTryLimiter(state.service.store)
+        counters: Counters = (
+            state.service.store
             if isinstance(state.limiter, StoreRateLimiter)
-            else TryLimiter()
+            else MemoryCounters(self.timestamp)
         )
+        self.tries = TryGuard(counters, self._known_secret, self.timestamp)
+        self.counters = counters
         self._inspector: VisitorInspector | None = None
         self.rate = ClickRate(*parse_limit(state.settings.click_rate))
+        self._secret: bytes | None = None
+
+    def timestamp(self) -> float:
+        """Unix time by the service's clock (which tests move)."""
+        return self.clock().timestamp()
+
+    async def secret(self) -> bytes:
+        """The store's visitor-hash secret: the key of try counters and form tokens."""
+        if self._secret is None:
+            self._secret = await self.state.service.store.visitor_secret()
+        return self._secret
+
+    def _known_secret(self) -> bytes:
+        assert self._secret is not None, "secret() first"
+        return self._secret
 
     async def inspector(self) -> VisitorInspector:
         if self._inspector is None:
-            secret = await self.state.service.store.visitor_secret()
+            secret = await self.secret()
             settings = self.state.settings
             self._inspector = VisitorInspector(
                 settings.trusted_proxies,
@@ -249,49 +202,91 @@ class RedirectHandler:
         return outcome
 
     async def post(self, request: Request) -> Response:
-        """The password form: wrong tries are limited per link and client."""
+        """The password form: origin, token, a reserved try, then the check (module doc)."""
         code: str = request.path_params["code"]
+        headers = request.headers
+        if foreign_origin(headers.get("origin"), headers.get("host"), self.state.settings.base):
+            return pages.cross_site(self.short(code))
         hit = Hit.from_scope(request.scope)
         now = self.clock()
-        key = (code, self.client_key(hit))
         link = await self.links.get(code)
         asks = link is not None and link.password_hash is not None and not link.unavailable(now)
-        if asks and (wait := await self.tries.retry_after(key)):
-            return pages.too_many_tries(self.short(code), wait)
-        password = await read_password(request)
+        form = await read_form(request)
+        password = form.get("password") if form is not None else None
+        if asks:
+            assert link is not None
+            cookie = read_cookie(headers.get("cookie"))
+            token = form.get("csrf") if form is not None else None
+            if not token_ok(await self.secret(), cookie, code, token):
+                return await self.form(code, cookie, headers.get("host"), expired=True)
+            if wait := await self.tries.reserve(link.id, self.client_key(hit)):
+                return pages.too_many_tries(self.short(code), wait)
         visitor = await self.visitor(hit, now)
-        outcome = await self.redirector.resolve(
-            code,
-            now=now,
-            country=visitor.country,
-            device=(visitor.agent.platform, visitor.agent.device),
-            password=password if password is not None else "",
-        )  # a form post is a person typing a password, whatever sends it
-        if isinstance(outcome, PasswordRequired) and outcome.wrong:
-            await self.tries.wrong(key)
+        try:
+            outcome = await self.redirector.resolve(
+                code,
+                now=now,
+                country=visitor.country,
+                device=(visitor.agent.platform, visitor.agent.device),
+                password=password if password is not None else "",
+            )  # a form post is a person typing a password, whatever sends it
+        except BusyError as exc:
+            return pages.busy(self.short(code), int(exc.details.get("retry_after", 2)))
         if isinstance(outcome, Redirect):
             self.record(outcome, visitor, now, hit)
-            headers = {**REDIRECT_HEADERS, "location": outcome.target.location}
-            return Response(status_code=303, headers=headers)
+            headers_out = {**REDIRECT_HEADERS, "location": outcome.target.location}
+            return Response(status_code=303, headers=headers_out)
+        if isinstance(outcome, PasswordRequired):
+            cookie = read_cookie(headers.get("cookie"))
+            return await self.form(code, cookie, headers.get("host"), wrong=outcome.wrong)
         return self.page(outcome, code)
+
+    async def form(
+        self,
+        code: str,
+        cookie: str | None,
+        host: str | None,
+        *,
+        wrong: bool = False,
+        expired: bool = False,
+    ) -> Response:
+        """The password form with the CSRF token of this browser's cookie (set when it has
+        none yet; `Secure` when the request came to the https base URL's host)."""
+        fresh = cookie is None
+        cookie = cookie or new_cookie()
+        token = form_token(await self.secret(), cookie, code)
+        response = pages.password_form(self.short(code), wrong=wrong, token=token, expired=expired)
+        if fresh:
+            base = self.state.settings.base
+            secure = base.startswith("https:") and urlsplit(base).netloc == (host or "").lower()
+            response.headers.append("set-cookie", set_cookie_header(cookie, secure))
+        return response
+
+    async def probing(self, hit: Hit) -> int:
+        """Count a visit to an unknown code for its client: seconds to wait when the client is
+        over `UNKNOWN_CODES` a minute, else 0. Known links are never refused for rate."""
+        now = self.timestamp()
+        start = int(now // 60) * 60
+        client = hashlib.blake2b(
+            self.client_key(hit).encode(), key=(await self.secret())[:64], digest_size=16
+        ).hexdigest()
+        if await self.counters.count_request(f"unknown:{client}", start, UNKNOWN_CODES) is None:
+            return max(1, math.ceil(start + 60 - now))
+        return 0
 
     def client_key(self, hit: Hit) -> str:
         address = client_ip(hit.peer, hit.forwarded_for, self.state.settings.trusted_proxies)
-        return str(address or "unknown")
+        return client_net(address)
 
     def short(self, code: str) -> str:
         return pages.short_label(self.state.settings.base, code)
 
-    def page(
-        self, outcome: NotFound | Unavailable | PasswordRequired | Neutral, code: str
-    ) -> Response:
+    def page(self, outcome: NotFound | Unavailable | Neutral, code: str) -> Response:
         if isinstance(outcome, Neutral):
             return pages.neutral(self.short(code))
         if isinstance(outcome, NotFound):
             return pages.not_found(self.short(code))
-        if isinstance(outcome, Unavailable):
-            return pages.unavailable(self.short(code), outcome.link, outcome.reason)
-        return pages.password_form(self.short(code), wrong=outcome.wrong)
+        return pages.unavailable(self.short(code), outcome.link, outcome.reason)
 
     def record(
         self, outcome: Redirect | Neutral, visitor: Visitor, now: datetime, hit: Hit
@@ -357,19 +352,32 @@ class RedirectEndpoint:
                 return pages.not_found(self.handler.short(path))
         else:
             code = scope["path_params"]["code"]
-        outcome = await self.handler.visit(code, Hit.from_scope(scope), scope["method"] == "HEAD")
+        hit = Hit.from_scope(scope)
+        outcome = await self.handler.visit(code, hit, scope["method"] == "HEAD")
+        if isinstance(outcome, NotFound) and (wait := await self.handler.probing(hit)):
+            return pages.too_many_unknown(wait)
         if isinstance(outcome, Redirect):
             # a fresh list: a middleware may edit the headers of the message it passes on
             headers = [*outcome.target.headers, *_REDIRECT_HEADER_BYTES]
             return {"type": "http.response.start", "status": 302, "headers": headers}
+        if isinstance(outcome, PasswordRequired):
+            found = {n: v.decode("latin-1") for n, v in scope["headers"] if n in _FORM_HEADERS}
+            cookie = read_cookie(found.get(b"cookie"))
+            return await self.handler.form(code, cookie, found.get(b"host"))
         return self.handler.page(outcome, code)
 
 
-_REDIRECT_HEADER_BYTES = [(b"cache-control", b"no-store"), (b"content-length", b"0")]
+_FORM_HEADERS = frozenset({b"cookie", b"host"})
+_REDIRECT_HEADER_BYTES = [
+    (b"cache-control", b"no-store"),
+    (b"content-length", b"0"),
+    (b"x-content-type-options", b"nosniff"),
+]
 
 
-async def read_password(request: Request) -> str | None:
-    """The `password` field of a small urlencoded form; None when absent or unreadable."""
+async def read_form(request: Request) -> dict[str, str] | None:
+    """The fields of a small urlencoded form (first value of each); None when too large,
+    cut off or unreadable."""
     body = bytearray()
     try:
         async for chunk in request.stream():
@@ -382,8 +390,7 @@ async def read_password(request: Request) -> str | None:
         fields = parse_qs(body.decode("utf-8"), max_num_fields=10)
     except (UnicodeDecodeError, ValueError):
         return None
-    values = fields.get("password")
-    return values[0] if values else None
+    return {name: values[0] for name, values in fields.items() if values}
 
 
 def _guard(

@@ -232,6 +232,9 @@ def run_server(
     if not 0 <= port <= 65535:
         raise ServeError(f"--port {port}: must be between 0 and 65535")
     check_settings(settings)
+    from clypt_mcp.http import limits
+
+    limits.configure(settings.trusted_proxies)
     options = uvicorn_options(host, port, log_level.lower(), access_log)
     if workers == 1:
         uvicorn.run(ServedApp(settings), **options)

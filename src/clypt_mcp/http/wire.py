@@ -71,3 +71,7 @@ async def read_json(request: Request) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise BadRequestError("request body is not valid JSON") from None
+    except RecursionError:
+        raise BadRequestError(
+            "request body is nested too deeply — send objects and arrays at most a few levels deep"
+        ) from None

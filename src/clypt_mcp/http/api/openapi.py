@@ -38,7 +38,8 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 ERROR_TEXT = {
     400: "Malformed request: bad JSON, an unknown field or query parameter.",
-    401: "Missing, unknown, expired or revoked API key.",
+    401: "Missing or unknown API key (unauthenticated), or a revoked (key_revoked) or expired "
+    "(key_expired) one.",
     403: "The key lacks the scope this needs (insufficient_scope).",
     404: "No such object in this workspace (another workspace's id answers the same).",
     409: "Conflict: code or name taken, key limit reached, or Idempotency-Key reused.",

@@ -1,0 +1,92 @@
+"""Issue 21 item 5 (keys cannot escalate) and issue 11 item 7 (keys say why they fail), over
+REST in process. Each test fails with its rule switched off."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from clypt_mcp.core.service import ClyptService
+from clypt_mcp.models import ApiKeyCreate, Scope
+from tests.http.conftest import KeyFactory
+from tests.http.rest import Api
+
+pytestmark = pytest.mark.anyio
+
+
+async def key_with(
+    service: ClyptService, *scopes: Scope, expires_at: datetime | None = None
+) -> tuple[str, str]:
+    made = await service.create_api_key(
+        "default", ApiKeyCreate(name="parent", scopes=list(scopes), expires_at=expires_at)
+    )
+    return made.id, made.secret
+
+
+async def test_a_key_made_by_a_key_never_outlives_it(api: Api, service: ClyptService) -> None:
+    soon = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    _, parent = await key_with(service, Scope.KEYS_WRITE, Scope.LINKS_READ, expires_at=soon)
+    # no expiry given: it gets the parent's
+    child = await api.post("/keys", parent, json={"name": "c", "scopes": ["links:read"]})
+    assert child.status_code == 201, child.text
+    assert datetime.fromisoformat(child.json()["expiresAt"]) == soon
+    # a later one is refused, and nothing is made
+    later = (soon + timedelta(days=1)).isoformat()
+    r = await api.post("/keys", parent, json={"name": "c", "scopes": [], "expiresAt": later})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_input"
+    assert "expires_at" in r.json()["error"] and "outlives" in r.json()["error"]
+    assert len((await api.get("/keys", parent)).json()["keys"]) == 2
+    # an earlier one is fine
+    earlier = (soon - timedelta(minutes=5)).isoformat()
+    r = await api.post("/keys", parent, json={"name": "c", "scopes": [], "expiresAt": earlier})
+    assert r.status_code == 201
+
+
+async def test_a_key_never_grants_a_scope_it_lacks(api: Api, service: ClyptService) -> None:
+    _, parent = await key_with(service, Scope.KEYS_WRITE)
+    r = await api.post("/keys", parent, json={"name": "c", "scopes": ["links:write"]})
+    assert r.status_code == 403 and r.json()["code"] == "insufficient_scope"
+
+
+async def test_revoking_needs_every_scope_of_the_key_revoked(
+    api: Api, service: ClyptService, admin_key: str
+) -> None:
+    admin_id = next(
+        k.id for k in await service.list_api_keys("default") if admin_key.startswith(k.prefix)
+    )
+    small_id, small = await key_with(service, Scope.KEYS_WRITE, Scope.LINKS_READ)
+    r = await api.delete(f"/keys/{admin_id}", small)
+    assert r.status_code == 403 and r.json()["code"] == "insufficient_scope"
+    assert (await api.get("/links", admin_key)).status_code == 200  # still works
+    # a key whose scopes are a subset of its own it may revoke; the admin may revoke it
+    peer_id, _ = await key_with(service, Scope.LINKS_READ)
+    assert (await api.delete(f"/keys/{peer_id}", small)).status_code == 200
+    assert (await api.delete(f"/keys/{small_id}", admin_key)).status_code == 200
+
+
+async def test_revoked_expired_and_unknown_keys_say_which_they_are(
+    api: Api, service: ClyptService, make_key: KeyFactory, admin_key: str
+) -> None:
+    revoked_id, revoked = await key_with(service, Scope.LINKS_READ)
+    await service.revoke_api_key("default", revoked_id)
+    r = await api.get("/links", revoked)
+    assert r.status_code == 401 and r.json()["code"] == "key_revoked"
+    assert "revoked" in r.json()["error"] and "new one" in r.json()["error"]
+
+    soon = datetime.now(UTC) + timedelta(minutes=1)
+    expiring_id, expiring = await key_with(service, Scope.LINKS_READ, expires_at=soon)
+    real = service.clock
+    service.clock = lambda: real() + timedelta(minutes=2)
+    try:
+        r = await api.get("/links", expiring)
+        assert r.status_code == 401 and r.json()["code"] == "key_expired"
+        assert "expired" in r.json()["error"] and "create a new one" in r.json()["error"]
+        listed = {k["id"]: k for k in (await api.get("/keys", admin_key)).json()["keys"]}
+        assert listed[expiring_id]["expired"] is True
+        assert listed[revoked_id]["expired"] is False
+    finally:
+        service.clock = real
+
+    r = await api.get("/links", "clypt_" + "x" * 43)
+    assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
