@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 
@@ -208,3 +209,16 @@ async def test_the_keys_page_needs_keys_write_and_grants_no_more_than_the_key_ha
 
 def _all() -> LinkQuery:
     return LinkQuery(status="all")
+
+
+async def test_away_from_this_machine_the_snippet_names_no_local_path(
+    service: ClyptService,
+) -> None:
+    app = create_app(
+        service, Settings(base_url=BASE_URL), ClickRecorder(service.store), with_mcp=False
+    )
+    transport = httpx2.ASGITransport(app=app, client=("203.0.113.7", 4000))
+    async with httpx2.AsyncClient(transport=transport, base_url="https://clypt.test") as http:
+        markdown = (await http.get("/", headers={"Accept": "text/markdown"})).text
+    assert '"command": "clypt-mcp"' in markdown
+    assert os.sep + "clypt-mcp" not in markdown.split("```json", 1)[1].split("```", 1)[0]

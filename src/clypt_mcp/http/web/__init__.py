@@ -12,6 +12,8 @@ from clypt_mcp.http.state import AppState
 def routes(state: AppState) -> list[BaseRoute]:
     from clypt_mcp.http.web import dashboard, home
 
+    home.executable()
+
     async def home_page(request: Request) -> Response:
         return await home.home(request, state)
 

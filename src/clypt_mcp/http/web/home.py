@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+from functools import cache
 
 import anyio
 from starlette.requests import Request
@@ -25,8 +26,10 @@ from clypt_mcp.http.web.common import PAGE_HEADERS, page
 HEALTH_TIMEOUT = 2.0  # seconds the store may take to answer the health check
 
 
+@cache
 def executable() -> str:
-    """The absolute path of the `clypt-mcp` program this process was started as."""
+    """The absolute path of the `clypt-mcp` program this process was started as (found once,
+    when the app is built, before anything could change the working directory)."""
     started = sys.argv[0] if sys.argv else ""
     if os.path.basename(started).startswith("clypt-mcp"):
         return os.path.abspath(started)  # abspath does not resolve symlinks
