@@ -222,3 +222,17 @@ async def test_away_from_this_machine_the_snippet_names_no_local_path(
         markdown = (await http.get("/", headers={"Accept": "text/markdown"})).text
     assert '"command": "clypt-mcp"' in markdown
     assert os.sep + "clypt-mcp" not in markdown.split("```json", 1)[1].split("```", 1)[0]
+
+
+async def test_wrong_keys_at_sign_in_are_limited_per_address(
+    web: httpx2.AsyncClient, make_key: KeyFactory
+) -> None:
+    key = await make_key()
+    form = await web.get("/app/signin")
+    token = csrf(form)
+    for _ in range(5):
+        wrong = await web.post("/app/signin", data={"csrf": token, "api_key": "clypt_nope"})
+        assert wrong.status_code == 401
+    refused = await web.post("/app/signin", data={"csrf": token, "api_key": key})
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert (await web.get("/app")).status_code == 303  # not signed in

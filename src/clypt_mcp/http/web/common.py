@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -171,3 +173,47 @@ async def current_session(request: Request, state: AppState) -> Session | None:
 
 def to_signin() -> RedirectResponse:
     return RedirectResponse("/app/signin", status_code=303, headers=PAGE_HEADERS)
+
+
+SIGNIN_TRIES = 5  # wrong keys a client address may try per window
+SIGNIN_WINDOW = 60  # seconds
+
+
+class SigninLimiter:
+    """Wrong API keys at sign-in, counted per client address in the store, so every process
+    on the database shares the budget: SIGNIN_TRIES a minute, then every try (even the right
+    key) waits for the window to end. The counter's key is a keyed hash of the address: the
+    table never holds it."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self._secret: bytes | None = None
+
+    async def _key(self, request: Request) -> str:
+        from clypt_mcp.core.visitors import client_ip
+
+        address = client_ip(
+            request.client.host if request.client else None,
+            request.headers.getlist("x-forwarded-for"),
+            self.state.settings.trusted_proxies,
+        )
+        if self._secret is None:
+            self._secret = await self.state.service.store.visitor_secret()
+        digest = hashlib.blake2b(
+            f"dashboard-signin\0{address}".encode(), key=self._secret[:64], digest_size=16
+        )
+        return "signin:" + digest.hexdigest()
+
+    def _window(self) -> tuple[float, int]:
+        now = time.time()
+        return now, int(now // SIGNIN_WINDOW) * SIGNIN_WINDOW
+
+    async def retry_after(self, request: Request) -> int:
+        """Seconds this client must wait before trying a key; 0 when it may try now."""
+        now, start = self._window()
+        used = await self.state.service.store.request_count(await self._key(request), start)
+        return max(1, math.ceil(start + SIGNIN_WINDOW - now)) if used >= SIGNIN_TRIES else 0
+
+    async def wrong(self, request: Request) -> None:
+        _, start = self._window()
+        await self.state.service.store.count_request(await self._key(request), start, SIGNIN_TRIES)

@@ -40,6 +40,7 @@ from clypt_mcp.http.web.common import (
     SESSION_LIFETIME,
     SIGNIN_COOKIE,
     Session,
+    SigninLimiter,
     close_session,
     csrf_for,
     csrf_ok,
@@ -100,6 +101,7 @@ class CsrfError(Exception):
 
 def routes(state: AppState) -> list[BaseRoute]:
     service = state.service
+    limiter = SigninLimiter(state)
 
     def signed_in(handler: Handler, post: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -146,9 +148,19 @@ def routes(state: AppState) -> list[BaseRoute]:
             return _signin_page(
                 request, state, "The sign-in form was out of date — try again.", 403
             )
+        wait = await limiter.retry_after(request)
+        if wait:
+            return _signin_page(
+                request,
+                state,
+                f"Too many wrong keys from this address — wait {wait} s and try again.",
+                429,
+                {"retry-after": str(wait)},
+            )
         try:
             principal = await service.authenticate(form.get("api_key"))
         except AuthenticationError:
+            await limiter.wrong(request)
             # never echo the key: not in the page, the URL or the log
             return _signin_page(
                 request, state, "That API key is not valid (unknown, revoked or expired).", 401
@@ -430,7 +442,11 @@ def routes(state: AppState) -> list[BaseRoute]:
 
 
 def _signin_page(
-    request: Request, state: AppState, error: str | None = None, status: int = 200
+    request: Request,
+    state: AppState,
+    error: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     token = request.cookies.get(SIGNIN_COOKIE)
     fresh = not token or len(token) > 200
@@ -438,7 +454,13 @@ def _signin_page(
         token = secrets.token_urlsafe(24)
     assert token is not None
     response = page(
-        request, "signin.html", status=status, session=None, csrf=csrf_for(token), error=error
+        request,
+        "signin.html",
+        status=status,
+        headers=headers,
+        session=None,
+        csrf=csrf_for(token),
+        error=error,
     )
     if fresh:
         set_cookie(response, request, state, SIGNIN_COOKIE, token, 3600)
