@@ -18,7 +18,7 @@ from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.housekeeping import Housekeeping
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.http import api, redirect
+from clypt_mcp.http import api, redirect, web
 from clypt_mcp.http.ratelimit import Limiter, RateLimiter, StoreRateLimiter
 from clypt_mcp.http.state import AppState
 from clypt_mcp.tools.resources import guide_text
@@ -187,6 +187,7 @@ def create_app(
             Route("/llms.txt", llms_txt, methods=["GET", "HEAD"]),
             Mount("/api/v1", routes=api.routes(state)),
             *oauth_routes,
+            *web.routes(state),
             *redirect_routes,
         ],
         lifespan=lifespan,
