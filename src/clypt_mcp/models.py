@@ -592,3 +592,41 @@ class ApiKeyCreated(ApiKey):
 def dump(model: BaseModel) -> dict[str, Any]:
     """A model as JSON-ready snake_case data."""
     return model.model_dump(mode="json")
+
+
+# --- field names in messages ------------------------------------------------------------
+
+# A word in snake_case, not inside quotes (quoted words are the caller's values).
+_SNAKE_WORD = re.compile(r"(?<!['\w])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?!['\w])")
+_CAMEL_WORD = re.compile(r"(?<!['\w])[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)+(?!['\w])")
+_NAMED: dict[str, str] | None = None
+
+
+def _field_names() -> dict[str, str]:
+    """snake_case field name -> its camelCase REST name, for every model field with both."""
+    global _NAMED
+    if _NAMED is None:
+        names: dict[str, str] = {}
+        models: list[type[BaseModel]] = [
+            LinkCreate, LinkUpdate, LinkQuery, Link, LinkPage, AnalyticsQuery, Analytics,
+            TagCreate, FolderCreate, Folder, ApiKeyCreate, ApiKey,
+        ]  # fmt: skip
+        for model in models:
+            for name in model.model_fields:
+                if to_camel(name) != name:
+                    names[name] = to_camel(name)
+        _NAMED = names
+    return _NAMED
+
+
+def rest_words(message: str) -> str:
+    """`message` with each field name in snake_case (as models and tools name them) in its
+    REST camelCase spelling: `expires_at must be after starts_at` → `expiresAt must be …`."""
+    names = _field_names()
+    return _SNAKE_WORD.sub(lambda m: names.get(m.group(), m.group()), message)
+
+
+def tool_words(message: str) -> str:
+    """The reverse of rest_words: REST field names back to the tools' snake_case."""
+    back = {camel: snake for snake, camel in _field_names().items()}
+    return _CAMEL_WORD.sub(lambda m: back.get(m.group(), m.group()), message)
