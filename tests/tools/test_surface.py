@@ -170,3 +170,19 @@ async def test_missing_link_resource_is_the_spec_not_found_error(
             with pytest.raises(MCPError) as other:
                 await c.read_resource("clypt://nothing/here")
             assert other.value.error.code == code
+
+
+async def test_bulk_item_errors_read_the_same_embedded_and_remote(client: Client) -> None:
+    r = await client.call_tool(
+        "bulk_create_links",
+        {"links": [{"url": "https://e.com/ok"}, {"url": "https://e.com", "max_clicks": 0},
+                   {"url": "https://e.com", "starts_at": "2030-01-02",
+                    "expires_at": "2030-01-01"}]},
+    )  # fmt: skip
+    assert not r.is_error, text(r)
+    assert r.structured_content is not None
+    errors = r.structured_content["errors"]
+    assert [e["index"] for e in errors] == [1, 2]
+    # over REST (remote mode) the API says maxClicks; the tools say what they take
+    assert errors[0]["error"].startswith("max_clicks: ")
+    assert errors[1]["error"] == "expires_at must be after starts_at"
