@@ -257,3 +257,18 @@ async def test_get_analytics_over_fifty_clicked_links_stays_within_budget(
                 "countries", "devices", "browsers", "os", "referrers", "links"):  # fmt: skip
         assert key in report, key
     assert report["clicks_change_percent"] is None  # no clicks before: kept as null
+
+
+async def test_a_link_over_the_ceiling_is_cut_and_points_at_its_resource(
+    client: Client, backend: LocalBackend
+) -> None:
+    huge = await backend.create_link(big_link(7))  # ≈ 130 KB: 50 geo URLs of 2 KB
+    r = await client.call_tool("get_link", {"link": huge.code})
+    assert not r.is_error, text(r)
+    assert r.structured_content is not None
+    assert len(json.dumps(r.structured_content, ensure_ascii=False).encode()) <= CEILING
+    assert all(len(t.encode()) <= CEILING for t in texts(r))
+    assert f"clypt://links/{huge.code}" in texts(r)[0]
+    whole = await client.read_resource(f"clypt://links/{huge.code}")
+    block = whole.contents[0]
+    assert hasattr(block, "text") and json.loads(block.text)["geo"] == huge.geo

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from clypt_mcp.core.service import describe_validation_error
 from clypt_mcp.errors import ClyptError
 from clypt_mcp.models import Link
-from clypt_mcp.tools.shaping import drop_empty, object_result
+from clypt_mcp.tools.shaping import CEILING, CUT_MARK, drop_empty, object_result, size
 
 P = ParamSpec("P")
 
@@ -55,8 +55,15 @@ def result(model: BaseModel, summary: str) -> CallToolResult:
 
 
 def link_result(link: Link, summary: str) -> CallToolResult:
-    """One whole link, without its empty fields."""
-    return object_result(drop_empty(link.model_dump(mode="json")), summary)
+    """One whole link, without its empty fields. A link over the ceiling (only a map of 50
+    long geo URLs gets there) has values cut, and the text says where the whole one is."""
+    data = drop_empty(link.model_dump(mode="json"))
+    if size(data) > CEILING:
+        summary += (
+            f" (over {CEILING // 1000} KB: long values cut with '{CUT_MARK}'; read the resource "
+            f"clypt://links/{link.code} for all of it)"
+        )
+    return object_result(data, summary)
 
 
 def given(*names: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -300,7 +300,8 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
     @tool_errors
     async def get_link(link: LinkRef) -> Annotated[CallToolResult, LinkView]:
         """Look up one link by code, id or short URL: destination, settings, status, clicks.
-        Gives the whole link (every value uncut; empty fields left out)."""
+        Gives the whole link: every value uncut, empty fields left out (a link over 100 KB,
+        which only huge geo maps reach, is cut; the resource clypt://links/{code} has it all)."""
         found = await backends().get_link(link)
         return link_result(found, f"{_describe(found)} [{found.clicks} clicks]")
 
