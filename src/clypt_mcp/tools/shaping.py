@@ -1,7 +1,7 @@
 """What a tool result may cost an assistant: empty fields left out, chosen fields only, tables
 as text, long values cut in lists, and a byte ceiling on every result.
 
-The rules (docs/tools.md and llms.txt say the same):
+The rules (README.md and llms.txt say the same):
 
 - link objects leave out `null`, `""`, `[]` and `{}` (`0` and `false` stay);
 - list-like tools take `fields` (only those fields, in structured content and text alike) and
@@ -17,7 +17,7 @@ import csv
 import io
 import json
 import types
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from mcp.types import CallToolResult, ContentBlock, TextContent
@@ -206,12 +206,6 @@ def compact(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def columns_of(items: Sequence[Mapping[str, Any]], order: Sequence[str]) -> list[str]:
-    """The fields present in any of `items`, in `order`."""
-    present = {k for item in items for k in item}
-    return [name for name in order if name in present]
-
-
 def list_result(
     structured: dict[str, Any],
     text_items: Sequence[Mapping[str, Any]],
@@ -241,11 +235,3 @@ def object_result(data: dict[str, Any], summary: str) -> CallToolResult:
         TextContent(type="text", text=compact(data)),
     ]
     return CallToolResult(content=content, structured_content=data)
-
-
-def text_bytes(result: CallToolResult) -> int:
-    """UTF-8 bytes of the result's text blocks."""
-    return sum(len(b.text.encode()) for b in result.content if isinstance(b, TextContent))
-
-
-Shaper = Callable[[dict[str, Any]], dict[str, Any]]
