@@ -272,3 +272,22 @@ async def test_a_link_over_the_ceiling_is_cut_and_points_at_its_resource(
     whole = await client.read_resource(f"clypt://links/{huge.code}")
     block = whole.contents[0]
     assert hasattr(block, "text") and json.loads(block.text)["geo"] == huge.geo
+
+
+async def test_bulk_create_takes_fields_and_format(client: Client) -> None:
+    r = await client.call_tool(
+        "bulk_create_links",
+        {"links": [{"url": "https://e.com/1", "code": "bulk-one", "title": "One"},
+                   {"url": "ftp://bad"}],
+         "fields": ["code", "short_url"], "format": "csv"},
+    )  # fmt: skip
+    assert not r.is_error, text(r)
+    table, summary = texts(r)
+    rows = list(csv.reader(io.StringIO(table)))
+    assert rows[0] == ["code", "short_url"] and rows[1][0] == "bulk-one" and len(rows) == 2
+    assert "#1: url:" in summary
+    assert r.structured_content is not None
+    assert r.structured_content["created"] == [
+        {"code": "bulk-one", "short_url": "https://clypt.test/bulk-one"}
+    ]
+    assert "One" not in json.dumps(r.structured_content) + table + summary

@@ -12,7 +12,7 @@ from mcp.server.mcpserver import (
     Resolve,
 )
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from clypt_mcp import models
@@ -35,7 +35,6 @@ from clypt_mcp.tools.shaping import (
     TEXT_CUT,
     Format,
     bounded,
-    compact,
     cut,
     drop_empty,
     fit_count,
@@ -434,32 +433,38 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         ],
         ctx: Context,
         idempotency_key: IdemKey = None,
+        fields: Annotated[
+            list[LinkField] | None,
+            Field(description=FIELDS_DOC.format(item="created link"), min_length=1, max_length=28),
+        ] = None,
+        format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
     ) -> Annotated[CallToolResult, BulkResultView]:
         """Create up to 100 links in one call, e.g. for a campaign. Each item takes the same
         fields as create_link. A bad item is reported in errors (by index) and never stops the
-        others. Sends progress notifications. The result stays under 100 KB: each link leaves
-        out its empty fields and long values are cut with '…[cut]' (get_link shows all)."""
+        others. Sends progress notifications. The text lists each new link's code, short URL,
+        destination, title, tags, folder, status and clicks (or the `fields`; format='markdown'
+        or 'csv' gives a table), then every error. The result stays under 100 KB: each link
+        leaves out its empty fields and long values are cut with '…[cut]' (get_link shows
+        all); if the links are still too big, each keeps only its essentials."""
 
         async def progress(done: int, total: int) -> None:
             await ctx.report_progress(done, total, f"created {done}/{total}")
 
         out = await backends().bulk_create_links(links, idempotency_key, progress)
+        chosen: list[str] | None = list(fields) if fields else None
         summary = f"Created {len(out.created)} of {len(links)} links"
         if out.errors:
-            summary += f"; {len(out.errors)} failed: " + "; ".join(
-                f"#{e.index}: {e.error}" for e in out.errors[:5]
+            summary += f"; {len(out.errors)} failed:\n" + "\n".join(
+                f"#{e.index}: {e.error}" for e in out.errors
             )
-        created = shape_items((link.model_dump(mode="json") for link in out.created), None)
+        raw = [link.model_dump(mode="json") for link in out.created]
+        created = shape_items(raw, chosen)
         if fit_count(created) < len(created):  # too big whole: the essentials of each link
-            essentials = ["id", "code", "short_url", "url", "status"]
+            essentials = chosen or ["id", "code", "short_url", "url", "status"]
             created = shape_items(created, essentials, limit=TEXT_CUT)
-            summary += "; links shortened to id, code, short_url, url, status (get_link shows all)"
+            summary += " (each link cut to its essentials to stay under 100 KB; get_link shows all)"
+        text_fields = chosen or list(SUMMARY_FIELDS)
+        lines = [cut(select(drop_empty(r), text_fields), TEXT_CUT) for r in raw]
         errors = [e.model_dump(mode="json") for e in out.errors]
         data = bounded({"created": created, "errors": errors})
-        return CallToolResult(
-            content=[
-                TextContent(type="text", text=summary),
-                TextContent(type="text", text=compact(data)),
-            ],
-            structured_content=data,
-        )
+        return list_result(data, bounded(lines), text_fields, bounded(summary), format)
