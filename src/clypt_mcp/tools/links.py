@@ -214,7 +214,8 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
     ) -> Annotated[CallToolResult, LinkView]:
         """Shorten a URL. Use this when the user wants a short link, optionally with a custom code,
         tags, a folder, UTM parameters, a schedule, a click limit, a password, A/B variants or
-        geo/device routing. Returns the new link; tell the user its short_url.
+        geo/device routing. Returns the new link (empty fields left out); tell the user its
+        short_url.
         Pass idempotency_key when you may retry, so a retry never makes a duplicate."""
         data = LinkCreate.model_validate(
             {k: v for k, v in _fields(locals()).items() if v is not None}
@@ -345,7 +346,8 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         ] = None,
     ) -> Annotated[CallToolResult, LinkView]:
         """Change a link. Send only what should change: a field you leave out stays as it is,
-        a field sent as null is cleared. Use disabled to pause, deleted=false to restore."""
+        a field sent as null is cleared. Use disabled to pause, deleted=false to restore.
+        Returns the whole link, empty fields left out."""
         values = _fields(locals()) | {"disabled": disabled, "deleted": deleted}
         changes = given(*_FIELDS, "disabled", "deleted", values=values)
         data = LinkUpdate.model_validate(changes)
