@@ -203,7 +203,8 @@ async def _serve_remote(
             # Stay up: every tool call will say what is wrong until the API answers again.
             log.warning("remote mode: %s; offering every tool until the API answers", exc.message)
             scopes = ALL_SCOPES
-        mcp = build_server(lambda: backend, scopes, log_level=level, lazy=True)
+        hint = "use a CLYPT_API_KEY that has it (the Clypt server's `keys create --scopes`)"
+        mcp = build_server(lambda: backend, scopes, log_level=level, lazy=True, scope_hint=hint)
         await _run_transport(mcp, transport, host, port)
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Le
 from pydantic import (
     AfterValidator,
     AliasChoices,
@@ -14,13 +15,14 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from clypt_mcp.core.codes import check_custom_code
-from clypt_mcp.core.urls import check_destination
+from clypt_mcp.core.codes import CODE_PATTERN, check_custom_code
+from clypt_mcp.core.urls import MAX_URL_LENGTH, check_destination
 
 
 class Scope(StrEnum):
@@ -132,8 +134,21 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 # --- field types -------------------------------------------------------------------------
 
-Url = Annotated[str, AfterValidator(check_destination)]
-Code = Annotated[str, AfterValidator(check_custom_code)]
+# One type per field, used by the models, the MCP tools' arguments and the REST API alike, so
+# the limits show in every input schema. The URL and code rules are checked by functions with
+# clearer messages than a pattern's; their schemas state the same limits.
+Url = Annotated[
+    str,
+    AfterValidator(check_destination),
+    WithJsonSchema(
+        {"type": "string", "maxLength": MAX_URL_LENGTH, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}
+    ),
+]
+Code = Annotated[
+    str,
+    AfterValidator(check_custom_code),
+    WithJsonSchema({"type": "string", "minLength": 3, "maxLength": 64, "pattern": CODE_PATTERN}),
+]
 Title = Annotated[str, StringConstraints(max_length=200)]
 Notes = Annotated[str, StringConstraints(max_length=500)]
 UtmValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,100}$")]
@@ -146,6 +161,15 @@ COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 DeviceKind = Literal["ios", "android", "desktop", "mobile", "tablet"]
 MAX_TAGS = 10
 MAX_VARIANTS = 10
+MaxClicks = Annotated[int, Ge(1), Le(1_000_000_000)]
+LinkRef = Annotated[str, StringConstraints(min_length=1, max_length=2200)]
+SearchText = Annotated[str, StringConstraints(max_length=200)]
+TagFilter = Annotated[str, StringConstraints(max_length=50)]
+Cursor = Annotated[str, StringConstraints(max_length=500)]
+PageSize = Annotated[int, Ge(1), Le(100)]
+TopN = Annotated[int, Ge(1), Le(50)]
+TimeZoneName = Annotated[str, StringConstraints(max_length=64)]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 def _check_geo(value: dict[str, str] | None) -> dict[str, str] | None:
@@ -188,8 +212,23 @@ def _check_folder_ref(value: str | None) -> str | None:
     return "/".join(p.strip() for p in parts)
 
 
-FolderRef = Annotated[str, AfterValidator(_check_folder_ref)]
-Geo = Annotated[dict[str, str], AfterValidator(_check_geo)]
+FolderRef = Annotated[
+    str,
+    AfterValidator(_check_folder_ref),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 600}),
+]
+Geo = Annotated[
+    dict[str, str],
+    AfterValidator(_check_geo),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": 50,
+            "propertyNames": {"pattern": "^[A-Za-z]{2}$"},
+            "additionalProperties": {"type": "string", "maxLength": MAX_URL_LENGTH},
+        }
+    ),
+]
 Devices = Annotated[dict[DeviceKind, str], AfterValidator(_check_devices)]
 
 
@@ -231,7 +270,7 @@ class _LinkFields(_Input):
     utm_content: UtmValue | None = None
     starts_at: datetime | None = None
     expires_at: datetime | None = None
-    max_clicks: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    max_clicks: MaxClicks | None = None
     password: Password | None = None
     variants: Variants | None = None
     geo: Geo | None = None
@@ -328,13 +367,13 @@ class LinkPage(_Wire):
 class LinkQuery(_Input):
     """Filters, sort and paging for listing links."""
 
-    query: Annotated[str, StringConstraints(max_length=200)] | None = None
-    tag: Annotated[str, StringConstraints(max_length=50)] | None = None
+    query: SearchText | None = None
+    tag: TagFilter | None = None
     folder: FolderRef | None = None
     status: StatusFilter | None = None
     sort: LinkSort = "-created_at"
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: Annotated[str, StringConstraints(max_length=500)] | None = None
+    limit: PageSize = 20
+    cursor: Cursor | None = None
 
 
 class Deleted(_Wire):
@@ -450,15 +489,15 @@ Interval = Literal["hour", "day", "week", "month"]
 
 
 class AnalyticsQuery(_Input):
-    link: Annotated[str, StringConstraints(max_length=2200)] | None = None
-    tag: Annotated[str, StringConstraints(max_length=50)] | None = None
+    link: LinkRef | None = None
+    tag: TagFilter | None = None
     folder: FolderRef | None = None
     period: Period = "7d"
     start: datetime | None = None
     end: datetime | None = None
     interval: Interval | None = None
-    top: int = Field(default=10, ge=1, le=50)
-    timezone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+    top: TopN = 10
+    timezone: TimeZoneName = "UTC"
     include_bots: bool = False
 
     @field_validator("start", "end")
@@ -606,3 +645,41 @@ class ApiKeyCreated(ApiKey):
 def dump(model: BaseModel) -> dict[str, Any]:
     """A model as JSON-ready snake_case data."""
     return model.model_dump(mode="json")
+
+
+# --- field names in messages ------------------------------------------------------------
+
+# A word in snake_case, not inside quotes (quoted words are the caller's values).
+_SNAKE_WORD = re.compile(r"(?<!['\w])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?!['\w])")
+_CAMEL_WORD = re.compile(r"(?<!['\w])[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)+(?!['\w])")
+_NAMED: dict[str, str] | None = None
+
+
+def _field_names() -> dict[str, str]:
+    """snake_case field name -> its camelCase REST name, for every model field with both."""
+    global _NAMED
+    if _NAMED is None:
+        names: dict[str, str] = {}
+        models: list[type[BaseModel]] = [
+            LinkCreate, LinkUpdate, LinkQuery, Link, LinkPage, AnalyticsQuery, Analytics,
+            TagCreate, FolderCreate, Folder, ApiKeyCreate, ApiKey,
+        ]  # fmt: skip
+        for model in models:
+            for name in model.model_fields:
+                if to_camel(name) != name:
+                    names[name] = to_camel(name)
+        _NAMED = names
+    return _NAMED
+
+
+def rest_words(message: str) -> str:
+    """`message` with each field name in snake_case (as models and tools name them) in its
+    REST camelCase spelling: `expires_at must be after starts_at` → `expiresAt must be …`."""
+    names = _field_names()
+    return _SNAKE_WORD.sub(lambda m: names.get(m.group(), m.group()), message)
+
+
+def tool_words(message: str) -> str:
+    """The reverse of rest_words: REST field names back to the tools' snake_case."""
+    back = {camel: snake for snake, camel in _field_names().items()}
+    return _CAMEL_WORD.sub(lambda m: back.get(m.group(), m.group()), message)

@@ -54,10 +54,7 @@ async def test_remote_mode_works_and_touches_no_database_file(
                 assert made.structured_content is not None
                 assert made.structured_content["short_url"] == "https://clypt.test/rem"
                 taken = await c.call_tool("create_link", {"url": "https://e.com/x", "code": "rem"})
-                assert text(taken) == (
-                    "Error executing tool create_link: code 'rem' is taken — pick another or "
-                    "omit code"
-                )
+                assert text(taken) == "code 'rem' is taken — pick another or omit code"
     assert (
         await service.get_link(Principal(workspace_id="default"), "rem")
     ).url == "https://e.com/r"

@@ -93,7 +93,7 @@ async def test_bad_key_input_is_422_naming_the_field(
     cases = [
         ({"name": ""}, "name: String should have at least 1 character"),
         ({"name": "n", "scopes": ["links:admin"]}, "scopes.0: Input should be"),
-        ({"name": "n", "expiresAt": "2001-01-01T00:00:00Z"}, "expires_at must be in the future"),
+        ({"name": "n", "expiresAt": "2001-01-01T00:00:00Z"}, "expiresAt must be in the future"),
         ({"scopes": ["links:read"]}, "name: is required"),
     ]
     for body, start in cases:

@@ -29,7 +29,7 @@ async def test_create_takes_camel_case_and_answers_the_link_in_camel_case(
             "tags": ["sale", "Sale", "news"],
             "folder": "Marketing/2026",
             "utmSource": "newsletter",
-            "utm_medium": "email",
+            "utmMedium": "email",
             "expiresAt": "2030-01-01T00:00:00Z",
             "maxClicks": 5,
             "password": "hunter22",
@@ -78,7 +78,7 @@ async def test_a_taken_code_is_409_code_taken(api: Api, admin_key: str) -> None:
         ({"url": "https://e.com", "password": "abc"}, "password:", "at least 4"),
         (
             {"url": "https://e.com", "startsAt": "2030-01-02", "expiresAt": "2030-01-01"},
-            "expires_at must be after starts_at",
+            "expiresAt must be after startsAt",
             "",
         ),
         ({"url": f"{BASE_URL}/loop"}, "url:", "loop"),

@@ -118,7 +118,7 @@ async def test_bad_input_is_an_error_result_that_names_field_and_rule_and_writes
     r = await client.call_tool(tool, arguments)
     assert r.is_error, f"{tool} accepted {arguments}"
     message = text(r)
-    assert message.startswith(f"Error executing tool {tool}: ")
+    assert not message.startswith("Error executing tool"), message
     for part in expected:
         assert part in message, f"{part!r} not in {message!r}"
     assert "errors.pydantic.dev" not in message
@@ -139,9 +139,7 @@ async def test_taken_code_is_a_conflict_and_the_first_link_is_untouched(
         {"url": "https://b.com", "code": "launch", "tags": ["new-tag"], "folder": "New/Folder"},
     )
     assert r.is_error
-    assert text(r) == (
-        "Error executing tool create_link: code 'launch' is taken — pick another or omit code"
-    )
+    assert text(r) == "code 'launch' is taken — pick another or omit code"
     assert await row_counts(store) == before
     got = await client.call_tool("get_link", {"link": "launch"})
     assert got.structured_content is not None
@@ -167,5 +165,5 @@ async def test_update_that_breaks_a_rule_changes_nothing(client: Client, store: 
     assert await row_counts(store) == before
     got = await client.call_tool("get_link", {"link": "keepme"})
     assert got.structured_content is not None
-    assert got.structured_content["title"] is None
-    assert got.structured_content["tags"] == []
+    assert "title" not in got.structured_content  # empty fields are left out
+    assert "tags" not in got.structured_content

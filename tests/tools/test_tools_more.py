@@ -39,7 +39,7 @@ async def test_update_leaves_absent_fields_and_clears_nulls(client: Client) -> N
          "utm_source": "news", "password": "secret-pw"},
     ))  # fmt: skip
     link = data(await client.call_tool("update_link", {"link": "upd", "notes": None}))
-    assert link["title"] == "T" and link["notes"] is None
+    assert link["title"] == "T" and "notes" not in link
     assert link["tags"] == ["x"] and link["utm_source"] == "news" and link["has_password"]
     assert "password" not in link and "password_hash" not in link
     link = data(await client.call_tool("update_link", {"link": "upd", "password": None}))
@@ -47,7 +47,7 @@ async def test_update_leaves_absent_fields_and_clears_nulls(client: Client) -> N
     link = data(
         await client.call_tool("update_link", {"link": "upd", "url": "https://b.com", "tags": []})
     )
-    assert link["url"] == "https://b.com" and link["tags"] == []
+    assert link["url"] == "https://b.com" and "tags" not in link
     link = data(await client.call_tool("update_link", {"link": "upd", "disabled": True}))
     assert link["status"] == "disabled"
     link = data(await client.call_tool("update_link", {"link": "upd", "code": "upd2"}))
@@ -62,7 +62,7 @@ async def test_soft_delete_then_restore(client: Client) -> None:
     }
     assert data(await client.call_tool("get_link", {"link": "soft"}))["status"] == "deleted"
     restored = data(await client.call_tool("update_link", {"link": "soft", "deleted": False}))
-    assert restored["status"] == "active" and restored["deleted_at"] is None
+    assert restored["status"] == "active" and "deleted_at" not in restored
 
 
 async def _link_with_clicks(backend: LocalBackend, store: SqliteStore, code: str) -> None:
@@ -200,7 +200,10 @@ async def test_resources_guide_and_link(client: Client) -> None:
     assert link.contents[0].mime_type == "application/json"
     with pytest.raises(MCPError) as err:
         await client.read_resource("clypt://links/missing")
-    assert err.value.error.code == -32602
+    # the spec's resource-not-found code: -32002 up to 2025-11-25, -32602 from 2026-07-28
+    legacy = client.protocol_version <= "2025-11-25"
+    assert err.value.error.code == (-32002 if legacy else -32602)
+    assert err.value.error.data == {"uri": "clypt://links/missing"}
 
 
 async def test_prompts(client: Client) -> None:

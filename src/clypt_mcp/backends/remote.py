@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 import anyio
 import httpx2
 from pydantic import BaseModel
-from pydantic.alias_generators import to_snake
+from pydantic.alias_generators import to_camel, to_snake
 
 from clypt_mcp.backends.base import Progress
 from clypt_mcp.errors import ClyptError, NotFoundError, UnavailableError, tool_wording
@@ -35,6 +35,7 @@ from clypt_mcp.models import (
     TagList,
     ascii_fold,
     expand_scopes,
+    tool_words,
 )
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,24 @@ def snakify(value: Any) -> Any:
         return out
     if isinstance(value, list):
         return [snakify(v) for v in value]
+    return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _camel(key: str) -> str:
+    return to_camel(key)
+
+
+def camelize(value: Any) -> Any:
+    """snake_case keys to REST's camelCase, recursively, leaving user-data maps alone."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            key = _camel(k) if isinstance(k, str) else k
+            out[key] = v if k in _OPAQUE else camelize(v)
+        return out
+    if isinstance(value, list):
+        return [camelize(v) for v in value]
     return value
 
 
@@ -190,7 +209,8 @@ class RemoteBackend:
                 )
             return snakify(data)
         if isinstance(data, dict) and isinstance(data.get("error"), str):
-            raise ClyptError.from_code(str(data.get("code", "")), tool_wording(data["error"]))
+            message = tool_words(tool_wording(data["error"]))
+            raise ClyptError.from_code(str(data.get("code", "")), message)
         raise UnavailableError(
             f"the Clypt API at {self.url} answered HTTP {response.status_code} — try again later",
             url=self.url,
@@ -211,7 +231,7 @@ class RemoteBackend:
     # --- links ------------------------------------------------------------------------
 
     async def create_link(self, data: LinkCreate, idempotency_key: str | None = None) -> Link:
-        body = data.model_dump(mode="json", exclude_unset=True)
+        body = camelize(data.model_dump(mode="json", exclude_unset=True))
         return await self._model(Link, "POST", "/links", body=body, idempotency_key=idempotency_key)
 
     async def get_link(self, ref: str) -> Link:
@@ -224,7 +244,7 @@ class RemoteBackend:
         return await self._model(LinkPage, "GET", "/links", params=params)
 
     async def update_link(self, ref: str, data: LinkUpdate) -> Link:
-        body = data.model_dump(mode="json", exclude_unset=True)
+        body = camelize(data.model_dump(mode="json", exclude_unset=True))
         return await self._model(Link, "PATCH", self._link_path(ref), body=body)
 
     async def delete_link(self, ref: str, permanent: bool = False) -> Deleted:
@@ -245,11 +265,15 @@ class RemoteBackend:
         errors: list[BulkError] = []
         for start in range(0, len(items), size):
             part = await self._model(
-                BulkResult, "POST", "/links/bulk", body={"links": items[start : start + size]},
+                BulkResult, "POST", "/links/bulk",
+                body={"links": camelize(items[start : start + size])},
                 idempotency_key=f"{key}:{start}",
             )  # fmt: skip
             created.extend(part.created)
-            errors.extend(e.model_copy(update={"index": e.index + start}) for e in part.errors)
+            errors.extend(
+                e.model_copy(update={"index": e.index + start, "error": tool_words(e.error)})
+                for e in part.errors
+            )
             if progress is not None:
                 await progress(min(start + size, len(items)), len(items))
         return BulkResult(created=created, errors=errors)

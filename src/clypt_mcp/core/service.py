@@ -82,13 +82,14 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
     """One readable line per broken rule, naming the field: `tags: at most 10 items`."""
     parts = []
     for err in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(str(p) for p in err["loc"]) if err["loc"] else "arguments"
+        loc = ".".join(str(p) for p in err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "is not a known field — remove it (check the spelling)"
         elif err["type"] == "missing":
             msg = "is required"
-        parts.append(f"{prefix}{loc}: {msg}")
+        # a rule over several fields (dates in order) names them in its message
+        parts.append(f"{prefix}{loc}: {msg}" if loc else f"{prefix}{msg}")
     return "; ".join(parts)
 
 

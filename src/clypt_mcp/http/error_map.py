@@ -7,14 +7,15 @@ import logging
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
-from clypt_mcp.core.service import describe_validation_error
 from clypt_mcp.errors import BadRequestError, ClyptError, InvalidInputError, rest_wording
+from clypt_mcp.models import rest_words
 
 log = logging.getLogger(__name__)
 
 
 def error_body(exc: ClyptError) -> dict[str, str]:
-    return {"error": rest_wording(exc.message), "code": exc.code}
+    """The REST body of an error, naming fields as REST does (camelCase)."""
+    return {"error": rest_words(rest_wording(exc.message)), "code": exc.code}
 
 
 def error_response(exc: ClyptError, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -29,9 +30,32 @@ def error_response(exc: ClyptError, headers: dict[str, str] | None = None) -> JS
     return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
 
 
+_NOT_OBJECT = frozenset({"model_type", "dict_type", "model_attributes_type"})
+
+
+def describe_for_rest(exc: ValidationError) -> str:
+    """One line per broken rule, naming the REST field (never the model's class or
+    `arguments`): `maxClicks: Input should be greater than or equal to 1`."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        kind = err["type"]
+        if kind in _NOT_OBJECT:
+            msg = "must be a JSON object"
+            loc = loc or "request body"
+        elif kind == "extra_forbidden":
+            msg = "is not a known field — remove it (check the spelling; names are camelCase)"
+        elif kind == "missing":
+            msg = "is required"
+        else:
+            msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return rest_words("; ".join(parts))
+
+
 def from_validation(exc: ValidationError) -> ClyptError:
     """Unknown fields and malformed shapes are 400; broken rules are 422."""
-    message = describe_validation_error(exc)
+    message = describe_for_rest(exc)
     kinds = {e["type"] for e in exc.errors()}
     if "extra_forbidden" in kinds or kinds & {"model_type", "dict_type", "json_invalid"}:
         return BadRequestError(message)

@@ -19,7 +19,14 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolResult, ListToolsResult, TextContent
+from mcp.shared.exceptions import MCPError
+from mcp.types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    ListPromptsResult,
+    ListToolsResult,
+    TextContent,
+)
 from pydantic import AnyHttpUrl
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
@@ -32,6 +39,7 @@ from clypt_mcp.http.oauth import ACCESS_PREFIX, resource_metadata_url
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.wire import MAX_BODY
 from clypt_mcp.models import ALL_SCOPES, Principal, Scope, expand_scopes
+from clypt_mcp.tools.protocol import PROMPT_SCOPES
 from clypt_mcp.tools.server import TOOL_SCOPES, build_server
 
 log = logging.getLogger(__name__)
@@ -79,19 +87,21 @@ class ScopeFilter:
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
-        if ctx.method not in ("tools/list", "tools/call"):
+        if ctx.method not in ("tools/list", "tools/call", "prompts/list", "prompts/get"):
             return await call_next(ctx)
         try:
             granted = expand_scopes(caller().scopes)
         except AuthenticationError:
             granted = frozenset()
+        if ctx.method.startswith("prompts/"):
+            return await _filter_prompts(ctx, call_next, granted)
         if ctx.method == "tools/call":
             name = ctx.params.get("name") if isinstance(ctx.params, dict) else None
             needed = TOOL_SCOPES.get(name) if isinstance(name, str) else None
             if needed is not None and needed not in granted:
                 text = (
-                    f"Error executing tool {name}: this API key lacks the '{needed.value}' scope "
-                    "— ask an admin for a key that has it"
+                    f"tool '{name}' is not available to this API key: it lacks the "
+                    f"'{needed.value}' scope — ask an admin for a key that has it"
                 )
                 return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
             return await call_next(ctx)
@@ -130,6 +140,28 @@ class QuietRefusals:
             if not (started and only_values):
                 raise
             log.info("SSE request refused: %s", exc)
+
+
+async def _filter_prompts(
+    ctx: ServerRequestContext[Any, Any], call_next: CallNext, granted: frozenset[Scope]
+) -> HandlerResult:
+    """Prompts whose tools the key may not call are neither listed nor given."""
+    hidden = {n for n, needs in PROMPT_SCOPES.items() if not set(needs) <= granted}
+    if ctx.method == "prompts/get":
+        name = ctx.params.get("name") if isinstance(ctx.params, dict) else None
+        if name in hidden:
+            raise MCPError(
+                code=INVALID_PARAMS,
+                message=f"prompt '{name}' is not available to this API key: it needs the "
+                f"{', '.join(s.value for s in PROMPT_SCOPES[name])} scope",
+            )
+        return await call_next(ctx)
+    result = await call_next(ctx)
+    if isinstance(result, ListPromptsResult):
+        result.prompts = [p for p in result.prompts if p.name not in hidden]
+    elif isinstance(result, dict) and isinstance(result.get("prompts"), list):
+        result["prompts"] = [p for p in result["prompts"] if p.get("name") not in hidden]
+    return result
 
 
 def _security(state: AppState) -> TransportSecuritySettings:

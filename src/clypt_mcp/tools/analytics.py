@@ -2,13 +2,14 @@
 
 import base64
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.types import CallToolResult, ImageContent, ToolAnnotations
 from pydantic import Field
 
+from clypt_mcp import models
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.core.chart import render as render_chart
 from clypt_mcp.models import Analytics, AnalyticsQuery, Count
@@ -50,14 +51,18 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
     @tool_errors
     async def get_analytics(
         link: Annotated[
-            str | None, Field(description="One link (code, id or short URL); omit for all.")
+            models.LinkRef | None,
+            Field(description="One link (code, id or short URL); omit for all."),
         ] = None,
-        tag: Annotated[str | None, Field(description="Only links with this tag.")] = None,
+        tag: Annotated[
+            models.TagFilter | None, Field(description="Only links with this tag.")
+        ] = None,
         folder: Annotated[
-            str | None, Field(description="Only links in this folder and its subfolders.")
+            models.FolderRef | None,
+            Field(description="Only links in this folder and its subfolders."),
         ] = None,
         period: Annotated[
-            Literal["24h", "7d", "30d", "90d", "12mo", "all"],
+            models.Period,
             Field(description="How far back from now (or from end)."),
         ] = "7d",
         start: Annotated[
@@ -65,12 +70,13 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         ] = None,
         end: Annotated[datetime | None, Field(description="Explicit end; default now.")] = None,
         interval: Annotated[
-            Literal["hour", "day", "week", "month"] | None,
+            models.Interval | None,
             Field(description="Time-series bucket; chosen from the span when omitted."),
         ] = None,
-        top: Annotated[int, Field(ge=1, le=50, description="Breakdown size, 1-50.")] = 10,
+        top: Annotated[models.TopN, Field(description="Breakdown size, 1-50.")] = 10,
         timezone: Annotated[
-            str, Field(description="IANA zone for day boundaries, e.g. 'Europe/Paris'.")
+            models.TimeZoneName,
+            Field(description="IANA zone for day boundaries, e.g. 'Europe/Paris'."),
         ] = "UTC",
         chart: Annotated[
             bool, Field(description="Also return a PNG line chart of the time series.")
@@ -87,7 +93,8 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         selected links on each UTC day, summed over the days of the period. Only human and QR
         visits are clicks: unfurlers, assistants and crawlers are left out. Each figure comes
         with the previous period's and the change in percent. chart=true adds a PNG of clicks
-        over time (this period and the one before) that you can show the user."""
+        over time (this period and the one before) that you can show the user.
+        The result stays under 100 KB (an over-long value is cut with '…[cut]')."""
         query = AnalyticsQuery(
             link=link,
             tag=tag,

@@ -1,7 +1,7 @@
 """Link tools: create, list, get, update, delete, bulk create."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import (
@@ -15,92 +15,123 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from clypt_mcp import models
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.errors import ClyptError
 from clypt_mcp.models import (
     MAX_BULK,
-    BulkResult,
+    BulkError,
     Deleted,
     Link,
     LinkCreate,
-    LinkPage,
     LinkQuery,
     LinkUpdate,
 )
-from clypt_mcp.tools.common import given, result, tool_errors
+from clypt_mcp.tools.common import given, link_result, result, tool_errors
+from clypt_mcp.tools.shaping import (
+    CEILING,
+    FIELDS_DOC,
+    FORMAT_DOC,
+    TEXT_CUT,
+    Format,
+    bounded,
+    cut,
+    drop_empty,
+    fit_count,
+    list_result,
+    partial,
+    select,
+    shape_items,
+)
 
+# Each argument's type is the model's own (models.py), so its limits show in the input schema
+# and are the ones the service checks; only the description is the tools' own.
 LinkRef = Annotated[
-    str,
-    Field(
-        description="The link: its code (e.g. 'spring'), its id (lnk_…) or its full short URL.",
-        min_length=1,
-        max_length=2200,
-    ),
+    models.LinkRef,
+    Field(description="The link: its code (e.g. 'spring'), its id (lnk_…) or its full short URL."),
 ]
 Url = Annotated[
-    str, Field(description="Destination: an absolute http:// or https:// URL.", max_length=2048)
+    models.Url, Field(description="Destination: an absolute http:// or https:// URL (≤ 2048).")
 ]
 Code = Annotated[
-    str | None,
+    models.Code | None,
     Field(
         description="Custom code: 3-64 of A-Z a-z 0-9 - _, case-sensitive. Omit to get 7 random "
-        "characters.",
-        max_length=64,
+        "characters."
     ),
 ]
-Title = Annotated[str | None, Field(description="Human title, at most 200 characters.")]
+Title = Annotated[models.Title | None, Field(description="Human title, at most 200 characters.")]
 Tags = Annotated[
-    list[str] | None,
-    Field(description="Up to 10 tag names; unknown tags are created.", max_length=10),
+    models.Tags | None, Field(description="Up to 10 tag names; unknown tags are created.")
 ]
 FolderArg = Annotated[
-    str | None,
+    models.FolderRef | None,
     Field(description="Folder path like 'Marketing/2026' (created if missing) or a folder id."),
 ]
-Notes = Annotated[str | None, Field(description="Private notes, at most 500 characters.")]
+Notes = Annotated[models.Notes | None, Field(description="Private notes, at most 500 characters.")]
 Utm = Annotated[
-    str | None,
+    models.UtmValue | None,
     Field(description="UTM value: letters, digits, '-', '_', '.', at most 100 characters."),
 ]
 When = Annotated[datetime | None, Field(description="ISO 8601 time; without an offset, UTC.")]
 MaxClicks = Annotated[
-    int | None, Field(description="Stop redirecting after this many clicks.", ge=1)
+    models.MaxClicks | None, Field(description="Stop redirecting after this many clicks.")
 ]
 Password = Annotated[
-    str | None, Field(description="Visitors must enter it (4-200 characters); never shown back.")
+    models.Password | None,
+    Field(description="Visitors must enter it (4-200 characters); never shown back."),
 ]
-
-
-class VariantArg(BaseModel):
-    """One A/B destination; chosen with probability weight / total weight."""
-
-    url: str = Field(description="Absolute http(s) URL.", max_length=2048)
-    weight: int = Field(default=1, ge=1, description="Relative weight, at least 1.")
-    label: str | None = Field(default=None, max_length=50)
-
-
 Variants = Annotated[
-    list[VariantArg] | None, Field(description="A/B test destinations (1-10).", max_length=10)
+    models.Variants | None,
+    Field(description="A/B test destinations (1-10): {url, weight (≥ 1), label?} each."),
 ]
 Geo = Annotated[
-    dict[str, str] | None,
-    Field(description="Route by visitor country: {'US': url, 'DE': url} (ISO codes)."),
+    models.Geo | None,
+    Field(description="Route by visitor country: {'US': url, 'DE': url} (ISO codes, ≤ 50)."),
 ]
 Devices = Annotated[
-    dict[str, str] | None,
+    models.Devices | None,
     Field(
         description="Route by device: platform keys 'ios', 'android', 'desktop' and device-type "
         "keys 'mobile', 'tablet'; when both match, the platform key wins."
     ),
 ]
 IdemKey = Annotated[
-    str | None,
+    models.IdempotencyKey | None,
     Field(
         description="Any unique string; a retry with the same key (within 24 hours) returns the "
-        "first result instead of making a duplicate.",
-        max_length=200,
+        "first result instead of making a duplicate."
     ),
 ]
+
+# The fields a link result may hold (Link's, in its order), for list_links' `fields`.
+LinkField = Literal[
+    "id", "code", "short_url", "url", "title", "notes", "tags", "folder", "folder_id",
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "starts_at",
+    "expires_at", "max_clicks", "has_password", "variants", "geo", "devices", "disabled",
+    "status", "clicks", "last_clicked_at", "created_at", "updated_at", "deleted_at",
+]  # fmt: skip
+LINK_FIELDS: tuple[str, ...] = get_args(LinkField)
+# What each link shows in the text of a list, unless `fields` says otherwise.
+SUMMARY_FIELDS = ("code", "short_url", "url", "title", "tags", "folder", "status", "clicks")
+LinkView = partial(Link)
+
+
+class LinkPageView(BaseModel):
+    """One page of links (each without its empty fields, or with only the fields asked for);
+    pass `next_cursor` back as `cursor` for the next page."""
+
+    links: list[LinkView]  # type: ignore[valid-type]
+    next_cursor: str | None
+    total: int
+
+
+class BulkResultView(BaseModel):
+    """Links made by a bulk call, and one error per rejected item (by its index)."""
+
+    created: list[LinkView]  # type: ignore[valid-type]
+    errors: list[BulkError]
+
 
 _FIELDS = (
     "url",
@@ -183,16 +214,17 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         geo: Geo = None,
         devices: Devices = None,
         idempotency_key: IdemKey = None,
-    ) -> Annotated[CallToolResult, Link]:
+    ) -> Annotated[CallToolResult, LinkView]:
         """Shorten a URL. Use this when the user wants a short link, optionally with a custom code,
         tags, a folder, UTM parameters, a schedule, a click limit, a password, A/B variants or
-        geo/device routing. Returns the new link; tell the user its short_url.
+        geo/device routing. Returns the new link (empty fields left out); tell the user its
+        short_url.
         Pass idempotency_key when you may retry, so a retry never makes a duplicate."""
         data = LinkCreate.model_validate(
             {k: v for k, v in _fields(locals()).items() if v is not None}
         )
         link = await backends().create_link(data, idempotency_key)
-        return result(link, f"Created {_describe(link)}")
+        return link_result(link, f"Created {_describe(link)}")
 
     @mcp.tool(
         title="List or search short links",
@@ -201,59 +233,86 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
     @tool_errors
     async def list_links(
         query: Annotated[
-            str | None, Field(description="Text to find in code, URL, title or notes.")
+            models.SearchText | None,
+            Field(description="Text to find in code, URL, title or notes."),
         ] = None,
-        tag: Annotated[str | None, Field(description="Only links with this tag.")] = None,
+        tag: Annotated[
+            models.TagFilter | None, Field(description="Only links with this tag.")
+        ] = None,
         folder: Annotated[
-            str | None, Field(description="Only links in this folder (path or id) or below.")
+            models.FolderRef | None,
+            Field(description="Only links in this folder (path or id) or below."),
         ] = None,
         status: Annotated[
-            Literal["active", "scheduled", "expired", "disabled", "deleted", "all"] | None,
+            models.StatusFilter | None,
             Field(description="Default: every status except deleted."),
         ] = None,
         sort: Annotated[
-            Literal["-created_at", "created_at", "-clicks", "clicks", "code", "-code"],
-            Field(description="'-clicks' puts the most clicked first."),
+            models.LinkSort, Field(description="'-clicks' puts the most clicked first.")
         ] = "-created_at",
-        limit: Annotated[int, Field(ge=1, le=100, description="Page size, 1-100.")] = 20,
+        limit: Annotated[models.PageSize, Field(description="Page size, 1-100.")] = 20,
         cursor: Annotated[
-            str | None, Field(description="next_cursor from the previous page.")
+            models.Cursor | None, Field(description="next_cursor from the previous page.")
         ] = None,
-    ) -> Annotated[CallToolResult, LinkPage]:
+        fields: Annotated[
+            list[LinkField] | None,
+            Field(description=FIELDS_DOC.format(item="link"), min_length=1, max_length=28),
+        ] = None,
+        format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
+    ) -> Annotated[CallToolResult, LinkPageView]:
         """Find links: search text, filter by tag, folder or status, sort by date, clicks or code.
         Pages hold up to `limit` links; when next_cursor is set, call again with it for more.
-        `total` counts every match."""
-        page = await backends().list_links(
-            LinkQuery(
-                query=query,
-                tag=tag,
-                folder=folder,
-                status=status,
-                sort=sort,
-                limit=limit,
-                cursor=cursor,
-            )
+        `total` counts every match. Each link leaves out its empty fields; `fields` keeps only
+        the ones named (e.g. ["code", "url", "clicks"]). The text lists code, short URL,
+        destination, title, tags, folder, status and clicks per link (or the `fields`);
+        format='markdown' or 'csv' gives them as one table. A result stays under 100 KB: long
+        values are cut with '…[cut]' (get_link shows a whole link) and a page may hold fewer
+        than `limit` links (page on with next_cursor)."""
+        ask = LinkQuery(
+            query=query,
+            tag=tag,
+            folder=folder,
+            status=status,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
         )
-        more = " — more: call again with cursor=next_cursor" if page.next_cursor else ""
-        lines = [f"{len(page.links)} of {page.total} links{more}"]
-        lines += [f"- {_describe(link)} [{link.clicks} clicks]" for link in page.links]
-        return result(page, "\n".join(lines))
+        chosen: list[str] | None = list(fields) if fields else None
+        text_fields = chosen or list(SUMMARY_FIELDS)
+        for _ in range(3):
+            page = await backends().list_links(ask)
+            raw = [link.model_dump(mode="json") for link in page.links]
+            items = shape_items(raw, chosen)
+            lines = [cut(select(drop_empty(r), text_fields), TEXT_CUT) for r in raw]
+            fit = min(fit_count(items), fit_count(lines))
+            if fit >= len(items) or ask.limit <= 1:
+                break
+            ask = ask.model_copy(update={"limit": fit})  # fewer links, with a cursor that fits
+        structured = {"links": items, "next_cursor": page.next_cursor, "total": page.total}
+        header = f"{len(items)} of {page.total} links"
+        if len(items) < limit and page.next_cursor:
+            header += f" (fewer than {limit} to stay under {CEILING // 1000} KB)"
+        if page.next_cursor:
+            header += f'; for more call again with cursor="{page.next_cursor}"'
+        return list_result(bounded(structured), bounded(lines), text_fields, header, format)
 
     @mcp.tool(
         title="Get one short link",
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     )
     @tool_errors
-    async def get_link(link: LinkRef) -> Annotated[CallToolResult, Link]:
-        """Look up one link by code, id or short URL: destination, settings, status, clicks."""
+    async def get_link(link: LinkRef) -> Annotated[CallToolResult, LinkView]:
+        """Look up one link by code, id or short URL: destination, settings, status, clicks.
+        Gives the whole link: every value uncut, empty fields left out (a link over 100 KB,
+        which only huge geo maps reach, is cut; the resource clypt://links/{code} has it all)."""
         found = await backends().get_link(link)
-        return result(found, f"{_describe(found)} [{found.clicks} clicks]")
+        return link_result(found, f"{_describe(found)} [{found.clicks} clicks]")
 
     @mcp.tool(
         title="Change a short link",
         annotations=ToolAnnotations(
             read_only_hint=False,
-            destructive_hint=False,
+            destructive_hint=True,  # it replaces values (a destination, tags) and can clear them
             idempotent_hint=True,
             open_world_hint=False,
         ),
@@ -261,14 +320,12 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
     @tool_errors
     async def update_link(
         link: LinkRef,
-        url: Annotated[str | None, Field(description="New destination.", max_length=2048)] = None,
+        url: Annotated[models.Url | None, Field(description="New destination.")] = None,
         code: Code = None,
         title: Title = None,
         tags: Annotated[
-            list[str] | None,
-            Field(
-                description="Replaces all tags (up to 10); [] or null removes them.", max_length=10
-            ),
+            models.Tags | None,
+            Field(description="Replaces all tags (up to 10); [] or null removes them."),
         ] = None,
         folder: FolderArg = None,
         notes: Notes = None,
@@ -290,14 +347,15 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         deleted: Annotated[
             bool | None, Field(description="false restores a soft-deleted link.")
         ] = None,
-    ) -> Annotated[CallToolResult, Link]:
+    ) -> Annotated[CallToolResult, LinkView]:
         """Change a link. Send only what should change: a field you leave out stays as it is,
-        a field sent as null is cleared. Use disabled to pause, deleted=false to restore."""
+        a field sent as null is cleared. Use disabled to pause, deleted=false to restore.
+        Returns the whole link, empty fields left out."""
         values = _fields(locals()) | {"disabled": disabled, "deleted": deleted}
         changes = given(*_FIELDS, "disabled", "deleted", values=values)
         data = LinkUpdate.model_validate(changes)
         updated = await backends().update_link(link, data)
-        return result(updated, f"Updated {_describe(updated)}")
+        return link_result(updated, f"Updated {_describe(updated)}")
 
     async def _confirm_permanent(
         link: str, permanent: bool, confirm: bool, ctx: Context
@@ -380,18 +438,38 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         ],
         ctx: Context,
         idempotency_key: IdemKey = None,
-    ) -> Annotated[CallToolResult, BulkResult]:
+        fields: Annotated[
+            list[LinkField] | None,
+            Field(description=FIELDS_DOC.format(item="created link"), min_length=1, max_length=28),
+        ] = None,
+        format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
+    ) -> Annotated[CallToolResult, BulkResultView]:
         """Create up to 100 links in one call, e.g. for a campaign. Each item takes the same
         fields as create_link. A bad item is reported in errors (by index) and never stops the
-        others. Sends progress notifications."""
+        others. Sends progress notifications. The text lists each new link's code, short URL,
+        destination, title, tags, folder, status and clicks (or the `fields`; format='markdown'
+        or 'csv' gives a table), then every error. The result stays under 100 KB: each link
+        leaves out its empty fields and long values are cut with '…[cut]' (get_link shows
+        all); if the links are still too big, each keeps only its essentials."""
 
         async def progress(done: int, total: int) -> None:
             await ctx.report_progress(done, total, f"created {done}/{total}")
 
         out = await backends().bulk_create_links(links, idempotency_key, progress)
+        chosen: list[str] | None = list(fields) if fields else None
         summary = f"Created {len(out.created)} of {len(links)} links"
         if out.errors:
-            summary += f"; {len(out.errors)} failed: " + "; ".join(
-                f"#{e.index}: {e.error}" for e in out.errors[:5]
+            summary += f"; {len(out.errors)} failed:\n" + "\n".join(
+                f"#{e.index}: {e.error}" for e in out.errors
             )
-        return result(out, summary)
+        raw = [link.model_dump(mode="json") for link in out.created]
+        created = shape_items(raw, chosen)
+        if fit_count(created) < len(created):  # too big whole: the essentials of each link
+            essentials = chosen or ["id", "code", "short_url", "url", "status"]
+            created = shape_items(created, essentials, limit=TEXT_CUT)
+            summary += " (each link cut to its essentials to stay under 100 KB; get_link shows all)"
+        text_fields = chosen or list(SUMMARY_FIELDS)
+        lines = [cut(select(drop_empty(r), text_fields), TEXT_CUT) for r in raw]
+        errors = [e.model_dump(mode="json") for e in out.errors]
+        data = bounded({"created": created, "errors": errors})
+        return list_result(data, bounded(lines), text_fields, bounded(summary), format)

@@ -1,6 +1,6 @@
 """Tag and folder tools: one tool each, dispatching on `action`."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -20,23 +20,70 @@ from clypt_mcp.models import (
     TagName,
     ascii_fold,
 )
-from clypt_mcp.tools.common import result, tool_errors
+from clypt_mcp.tools.common import tool_errors
+from clypt_mcp.tools.shaping import (
+    FIELDS_DOC,
+    FORMAT_DOC,
+    TEXT_CUT,
+    Format,
+    fit_count,
+    list_result,
+    object_result,
+    partial,
+    select,
+    shape_items,
+)
+
+TagView = partial(Tag)
+FolderView = partial(Folder)
+TagField = Literal["id", "name", "color", "links", "created_at"]
+FolderField = Literal["id", "name", "path", "parent_id", "links", "created_at"]
+TAG_FIELDS: tuple[str, ...] = get_args(TagField)
+FOLDER_FIELDS: tuple[str, ...] = get_args(FolderField)
 
 
 class TagResult(BaseModel):
-    """`tags` for action=list; `tag` for the others."""
+    """`tags` for action=list; `tag` for the others (with only the `fields` asked for)."""
 
     action: str
-    tags: list[Tag] | None
-    tag: Tag | None
+    tags: list[TagView] | None  # type: ignore[valid-type]
+    tag: TagView | None  # type: ignore[valid-type]
 
 
 class FolderResult(BaseModel):
-    """`folders` (every folder, by path) for action=list; `folder` for the others."""
+    """`folders` (every folder, by path) for action=list; `folder` for the others (with only
+    the `fields` asked for)."""
 
     action: str
-    folders: list[Folder] | None
-    folder: Folder | None
+    folders: list[FolderView] | None  # type: ignore[valid-type]
+    folder: FolderView | None  # type: ignore[valid-type]
+
+
+def _listing(
+    kind: str,
+    items: list[BaseModel],
+    fields: list[str] | None,
+    order: tuple[str, ...],
+    fmt: Format,
+) -> CallToolResult:
+    """action=list as a list result: items with the chosen fields, as JSON lines or a table."""
+    rows = shape_items((i.model_dump(mode="json") for i in items), fields, drop=False)
+    keep = fit_count(rows)
+    header = f"{len(rows)} {kind}"
+    if keep < len(rows):
+        header = f"the first {keep} of {len(rows)} {kind} (the rest would pass 100 KB)"
+        rows = rows[:keep]
+    lines = shape_items(rows, None, drop=False, limit=TEXT_CUT)
+    columns = list(fields) if fields else list(order)
+    structured = {"action": "list", kind: rows, kind.rstrip("s"): None}
+    return list_result(structured, lines, columns, header, fmt)
+
+
+def _one(
+    action: str, kind: str, item: BaseModel, fields: list[str] | None, text: str
+) -> CallToolResult:
+    data = select(item.model_dump(mode="json"), fields)
+    return object_result({"action": action, kind + "s": None, kind: data}, text)
 
 
 def _need(value: str | None, name: str, action: str) -> str:
@@ -86,26 +133,30 @@ def _register_tags(mcp: MCPServer, backends: BackendProvider, read_only: bool) -
             Field(description="list: all tags with link counts; create/rename/delete one tag."),
         ],
         name: Annotated[
-            str | None, Field(description="The tag to create, rename or delete.", max_length=50)
+            TagName | None, Field(description="The tag to create, rename or delete (1-50).")
         ] = None,
         new_name: Annotated[
-            str | None, Field(description="New name, for rename.", max_length=50)
+            TagName | None, Field(description="New name, for rename (1-50).")
         ] = None,
         color: Annotated[
-            str | None, Field(description="Optional color: '#RRGGBB' or a word like 'blue'.")
+            Color | None, Field(description="Optional color: '#RRGGBB' or a word like 'blue'.")
         ] = None,
+        fields: Annotated[
+            list[TagField] | None,
+            Field(description=FIELDS_DOC.format(item="tag"), min_length=1),
+        ] = None,
+        format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
     ) -> Annotated[CallToolResult, TagResult]:
         """List, create, rename or delete tags. Deleting a tag removes it from its links but
-        never deletes links. (Links get tags through create_link/update_link too.)"""
+        never deletes links. (Links get tags through create_link/update_link too.) For list,
+        `fields` keeps only those fields and format='markdown' or 'csv' gives a table; a
+        result stays under 100 KB."""
         _check(_TagNameCheck, name=name, new_name=new_name, color=color)
         backend = backends()
+        chosen: list[str] | None = list(fields) if fields else None
         if action == "list":
             tags: TagList = await backend.list_tags()
-            names = ", ".join(f"{t.name} ({t.links})" for t in tags.tags[:30]) or "none yet"
-            return result(
-                TagResult(action=action, tags=tags.tags, tag=None),
-                f"{len(tags.tags)} tags: {names}",
-            )
+            return _listing("tags", list(tags.tags), chosen, TAG_FIELDS, format)
         target = _need(name, "name", action)
         if action == "create":
             tag = await backend.create_tag(target, color)
@@ -116,7 +167,7 @@ def _register_tags(mcp: MCPServer, backends: BackendProvider, read_only: bool) -
         else:
             tag = await backend.delete_tag(target)
             text = f"Deleted tag '{tag.name}' (its {tag.links} links were kept)"
-        return result(TagResult(action=action, tags=None, tag=tag), text)
+        return _one(action, "tag", tag, chosen, text)
 
 
 def _register_folders(mcp: MCPServer, backends: BackendProvider, read_only: bool) -> None:
@@ -144,7 +195,7 @@ def _register_folders(mcp: MCPServer, backends: BackendProvider, read_only: bool
             ),
         ] = None,
         new_name: Annotated[
-            str | None, Field(description="New name, for rename.", max_length=64)
+            FolderName | None, Field(description="New name, for rename (1-64).")
         ] = None,
         parent: Annotated[
             str | None,
@@ -153,18 +204,23 @@ def _register_folders(mcp: MCPServer, backends: BackendProvider, read_only: bool
                 max_length=600,
             ),
         ] = None,
+        fields: Annotated[
+            list[FolderField] | None,
+            Field(description=FIELDS_DOC.format(item="folder"), min_length=1),
+        ] = None,
+        format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
     ) -> Annotated[CallToolResult, FolderResult]:
         """List, create, rename, move or delete folders. Folders nest ('Marketing/2026').
         Deleting a folder moves its links and subfolders up to its parent; links are never
-        deleted."""
+        deleted. For list, `fields` keeps only those fields and format='markdown' or 'csv'
+        gives a table; a result stays under 100 KB."""
         to_root = parent is not None and parent.strip() in ("", "/")
         _check(_FolderNameCheck, path=path, new_name=new_name, parent=None if to_root else parent)
         backend = backends()
+        chosen: list[str] | None = list(fields) if fields else None
         if action == "list":
             tree: FolderList = await backend.list_folders()
-            lines = [f"{f.path} ({f.links})" for f in tree.folders[:30]]
-            text = f"{len(tree.folders)} folders" + (": " + ", ".join(lines) if lines else "")
-            return result(FolderResult(action=action, folders=tree.folders, folder=None), text)
+            return _listing("folders", list(tree.folders), chosen, FOLDER_FIELDS, format)
         target = _need(path, "path", action).strip("/")
         if action == "create":
             head, _, leaf = target.rpartition("/")
@@ -185,7 +241,7 @@ def _register_folders(mcp: MCPServer, backends: BackendProvider, read_only: bool
         else:
             folder = await backend.delete_folder(target)
             text = f"Deleted folder '{folder.path}'; its links and subfolders moved up"
-        return result(FolderResult(action=action, folders=None, folder=folder), text)
+        return _one(action, "folder", folder, chosen, text)
 
 
 async def _ensure_path(backend: Backend, path: str) -> str:

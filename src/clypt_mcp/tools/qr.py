@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 import anyio.to_thread
 from mcp.server import MCPServer
-from mcp.types import ImageContent, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field
 
 from clypt_mcp.backends.base import BackendProvider
@@ -31,12 +31,16 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         format: Annotated[
             Literal["png", "svg"], Field(description="png (default) or svg.")
         ] = "png",
-    ) -> list[ImageContent | TextContent]:
+    ) -> CallToolResult:
         """Make a QR code image of a link's short URL, for print or slides."""
         found = await backends().get_link(link)
         data = await anyio.to_thread.run_sync(render, qr_url(found.short_url), size, margin, format)
         mime = "image/png" if format == "png" else "image/svg+xml"
-        return [
-            ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=mime),
-            TextContent(type="text", text=f"QR code ({format}, {size}px) for {found.short_url}"),
-        ]
+        return CallToolResult(
+            content=[
+                ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=mime),
+                TextContent(
+                    type="text", text=f"QR code ({format}, {size}px) for {found.short_url}"
+                ),
+            ]
+        )

@@ -1,6 +1,7 @@
 """Resources (the guide, one link as JSON), prompts, and argument completion."""
 
 from importlib import resources as package_files
+from typing import Annotated
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
@@ -11,6 +12,7 @@ from mcp.types import (
     PromptReference,
     ResourceTemplateReference,
 )
+from pydantic import Field
 
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.errors import ClyptError, NotFoundError
@@ -55,10 +57,22 @@ def register(mcp: MCPServer, backends: BackendProvider, scopes: frozenset[Scope]
             return link.model_dump_json()
 
     @mcp.prompt(title="Set up a campaign")
-    def campaign_setup(urls: str, campaign: str, tag: str = "", source: str = "") -> str:
+    def campaign_setup(
+        urls: Annotated[
+            str,
+            Field(description="The URLs to shorten, separated by spaces, commas or new lines."),
+        ],
+        campaign: Annotated[str, Field(description="Campaign name; also the utm_campaign value.")],
+        tag: Annotated[
+            str, Field(description="Tag for every link (default: the campaign name).")
+        ] = "",
+        source: Annotated[
+            str, Field(description="utm_source value, e.g. 'newsletter' (default: none).")
+        ] = "",
+    ) -> str:
         """Shorten a set of URLs for one campaign, with a tag and UTM parameters."""
         tag_name = tag or campaign
-        lines = [u.strip() for u in urls.replace(",", "\n").splitlines() if u.strip()]
+        lines = urls.replace(",", " ").split()
         listed = "\n".join(f"- {u}" for u in lines) or "- (ask me for the URLs)"
         src = f"utm_source='{source}', " if source else ""
         return (
@@ -70,7 +84,15 @@ def register(mcp: MCPServer, backends: BackendProvider, scopes: frozenset[Scope]
         )
 
     @mcp.prompt(title="Performance report")
-    def performance_report(period: str = "7d", tag: str = "", folder: str = "") -> str:
+    def performance_report(
+        period: Annotated[
+            str, Field(description="24h, 7d (default), 30d, 90d, 12mo or all.")
+        ] = "7d",
+        tag: Annotated[str, Field(description="Only links with this tag (default: all).")] = "",
+        folder: Annotated[
+            str, Field(description="Only links in this folder path (default: all).")
+        ] = "",
+    ) -> str:
         """Summarise how links performed over a period: totals, trend, top links and countries."""
         scope = f" for tag '{tag}'" if tag else (f" for folder '{folder}'" if folder else "")
         return (

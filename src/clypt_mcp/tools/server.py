@@ -6,7 +6,6 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver.tools.base import Tool
-from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 import clypt_mcp
@@ -15,6 +14,14 @@ from clypt_mcp.core.service import describe_validation_error
 from clypt_mcp.models import ALL_SCOPES, Scope, expand_scopes
 from clypt_mcp.tools import analytics, links, organize, qr, resources
 from clypt_mcp.tools.common import SENT_ARGUMENTS
+from clypt_mcp.tools.protocol import (
+    PROMPT_SCOPES,
+    SurfaceGate,
+    error_text,
+    missing_tool,
+    strip_prefix,
+    tidy_descriptions,
+)
 
 INSTRUCTIONS = """\
 Clypt makes and manages short links. create_link shortens a URL (tell the user the short_url);
@@ -25,6 +32,10 @@ and breakdowns by country, city, device type, browser, OS, referrer, link, traff
 variant; manage_tags and manage_folders organise;
 get_qr_code makes a QR image. Links are named by code, id or full short URL.
 Errors say what to change: fix the call and try again."""
+
+SCOPE_HINT = (
+    "add it to CLYPT_SCOPES in the server's environment (a comma list), then restart the server"
+)
 
 # The scope each tool needs to be listed at all.
 TOOL_SCOPES: dict[str, Scope] = {
@@ -45,8 +56,12 @@ class ArgumentGate:
     """Checks tools/call arguments before the SDK does: unknown fields are rejected by name,
     and every error reads `field: rule`, without echoing the value (it may be a password)."""
 
-    def __init__(self, server: MCPServer) -> None:
+    def __init__(
+        self, server: MCPServer, hidden: dict[str, Scope] | None = None, hint: str = ""
+    ) -> None:
         self.server = server
+        self.hidden = hidden or {}  # tools left out for want of a scope
+        self.hint = hint  # how to get a missing scope
         self._strict: dict[str, type[BaseModel]] = {}
 
     def _tool(self, name: str) -> Tool | None:
@@ -70,17 +85,20 @@ class ArgumentGate:
             return await call_next(ctx)
         name = ctx.params.get("name")
         arguments = ctx.params.get("arguments") or {}
-        tool = self._tool(name) if isinstance(name, str) else None
-        if tool is None or not isinstance(arguments, dict):
+        if not isinstance(name, str):
             return await call_next(ctx)
+        tool = self._tool(name)
+        if tool is None:
+            return error_text(missing_tool(name, self.server, self.hidden, self.hint))
+        if not isinstance(arguments, dict):
+            return strip_prefix(await call_next(ctx), name)
         try:
             self._model(tool).model_validate(tool.fn_metadata.pre_parse_json(arguments))
         except ValidationError as exc:
-            text = f"Error executing tool {name}: {describe_validation_error(exc)}"
-            return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+            return error_text(describe_validation_error(exc))
         token = SENT_ARGUMENTS.set(frozenset(arguments))
         try:
-            return await call_next(ctx)
+            return strip_prefix(await call_next(ctx), name)
         finally:
             SENT_ARGUMENTS.reset(token)
 
@@ -114,9 +132,11 @@ def build_server(
     *,
     log_level: str = "WARNING",
     lazy: bool = False,
+    scope_hint: str = SCOPE_HINT,
     **kwargs: Any,
 ) -> MCPServer:
-    """The Clypt MCP server over `backends()`, listing only the tools `scopes` allow.
+    """The Clypt MCP server over `backends()`, listing only the tools and prompts `scopes`
+    allow; a call to a hidden tool names the scope it needs, then `scope_hint`.
 
     `lazy=True` defers registering tools, resources and prompts to the first request that
     needs them (a fast cold start for stdio hosts).
@@ -138,14 +158,20 @@ def build_server(
         qr.register(mcp, backends)
         analytics.register(mcp, backends)
         organize.register(mcp, backends, granted)
-        for name, scope in TOOL_SCOPES.items():
-            if scope not in granted and name not in ("manage_tags", "manage_folders"):
+        for name in hidden:
+            if name not in ("manage_tags", "manage_folders"):
                 mcp.remove_tool(name)
         resources.register(mcp, backends, granted)
+        for name, needs in PROMPT_SCOPES.items():
+            if not set(needs) <= granted:
+                mcp.remove_prompt(name)
+        tidy_descriptions(mcp)
 
+    hidden = {name: scope for name, scope in TOOL_SCOPES.items() if scope not in granted}
     if lazy:
         mcp.middleware.append(LazyRegistration(register))
     else:
         register()
-    mcp.middleware.append(ArgumentGate(mcp))
+    mcp.middleware.append(ArgumentGate(mcp, hidden, scope_hint))
+    mcp.middleware.append(SurfaceGate(mcp))
     return mcp

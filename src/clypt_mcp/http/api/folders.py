@@ -6,7 +6,8 @@ from starlette.requests import Request
 
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.errors import InvalidInputError, NotFoundError
-from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, json_body, path_id
+from clypt_mcp.http.api.body import rest_body
+from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, path_id
 from clypt_mcp.http.api.params import no_params
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import Folder, FolderCreate, FolderList, FolderUpdate, Principal, Scope
@@ -36,13 +37,13 @@ def endpoints(state: AppState) -> list[Endpoint]:
 
     async def create_folder(request: Request, principal: Principal) -> Folder:
         no_params(request)
-        data = FolderCreate.model_validate(await json_body(request))
+        data = await rest_body(request, FolderCreate)
         parent = await parent_id(service, principal, data.parent_id) if data.parent_id else None
         return await service.create_folder(principal, data.name, parent)
 
     async def update_folder(request: Request, principal: Principal) -> Folder:
         no_params(request)
-        data = FolderUpdate.model_validate(await json_body(request))
+        data = await rest_body(request, FolderUpdate)
         given = data.model_fields_set
         if "name" in given and data.name is None:
             raise InvalidInputError("name: cannot be cleared — give a new name or leave it out")

@@ -6,7 +6,8 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 from clypt_mcp.errors import InsufficientScopeError, InvalidInputError, NotFoundError
-from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, json_body, path_id
+from clypt_mcp.http.api.body import rest_body
+from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, path_id
 from clypt_mcp.http.api.params import no_params
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import (
@@ -62,7 +63,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
 
     async def create_key(request: Request, principal: Principal) -> ApiKeyCreated:
         no_params(request)
-        data = ApiKeyCreate.model_validate(await json_body(request))
+        data = await rest_body(request, ApiKeyCreate)
         check_grant(principal, data)
         parent = await own_key(principal)
         if parent is not None and parent.expires_at is not None:

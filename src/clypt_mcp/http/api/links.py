@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from clypt_mcp.core import qr
-from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, json_body, path_id
+from clypt_mcp.http.api.body import camel_only, rest_body
+from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, path_id
 from clypt_mcp.http.api.params import Params, no_params
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.wire import respond
@@ -27,6 +28,7 @@ from clypt_mcp.models import (
     LinkUpdate,
     Principal,
     Scope,
+    rest_words,
 )
 
 LIST_PARAMS = Params(LinkQuery, rename={"query": "q"})
@@ -77,13 +79,17 @@ def endpoints(state: AppState) -> list[Endpoint]:
 
     async def create_link(request: Request, principal: Principal) -> Link:
         no_params(request)
-        data = LinkCreate.model_validate(await json_body(request))
+        data = await rest_body(request, LinkCreate)
         return await service.create_link(principal, data)
 
     async def bulk_create_links(request: Request, principal: Principal) -> Response:
         no_params(request)
-        data = BulkCreate.model_validate(await json_body(request))
+        data = await rest_body(request, BulkCreate)
+        for index, item in enumerate(data.links):
+            camel_only(LinkCreate, item, f"links.{index}.")
         result = await service.bulk_create_links(principal, data.links)
+        for error in result.errors:  # each item's error in REST's own words
+            error.error = rest_words(error.error)
         return respond(result, 201 if result.created else 200)
 
     async def get_link(request: Request, principal: Principal) -> Link:
@@ -92,7 +98,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
 
     async def update_link(request: Request, principal: Principal) -> Link:
         no_params(request)
-        data = LinkUpdate.model_validate(await json_body(request))
+        data = await rest_body(request, LinkUpdate)
         return await service.update_link(principal, path_id(request), data)
 
     async def delete_link(request: Request, principal: Principal) -> Deleted:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from clypt_mcp.errors import InvalidInputError
-from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, json_body, path_id
+from clypt_mcp.http.api.body import rest_body
+from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, path_id
 from clypt_mcp.http.api.params import no_params
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import Principal, Scope, Tag, TagCreate, TagList, TagUpdate
@@ -20,12 +21,12 @@ def endpoints(state: AppState) -> list[Endpoint]:
 
     async def create_tag(request: Request, principal: Principal) -> Tag:
         no_params(request)
-        data = TagCreate.model_validate(await json_body(request))
+        data = await rest_body(request, TagCreate)
         return await service.create_tag(principal, data.name, data.color)
 
     async def update_tag(request: Request, principal: Principal) -> Tag:
         no_params(request)
-        data = TagUpdate.model_validate(await json_body(request))
+        data = await rest_body(request, TagUpdate)
         if "name" in data.model_fields_set and data.name is None:
             raise InvalidInputError("name: cannot be cleared — give a new name or leave it out")
         clear = "color" in data.model_fields_set and data.color is None
