@@ -1,7 +1,5 @@
 """Resources (the guide, one link as JSON), prompts, and argument completion."""
 
-from importlib import resources as package_files
-
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.types import (
@@ -12,17 +10,13 @@ from mcp.types import (
     ResourceTemplateReference,
 )
 
+from clypt_mcp.assets import guide_text
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.errors import ClyptError, NotFoundError
 from clypt_mcp.models import LinkQuery, Scope
 
 PERIODS = ["24h", "7d", "30d", "90d", "12mo", "all"]
 MAX_COMPLETIONS = 20
-
-
-def guide_text() -> str:
-    """The llms.txt guide shipped inside the package."""
-    return package_files.files("clypt_mcp").joinpath("llms.txt").read_text(encoding="utf-8")
 
 
 def register(mcp: MCPServer, backends: BackendProvider, scopes: frozenset[Scope]) -> None:

@@ -56,7 +56,10 @@ RATE_HEADERS = {
 def document(endpoints: list[Endpoint]) -> dict[str, Any]:
     """The whole OpenAPI document for `endpoints`."""
     schemas = component_schemas(endpoints)
-    paths: dict[str, dict[str, Any]] = {"/openapi.json": {"get": _self_operation()}}
+    paths: dict[str, dict[str, Any]] = {
+        "/": {"get": _index_operation()},
+        "/openapi.json": {"get": _self_operation()},
+    }
     for ep in endpoints:
         paths.setdefault(ep.path, {})[ep.method.lower()] = _operation(ep, schemas)
     return {
@@ -257,6 +260,32 @@ def _content(ep: Endpoint) -> dict[str, Any]:
 def _headers(retry: bool = False) -> dict[str, Any]:
     names = [*RATE_HEADERS, "Retry-After"] if retry else list(RATE_HEADERS)
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def _index_operation() -> dict[str, Any]:
+    return {
+        "operationId": "index",
+        "summary": "Where the API is described",
+        "tags": ["meta"],
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "Links to this document and to the guides for agents.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                name: {"type": "string"}
+                                for name in ("name", "version", "openapi", "guide", "reference")
+                            },
+                            "required": ["name", "version", "openapi", "guide", "reference"],
+                        }
+                    }
+                },
+            }
+        },
+    }
 
 
 def _self_operation() -> dict[str, Any]:
