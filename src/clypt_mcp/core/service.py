@@ -545,6 +545,11 @@ class ClyptService:
                 return rec
         raise NotFoundError(f"no tag '{ref}' — list tags with manage_tags(action='list')", tag=ref)
 
+    async def get_tag(self, principal: Principal, ref: str) -> Tag:
+        """One tag with its link count, by id or name. Raises: NotFoundError."""
+        self.require(principal, Scope.TAGS_READ)
+        return _tag(await self._tag(principal, ref))
+
     async def create_tag(self, principal: Principal, name: str, color: str | None = None) -> Tag:
         """Raises: TagTakenError."""
         self.require(principal, Scope.TAGS_WRITE)

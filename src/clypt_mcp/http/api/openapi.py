@@ -46,6 +46,12 @@ ERROR_TEXT = {
     422: "A value breaks a rule; the message names the field and the rule.",
     429: "Over the rate limit; retry after Retry-After seconds.",
 }
+ID_TEXT = {
+    "links": "The link's id, or its code.",
+    "tags": "The tag's id, or its name.",
+    "folders": "The folder's id, or its path (a nested folder: Marketing/2026, slashes and all).",
+    "keys": "The key's id.",
+}
 RATE_HEADERS = {
     "X-RateLimit-Limit": "Requests allowed per window for this key.",
     "X-RateLimit-Remaining": "Requests left in the current window.",
@@ -174,7 +180,7 @@ def _parameters(ep: Endpoint, schemas: dict[str, Any]) -> list[dict[str, Any]]:
                 "name": "id",
                 "in": "path",
                 "required": True,
-                "description": "The object's id.",
+                "description": ID_TEXT.get(ep.path.split("/")[1], "The object's id."),
                 "schema": {"type": "string", "minLength": 1},
             }
         )
