@@ -35,7 +35,10 @@ pytest: $(STAMP)
 conformance: $(STAMP)
 	@bash scripts/conformance
 
-test: lint conformance pytest
+# scripts/test brings up what the suite needs (Chromium, a throwaway PostgreSQL), names any part it
+# must skip, and runs lint, conformance and pytest; it leaves no process or temporary file behind.
+test: $(STAMP)
+	@bash scripts/test
 
 # dist/clypt-mcp-VERSION.mcpb: the MCP Bundle Claude Desktop installs with a double-click
 # (tests/e2e/test_distribution.py checks it with the official mcpb CLI and starts it).
