@@ -30,6 +30,7 @@ from mcp import Client, StdioServerParameters
 
 from tests.conftest import text
 from tests.http.live import free_port
+from tests.services import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "clypt_mcp"
@@ -210,8 +211,8 @@ def uv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True, text=True, timeout=BUILD_TIMEOUT,
     )  # fmt: skip
     if got.returncode != 0:
-        pytest.skip(f"uv is not installed and PyPI cannot be reached (`pip install uv`): "
-                    f"{got.stderr.strip()[-200:]}")  # fmt: skip
+        unavailable("uv", f"uv is not installed and pip could not fetch it from PyPI "
+                          f"({got.stderr.strip()[-200:]})")  # fmt: skip
     return venv / "bin"
 
 
@@ -270,7 +271,7 @@ def mcpb_cli() -> Iterator[list[str]]:
     if ci_node.exists():
         node = str(ci_node)
     if node is None or npm is None:
-        pytest.skip("the official mcpb CLI needs Node and npm: apt-get install nodejs npm")
+        unavailable("mcpb", "the official mcpb CLI needs Node.js and npm, not installed")
     cli = MCPB_DIR / "node_modules" / "@anthropic-ai" / "mcpb" / "dist" / "cli" / "cli.js"
     stamp = MCPB_DIR / ".installed"
     if not (cli.exists() and stamp.exists() and stamp.read_text() == MCPB_VERSION):
@@ -286,8 +287,8 @@ def mcpb_cli() -> Iterator[list[str]]:
             cwd=MCPB_DIR, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
         )  # fmt: skip
         if got.returncode != 0:
-            pytest.skip(f"npm could not install @anthropic-ai/mcpb@{MCPB_VERSION} into "
-                        f"{MCPB_DIR}: {got.stderr.strip()[-300:]}")  # fmt: skip
+            unavailable("mcpb", f"npm could not install @anthropic-ai/mcpb@{MCPB_VERSION} into "
+                                f"{MCPB_DIR} ({got.stderr.strip()[-300:]})")  # fmt: skip
         stamp.write_text(MCPB_VERSION)
     yield [node, str(cli)]
 
