@@ -20,14 +20,17 @@ ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
     ("GET", "/analytics", Scope.ANALYTICS_READ, None, 200),
     ("GET", "/tags", Scope.TAGS_READ, None, 200),
     ("POST", "/tags", Scope.TAGS_WRITE, {"name": "fresh"}, 201),
+    ("GET", "/tags/{tag}", Scope.TAGS_READ, None, 200),
     ("PATCH", "/tags/{tag}", Scope.TAGS_WRITE, {"color": "#00ff00"}, 200),
     ("DELETE", "/tags/{tag}", Scope.TAGS_WRITE, None, 200),
     ("GET", "/folders", Scope.FOLDERS_READ, None, 200),
     ("POST", "/folders", Scope.FOLDERS_WRITE, {"name": "Fresh"}, 201),
+    ("GET", "/folders/{folder}", Scope.FOLDERS_READ, None, 200),
     ("PATCH", "/folders/{folder}", Scope.FOLDERS_WRITE, {"name": "Renamed"}, 200),
     ("DELETE", "/folders/{folder}", Scope.FOLDERS_WRITE, None, 200),
     ("GET", "/keys", Scope.KEYS_WRITE, None, 200),
     ("POST", "/keys", Scope.KEYS_WRITE, {"name": "ci", "scopes": ["links:read"]}, 201),
+    ("GET", "/keys/{key}", Scope.KEYS_WRITE, None, 200),
     ("DELETE", "/keys/{key}", Scope.KEYS_WRITE, None, 200),
 ]
 WITH_ID = [e for e in ENDPOINTS if "{" in e[1]]
