@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-stdio run-http install test lint check pytest conformance bench clean
+.PHONY: run run-stdio run-http install test lint check pytest conformance bench bundle dist clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,19 @@ conformance: $(STAMP)
 test: $(STAMP)
 	@bash scripts/test
 
+# dist/clypt-mcp-VERSION.mcpb: the MCP Bundle Claude Desktop installs with a double-click
+# (tests/e2e/test_distribution.py checks it with the official mcpb CLI and starts it).
+bundle: $(STAMP)
+	@$(BIN)/python scripts/bundle.py dist
+
+# dist/: the sdist and wheel (`pip install dist/*.whl`, `uvx --from dist/*.whl clypt-mcp`).
+dist: $(STAMP)
+	@$(BIN)/python -m build --no-isolation --outdir dist . >$(VENV)/build.log 2>&1 || (cat $(VENV)/build.log; exit 1)
+	@rm -rf build src/clypt_mcp.egg-info
+	@ls dist/*.whl dist/*.tar.gz
+
 bench: $(STAMP)
 	$(BIN)/python bench/cold_start.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache node_modules dist build

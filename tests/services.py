@@ -15,6 +15,12 @@ HOW = {
     "postgres": 'eval "$(scripts/postgres)" (a throwaway server; `make test` does this), '
     "or set CLYPT_TEST_DATABASE_URL=postgresql://…",
     "browser": "sudo apt-get install chromium chromium-driver (`make test` does this as root)",
+    # tests/e2e/test_distribution.py: uvx and the MCP Bundle start with uv from PyPI, which
+    # resolves the dependencies from PyPI as a user's uvx does; the bundle is validated with
+    # the official mcpb CLI from npm.
+    "uv": "install uv (pip install uv), or let the test reach https://pypi.org",
+    "mcpb": "install Node.js with npm (e.g. sudo apt-get install npm); the test installs "
+    "@anthropic-ai/mcpb, pinned, into .ci/mcpb/",
 }
 
 

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("clypt_mcp")
 
 
+BASE_CHECK_DELAY = 1.0  # seconds after start before the stdio server checks CLYPT_BASE_URL
+
+
 class ConfigError(Exception):
     """A bad setting or flag: printed as one line, exit status 2."""
 
@@ -166,11 +169,33 @@ async def _serve_mcp(settings: Settings, transport: str, host: str, port: int, l
     if settings.api_url is not None:
         await _serve_remote(settings, transport, host, port, level)
         return
-    async with open_service(settings) as service:
+    async with open_service(settings) as service, anyio.create_task_group() as tg:
         principal = Principal(workspace_id=settings.workspace, scopes=settings.scopes)
         backend = LocalBackend(service, principal)
         mcp = build_server(lambda: backend, settings.scopes, log_level=level, lazy=True)
+        if transport == "stdio":
+            tg.start_soon(_check_base_url, service, settings.workspace)
         await _run_transport(mcp, transport, host, port)
+        tg.cancel_scope.cancel()
+
+
+async def _check_base_url(service: ClyptService, workspace: str) -> None:
+    """Warn once, in the log, when no `serve` on this database answers at CLYPT_BASE_URL.
+
+    Waits until the client has had its handshake, then asks from a worker thread: the stdio
+    server's start stays as fast as without the check.
+    """
+    from clypt_mcp.models import LinkQuery, Principal
+    from clypt_mcp.reach import warn_if_unserved
+
+    await anyio.sleep(BASE_CHECK_DELAY)
+    code = None
+    try:  # any link of this database tells a `serve` on it from one on another
+        page = await service.list_links(Principal(workspace_id=workspace), LinkQuery(limit=1))
+        code = page.links[0].code if page.links else None
+    except Exception:  # the check is advice; a store hiccup here must not stop the server
+        log.debug("base URL check: no link to look up", exc_info=True)
+    await anyio.to_thread.run_sync(warn_if_unserved, service.base_url, code, abandon_on_cancel=True)
 
 
 async def _run_transport(mcp: Any, transport: str, host: str, port: int) -> None:

@@ -28,6 +28,16 @@ def default_database_path() -> Path:
     return Path(root) / "clypt" / "clypt.db"
 
 
+def is_unset(raw: str) -> bool:
+    """An empty variable, or a placeholder a desktop host left unreplaced, counts as unset.
+
+    MCP bundle hosts pass an optional setting the user left empty either as "" or as the raw
+    `${user_config.name}` placeholder, depending on the host's version.
+    """
+    value = raw.strip()
+    return not value or (value.startswith("${user_config.") and value.endswith("}"))
+
+
 class Settings(BaseModel):
     """Clypt's configuration, from `CLYPT_*` variables; arguments (CLI flags) override.
 
@@ -58,7 +68,7 @@ class Settings(BaseModel):
         values = dict(data) if isinstance(data, dict) else {}
         for name in cls.model_fields:
             raw = os.environ.get(f"CLYPT_{name.upper()}")
-            if raw is not None and raw.strip() and name not in values:
+            if raw is not None and not is_unset(raw) and name not in values:
                 values[name] = raw.strip()
         return values
 

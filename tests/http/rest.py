@@ -18,10 +18,11 @@ def bearer(key: str | None) -> dict[str, str]:
 def template_of(document: dict[str, Any], path: str) -> str | None:
     """The documented path template `path` matches, e.g. `/links/{id}` for `/links/lnk_1`."""
     bare = path.split("?", 1)[0]
-    for template in document["paths"]:
-        pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
-        if re.match(pattern, bare):
-            return str(template)
+    for segment in ("[^/]+", ".+"):  # then a folder's path, slashes and all, as its {id}
+        for template in document["paths"]:
+            pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", segment, re.escape(template)) + "$"
+            if re.match(pattern, bare):
+                return str(template)
     return None
 
 

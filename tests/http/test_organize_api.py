@@ -130,3 +130,27 @@ async def test_deleting_a_folder_moves_its_links_and_subfolders_to_its_parent(
     assert after == ["A", "A/C"]
     link = (await api.get(f"/links/{made.json()['id']}", admin_key)).json()
     assert link["folder"] == "A/C"
+
+
+async def test_one_tag_folder_or_key_is_read_by_id_and_nested_folders_by_path(
+    api: Api, admin_key: str, other_key: str
+) -> None:
+    tag = (await api.post("/tags", admin_key, json={"name": "Launch"})).json()
+    for ref in (tag["id"], "launch"):
+        got = await api.get(f"/tags/{ref}", admin_key)
+        assert got.status_code == 200 and got.json() == tag
+    top = (await api.post("/folders", admin_key, json={"name": "Marketing"})).json()
+    sub = await api.post("/folders", admin_key, json={"name": "2026", "parentId": top["id"]})
+    sub_folder = sub.json()
+    for ref in (sub_folder["id"], "Marketing/2026", "marketing/2026"):
+        got = await api.get(f"/folders/{ref}", admin_key)
+        assert got.status_code == 200 and got.json()["id"] == sub_folder["id"], ref
+    renamed = await api.patch("/folders/Marketing/2026", admin_key, json={"name": "2027"})
+    assert renamed.status_code == 200 and renamed.json()["path"] == "Marketing/2027"
+    assert (await api.delete("/folders/Marketing/2027", admin_key)).status_code == 200
+    assert (await api.get("/folders/Marketing/2027", admin_key)).status_code == 404
+    keys = (await api.get("/keys", admin_key)).json()["keys"]
+    one = await api.get(f"/keys/{keys[0]['id']}", admin_key)
+    assert one.status_code == 200 and one.json() == keys[0] and "secret" not in one.json()
+    for path in (f"/tags/{tag['id']}", f"/folders/{top['id']}", f"/keys/{keys[0]['id']}"):
+        assert (await api.get(path, other_key)).status_code == 404, path

@@ -116,6 +116,21 @@ def _hash_request(data: BaseModel | list[Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def missing_scope_message(principal: Principal, scope: Scope) -> str:
+    """What to change to get `scope`: CLYPT_SCOPES for a server without a key, else the key."""
+    if principal.key_id is None:
+        return (
+            f"this needs the '{scope.value}' scope, which CLYPT_SCOPES does not include — add "
+            f"{scope.value} to CLYPT_SCOPES in this MCP server's settings (the env block of the "
+            "assistant's configuration) and restart it"
+        )
+    return (
+        f"this needs the '{scope.value}' scope, which this API key does not have — use a key "
+        f"that has it (clypt-mcp keys create --scopes …,{scope.value}); for an assistant in "
+        "remote mode that key is CLYPT_API_KEY"
+    )
+
+
 class ClyptService:
     """The use cases of Clypt over a Store. Every method takes the caller's Principal."""
 
@@ -156,10 +171,7 @@ class ClyptService:
     def require(principal: Principal, scope: Scope) -> None:
         """Raises: InsufficientScopeError when the principal lacks `scope`."""
         if scope not in expand_scopes(principal.scopes):
-            raise InsufficientScopeError(
-                f"this needs the '{scope.value}' scope, which this key or server does not have",
-                scope=scope.value,
-            )
+            raise InsufficientScopeError(missing_scope_message(principal, scope), scope=scope.value)
 
     async def _workspace(self, principal: Principal) -> str:
         ws = principal.workspace_id
@@ -592,6 +604,11 @@ class ClyptService:
             if rec.id == ref or ascii_fold(rec.name) == ascii_fold(ref.strip()):
                 return rec
         raise NotFoundError(f"no tag '{ref}' — list tags with manage_tags(action='list')", tag=ref)
+
+    async def get_tag(self, principal: Principal, ref: str) -> Tag:
+        """One tag with its link count, by id or name. Raises: NotFoundError."""
+        self.require(principal, Scope.TAGS_READ)
+        return _tag(await self._tag(principal, ref))
 
     async def create_tag(self, principal: Principal, name: str, color: str | None = None) -> Tag:
         """Raises: TagTakenError."""

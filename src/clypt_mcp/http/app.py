@@ -10,18 +10,18 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from clypt_mcp.assets import full_guide_text, guide_text
 from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.housekeeping import Housekeeping
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.http import api, redirect, web
+from clypt_mcp.http import api, docs, redirect, web
 from clypt_mcp.http.ratelimit import Limiter, RateLimiter, StoreRateLimiter
 from clypt_mcp.http.state import AppState
-from clypt_mcp.tools.resources import guide_text
 
 log = logging.getLogger(__name__)
 
@@ -177,14 +177,14 @@ def create_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    async def llms_txt(request: Request) -> Response:
-        return PlainTextResponse(guide_text(), media_type="text/markdown; charset=utf-8")
-
     redirect_routes = redirect.routes(state)
     main = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
-            Route("/llms.txt", llms_txt, methods=["GET", "HEAD"]),
+            Route("/llms.txt", docs.markdown(guide_text), methods=["GET", "HEAD"]),
+            Route("/llms-full.txt", docs.markdown(full_guide_text), methods=["GET", "HEAD"]),
+            Route("/icons/{filename}", docs.icon, methods=["GET", "HEAD"]),
+            Route("/api/v1", api.index, methods=["GET", "HEAD"]),
             Mount("/api/v1", routes=api.routes(state)),
             *oauth_routes,
             *web.routes(state),

@@ -1,6 +1,5 @@
 """Resources (the guide, one link as JSON), prompts, and argument completion."""
 
-from importlib import resources as package_files
 from typing import Annotated
 
 from mcp.server import MCPServer
@@ -14,17 +13,13 @@ from mcp.types import (
 )
 from pydantic import Field
 
+from clypt_mcp.assets import guide_text
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.errors import ClyptError, NotFoundError
 from clypt_mcp.models import LinkQuery, Scope
 
 PERIODS = ["24h", "7d", "30d", "90d", "12mo", "all"]
 MAX_COMPLETIONS = 20
-
-
-def guide_text() -> str:
-    """The llms.txt guide shipped inside the package."""
-    return package_files.files("clypt_mcp").joinpath("llms.txt").read_text(encoding="utf-8")
 
 
 def register(mcp: MCPServer, backends: BackendProvider, scopes: frozenset[Scope]) -> None:

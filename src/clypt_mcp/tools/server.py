@@ -6,9 +6,11 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver.tools.base import Tool
+from mcp.types import Icon
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 import clypt_mcp
+from clypt_mcp.assets import PNG_SIZE, TOOL_ICONS, icon_data_uri
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.core.service import describe_validation_error
 from clypt_mcp.models import ALL_SCOPES, Scope, expand_scopes
@@ -126,6 +128,20 @@ class LazyRegistration:
 _NO_REGISTRY = frozenset({"initialize", "ping", "notifications/initialized"})
 
 
+def icons(name: str = "clypt") -> list[Icon]:
+    """One icon as data: URIs (SVG, and PNG for clients that draw only bitmaps): they show
+    wherever the client runs, whether or not anything serves CLYPT_BASE_URL."""
+    return [
+        Icon(src=icon_data_uri(f"{name}.svg"), mime_type="image/svg+xml", sizes=["any"]),
+        Icon(src=icon_data_uri(f"{name}.png"), mime_type="image/png", sizes=[PNG_SIZE]),
+    ]
+
+
+def _set_tool_icons(mcp: MCPServer) -> None:
+    for tool in mcp._tool_manager.list_tools():  # the SDK has no public setter
+        tool.icons = icons(TOOL_ICONS.get(tool.name, "clypt"))
+
+
 def build_server(
     backends: BackendProvider,
     scopes: frozenset[Scope] = ALL_SCOPES,
@@ -148,6 +164,7 @@ def build_server(
         version=clypt_mcp.__version__,
         instructions=INSTRUCTIONS,
         website_url="https://github.com/clypt/clypt-mcp",
+        icons=icons(),
         log_level=log_level,  # type: ignore[arg-type]
         **kwargs,
     )
@@ -166,6 +183,7 @@ def build_server(
             if not set(needs) <= granted:
                 mcp.remove_prompt(name)
         tidy_descriptions(mcp)
+        _set_tool_icons(mcp)
 
     hidden = {name: scope for name, scope in TOOL_SCOPES.items() if scope not in granted}
     if lazy:

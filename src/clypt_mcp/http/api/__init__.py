@@ -31,10 +31,24 @@ def routes(state: AppState) -> list[BaseRoute]:
     operations = endpoints(state)
     document = openapi.document(operations)
     return [
+        Route("/", index, methods=["GET", "HEAD"]),
         Route("/openapi.json", _serve(document), methods=endpoint.ANY_METHOD),
         *endpoint.routes(state, operations),
         Route("/{rest:path}", endpoint.not_found, methods=endpoint.ANY_METHOD),
     ]
+
+
+async def index(request: Request) -> Response:
+    """`GET /api/v1` (with or without the slash): where the API is described."""
+    return JSONResponse(
+        {
+            "name": "Clypt REST API",
+            "version": "v1",
+            "openapi": "/api/v1/openapi.json",
+            "guide": "/llms.txt",
+            "reference": "/llms-full.txt",
+        }
+    )
 
 
 def _serve(document: dict[str, Any]) -> PublicHandler:

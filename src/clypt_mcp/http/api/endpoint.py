@@ -46,6 +46,7 @@ class Endpoint:
     media: tuple[str, ...] = ("application/json",)
     description: str = ""
     keeps_secret: bool = False  # the body holds a secret: never stored for replays
+    slashed_id: bool = False  # {id} may hold slashes (a nested folder's path)
 
     @property
     def operation_id(self) -> str:
@@ -69,10 +70,15 @@ def path_id(request: Request) -> str:
 def routes(state: AppState, endpoints: list[Endpoint]) -> list[BaseRoute]:
     """One Route per path, dispatching on the method (JSON 405 for the others)."""
     by_path: dict[str, dict[str, PublicHandler]] = {}
+    slashed = {ep.path for ep in endpoints if ep.slashed_id}
     for ep in endpoints:
         by_path.setdefault(ep.path, {})[ep.method] = protected(state, _handler(state, ep))
     return [
-        Route(path, _dispatch(path, methods), methods=ANY_METHOD)
+        Route(
+            path.replace("{id}", "{id:path}") if path in slashed else path,
+            _dispatch(path, methods),
+            methods=ANY_METHOD,
+        )
         for path, methods in by_path.items()
     ]
 

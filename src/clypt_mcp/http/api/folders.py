@@ -35,6 +35,10 @@ def endpoints(state: AppState) -> list[Endpoint]:
         no_params(request)
         return await service.list_folders(principal)
 
+    async def get_folder(request: Request, principal: Principal) -> Folder:
+        no_params(request)
+        return await service.get_folder(principal, path_id(request))
+
     async def create_folder(request: Request, principal: Principal) -> Folder:
         no_params(request)
         data = await rest_body(request, FolderCreate)
@@ -80,6 +84,17 @@ def endpoints(state: AppState) -> list[Endpoint]:
             "name its parent already holds answers 409.",
         ),
         Endpoint(
+            "GET",
+            "/folders/{id}",
+            "Get one folder with its link count",
+            get_folder,
+            read,
+            Folder,
+            errors=(404,),
+            description="By id, or by path: a nested folder as /folders/Marketing/2026.",
+            slashed_id=True,
+        ),
+        Endpoint(
             "PATCH",
             "/folders/{id}",
             "Rename and/or move a folder",
@@ -88,6 +103,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             Folder,
             body=FolderUpdate,
             errors=(404, *BODY_ERRORS),
+            slashed_id=True,
             description="name renames; parentId moves it under another folder, parentId: null "
             "moves it to the top. Absent fields stay.",
         ),
@@ -99,6 +115,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             write,
             Folder,
             errors=(404,),
+            slashed_id=True,
             description="Its links and subfolders move to its parent; no link is deleted. "
             "Answers the deleted folder.",
         ),

@@ -77,6 +77,14 @@ def endpoints(state: AppState) -> list[Endpoint]:
                 )
         return await service.create_api_key(principal.workspace_id, data)
 
+    async def get_key(request: Request, principal: Principal) -> ApiKey:
+        no_params(request)
+        key_id = path_id(request)
+        for key in await service.list_api_keys(principal.workspace_id):
+            if key.id == key_id:
+                return key
+        raise NotFoundError(f"no key '{key_id}' in this workspace — see GET /keys", key=key_id)
+
     async def revoke_key(request: Request, principal: Principal) -> ApiKey:
         no_params(request)
         key_id = path_id(request)
@@ -146,6 +154,16 @@ def endpoints(state: AppState) -> list[Endpoint]:
             "active keys per workspace (409 beyond). A key grants at most its own scopes. "
             "Retrying with the same Idempotency-Key answers 409 naming the key already made, "
             "since the secret is never stored.",
+        ),
+        Endpoint(
+            "GET",
+            "/keys/{id}",
+            "Get one API key",
+            get_key,
+            admin,
+            ApiKey,
+            errors=(404,),
+            description="Its name, prefix, scopes and times; never the secret.",
         ),
         Endpoint(
             "DELETE",

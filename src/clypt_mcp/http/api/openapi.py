@@ -47,6 +47,12 @@ ERROR_TEXT = {
     422: "A value breaks a rule; the message names the field and the rule.",
     429: "Over the rate limit; retry after Retry-After seconds.",
 }
+ID_TEXT = {
+    "links": "The link's id, or its code.",
+    "tags": "The tag's id, or its name.",
+    "folders": "The folder's id, or its path (a nested folder: Marketing/2026, slashes and all).",
+    "keys": "The key's id.",
+}
 RATE_HEADERS = {
     "X-RateLimit-Limit": "Requests allowed per window for this key.",
     "X-RateLimit-Remaining": "Requests left in the current window.",
@@ -57,7 +63,10 @@ RATE_HEADERS = {
 def document(endpoints: list[Endpoint]) -> dict[str, Any]:
     """The whole OpenAPI document for `endpoints`."""
     schemas = component_schemas(endpoints)
-    paths: dict[str, dict[str, Any]] = {"/openapi.json": {"get": _self_operation()}}
+    paths: dict[str, dict[str, Any]] = {
+        "/": {"get": _index_operation()},
+        "/openapi.json": {"get": _self_operation()},
+    }
     for ep in endpoints:
         paths.setdefault(ep.path, {})[ep.method.lower()] = _operation(ep, schemas)
     return {
@@ -172,7 +181,7 @@ def _parameters(ep: Endpoint, schemas: dict[str, Any]) -> list[dict[str, Any]]:
                 "name": "id",
                 "in": "path",
                 "required": True,
-                "description": "The object's id.",
+                "description": ID_TEXT.get(ep.path.split("/")[1], "The object's id."),
                 "schema": {"type": "string", "minLength": 1},
             }
         )
@@ -256,6 +265,32 @@ def _content(ep: Endpoint) -> dict[str, Any]:
 def _headers(retry: bool = False) -> dict[str, Any]:
     names = [*RATE_HEADERS, "Retry-After"] if retry else list(RATE_HEADERS)
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def _index_operation() -> dict[str, Any]:
+    return {
+        "operationId": "index",
+        "summary": "Where the API is described",
+        "tags": ["meta"],
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "Links to this document and to the guides for agents.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                name: {"type": "string"}
+                                for name in ("name", "version", "openapi", "guide", "reference")
+                            },
+                            "required": ["name", "version", "openapi", "guide", "reference"],
+                        }
+                    }
+                },
+            }
+        },
+    }
 
 
 def _self_operation() -> dict[str, Any]:

@@ -19,6 +19,10 @@ def endpoints(state: AppState) -> list[Endpoint]:
         no_params(request)
         return await service.list_tags(principal)
 
+    async def get_tag(request: Request, principal: Principal) -> Tag:
+        no_params(request)
+        return await service.get_tag(principal, path_id(request))
+
     async def create_tag(request: Request, principal: Principal) -> Tag:
         no_params(request)
         data = await rest_body(request, TagCreate)
@@ -59,6 +63,16 @@ def endpoints(state: AppState) -> list[Endpoint]:
             body=TagCreate,
             errors=BODY_ERRORS,
             description="A name already taken (in any case) answers 409 tag_taken.",
+        ),
+        Endpoint(
+            "GET",
+            "/tags/{id}",
+            "Get one tag with its link count",
+            get_tag,
+            read,
+            Tag,
+            errors=(404,),
+            description="By id (a name works too, in any case).",
         ),
         Endpoint(
             "PATCH",
