@@ -14,9 +14,13 @@ counted per client address like wrong link passwords: 5 a minute, then 429 for t
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import math
 import secrets
+import time
+from collections.abc import Callable
 from html import escape
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -39,11 +43,14 @@ from clypt_mcp.http.oauth import (
     digest,
     per_address,
 )
-from clypt_mcp.http.redirect import StoreTryLimiter, TryLimiter
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import Scope, expand_scopes
+from clypt_mcp.store.base import Store
 
 log = logging.getLogger(__name__)
+
+PASSWORD_TRIES = 5  # wrong keys allowed per client address ...
+PASSWORD_WINDOW = 60  # ... in this many seconds
 
 CSRF_COOKIE = "clypt_csrf"
 SIGNIN_COOKIE = "clypt_signin"
@@ -111,6 +118,83 @@ def with_params(uri: str, params: dict[str, str | None]) -> str:
     query = parse_qsl(parts.query, keep_blank_values=True)
     query += [(k, v) for k, v in params.items() if v is not None]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class TryLimiter:
+    """Counts wrong keys per (purpose, client) in this process, in windows that start at a
+    key's first wrong try."""
+
+    def __init__(
+        self,
+        limit: int = PASSWORD_TRIES,
+        window: int = PASSWORD_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._tries: dict[tuple[str, str], tuple[float, int]] = {}
+
+    async def retry_after(self, key: tuple[str, str]) -> int:
+        """Seconds until `key` may try again; 0 when it may now."""
+        start, used = self._tries.get(key, (0.0, 0))
+        left = start + self.window - self.clock()
+        if left <= 0:
+            self._tries.pop(key, None)
+            return 0
+        return math.ceil(left) if used >= self.limit else 0
+
+    async def wrong(self, key: tuple[str, str]) -> None:
+        now = self.clock()
+        start, used = self._tries.get(key, (now, 0))
+        if start + self.window <= now:
+            start, used = now, 0
+        self._tries[key] = (start, used + 1)
+        if len(self._tries) > 10_000:
+            for k in [k for k, (s, _) in self._tries.items() if s + self.window <= now]:
+                del self._tries[k]
+
+
+class StoreTryLimiter:
+    """Counts wrong keys per (purpose, client) in the store (`Store.count_request`), in
+    epoch-aligned windows, so every process on the database draws on one budget per client.
+
+    The counter's key is a keyed hash of code and client (keyed with the visitor-hash secret):
+    the table never holds a client's address.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        limit: int = PASSWORD_TRIES,
+        window: int = PASSWORD_WINDOW,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._secret: bytes | None = None
+
+    async def _key(self, key: tuple[str, str]) -> str:
+        if self._secret is None:
+            self._secret = await self.store.visitor_secret()
+        digest = hashlib.blake2b("\0".join(key).encode(), key=self._secret[:64], digest_size=16)
+        return "password:" + digest.hexdigest()
+
+    def _window(self) -> tuple[float, int]:
+        now = self.clock()
+        return now, int(now // self.window) * self.window
+
+    async def retry_after(self, key: tuple[str, str]) -> int:
+        """Seconds until `key` may try again; 0 when it may now."""
+        now, start = self._window()
+        used = await self.store.request_count(await self._key(key), start)
+        return max(1, math.ceil(start + self.window - now)) if used >= self.limit else 0
+
+    async def wrong(self, key: tuple[str, str]) -> None:
+        _, start = self._window()
+        await self.store.count_request(await self._key(key), start, self.limit)
 
 
 def routes(state: AppState, provider: ClyptOAuthProvider, limits: Limits) -> list[Route]:
