@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
-from clypt_mcp import __version__
-from clypt_mcp.assets import guide_text, icon_file
-from clypt_mcp.http.pages import PAGE_HEADERS
-from clypt_mcp.http.state import AppState
+from clypt_mcp.assets import icon_file
 
 MARKDOWN = "text/markdown; charset=utf-8"
 DOCS_HEADERS = {"cache-control": "public, max-age=300", "vary": "Accept"}
@@ -48,25 +45,6 @@ def markdown(text: Callable[[], str]) -> Callable[[Request], Awaitable[Response]
         return PlainTextResponse(text(), media_type=MARKDOWN, headers=DOCS_HEADERS)
 
     return page
-
-
-async def home(request: Request) -> Response:
-    """`/`: llms.txt for a client that asks for Markdown, else a short page pointing to it."""
-    if wants_markdown(request):
-        return PlainTextResponse(guide_text(), media_type=MARKDOWN, headers=DOCS_HEADERS)
-    state: AppState = request.app.state.clypt
-    base = state.settings.base
-    body = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width, initial-scale=1">'
-        "<title>Clypt</title></head><body><main><h1>Clypt</h1>"
-        f"<p>A link shortener driven by AI assistants (version {__version__}).</p><ul>"
-        '<li><a href="/llms.txt">llms.txt</a>: the guide for agents '
-        '(<a href="/llms-full.txt">full reference</a>)</li>'
-        '<li><a href="/api/v1/openapi.json">OpenAPI document</a> of the REST API</li>'
-        f"<li>MCP (Streamable HTTP): <code>{base}/mcp</code></li></ul></main></body></html>"
-    )
-    return HTMLResponse(body, headers={**PAGE_HEADERS, "vary": "Accept"})
 
 
 async def icon(request: Request) -> Response:

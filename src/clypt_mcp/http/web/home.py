@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from clypt_mcp import __version__
+from clypt_mcp.http.docs import wants_markdown
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.web.common import PAGE_HEADERS, page
 
@@ -56,11 +57,6 @@ async def health(state: AppState) -> tuple[bool, str]:
     return True, "healthy — the store answers"
 
 
-def _wants_markdown(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "text/markdown" in accept.lower()
-
-
 def desktop_config(request: Request) -> str:
     command = executable() if _loopback(request) else "clypt-mcp"
     return json.dumps({"mcpServers": {"clypt": {"command": command, "args": []}}}, indent=2)
@@ -70,7 +66,7 @@ async def home(request: Request, state: AppState) -> Response:
     healthy, line = await health(state)
     mcp_url = state.service.base_url + "/mcp"
     snippet = desktop_config(request)
-    if _wants_markdown(request):
+    if wants_markdown(request):
         return PlainTextResponse(
             _markdown(line, snippet, mcp_url),
             media_type="text/markdown; charset=utf-8",
