@@ -204,12 +204,12 @@ async def test_a_post_without_this_browsers_token_is_refused_unchecked(site: Sit
 async def test_the_form_sets_a_strict_http_only_cookie_once(site: Site) -> None:
     link = await site.link()
     async with site.browser() as browser:
-        first = await browser.get(f"/{link.code}")
+        first = await browser.get(f"/{link.code}", headers={"user-agent": DESKTOP})
         cookie = first.headers["set-cookie"]
         assert cookie.startswith(f"{passwordguard.COOKIE}=")
         for flag in ("HttpOnly", "SameSite=Strict", "Secure", "Path=/"):
             assert flag in cookie
-        again = await browser.get(f"/{link.code}")
+        again = await browser.get(f"/{link.code}", headers={"user-agent": DESKTOP})
         assert "set-cookie" not in again.headers  # the browser keeps its cookie and token
         assert await token(browser, link.code) == await token(browser, link.code)
 

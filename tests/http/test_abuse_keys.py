@@ -35,7 +35,7 @@ async def test_a_key_made_by_a_key_never_outlives_it(api: Api, service: ClyptSer
     later = (soon + timedelta(days=1)).isoformat()
     r = await api.post("/keys", parent, json={"name": "c", "scopes": [], "expiresAt": later})
     assert r.status_code == 422 and r.json()["code"] == "invalid_input"
-    assert "expires_at" in r.json()["error"] and "outlives" in r.json()["error"]
+    assert "expiresAt" in r.json()["error"] and "outlives" in r.json()["error"]
     assert len((await api.get("/keys", parent)).json()["keys"]) == 2
     # an earlier one is fine
     earlier = (soon - timedelta(minutes=5)).isoformat()

@@ -30,6 +30,8 @@ from tests.http.live import make_key, start_serve
 ACCEPT = "application/json, text/event-stream"
 RIGHT = "open sesame"
 
+BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"
+
 
 @pytest.fixture(autouse=True, scope="module")
 def enough_files() -> Iterator[None]:
@@ -252,7 +254,8 @@ def test_a_burst_of_guesses_at_serve_checks_only_the_allowed_and_stays_small(
     while time.time() % 60 > 30:  # the three bursts fall in one per-client minute
         time.sleep(1)
     with serve.client(local="127.0.0.1") as http:  # the trusted proxy, telling each address
-        page = http.get(f"/{code}")
+        # a browser's agent: other agents get the neutral page of a password link (#21)
+        page = http.get(f"/{code}", headers={"user-agent": BROWSER})
         csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
         assert csrf is not None
         form = {"csrf": csrf.group(1), "password": "guess"}
