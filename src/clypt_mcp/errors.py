@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class ClyptError(Exception):
@@ -140,3 +143,17 @@ def tool_wording(message: str) -> str:
     for tool, rest in _REST_WORDS:
         message = message.replace(rest, tool)
     return message
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One readable line per broken rule, naming the field: `tags: at most 10 items`."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"]) if err["loc"] else "arguments"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "is not a known field — remove it (check the spelling)"
+        elif err["type"] == "missing":
+            msg = "is required"
+        parts.append(f"{prefix}{loc}: {msg}")
+    return "; ".join(parts)

@@ -136,7 +136,13 @@ async def test_served_app_applies_clypt_click_retention_days(
     await _clicks_by_age(svc, store, clock)
     watched = WatchedStore(store)
     service = ClyptService(watched, base_url=BASE_URL, clock=clock)
-    app = create_app(service, Settings(click_retention_days=7), with_mcp=False)
+    app = create_app(
+        service,
+        Settings(click_retention_days=7),
+        with_mcp=False,
+        store=service.store,
+        clock=service.clock,
+    )
     with anyio.fail_after(10):
         async with app.main.router.lifespan_context(app.main):
             await watched.done.wait()

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from clypt_mcp.core import analytics as analytics_rules
+from clypt_mcp.core.clicks import purge_clicks as purge_raw_clicks
 from clypt_mcp.core.codes import CodeGenerator, random_code
-from clypt_mcp.core.ids import new_id
 from clypt_mcp.core.passwords import hash_password
 from clypt_mcp.core.urls import points_at
 from clypt_mcp.errors import (
@@ -27,6 +27,7 @@ from clypt_mcp.errors import (
     InsufficientScopeError,
     InvalidInputError,
     NotFoundError,
+    describe_validation_error,
 )
 from clypt_mcp.models import (
     MAX_ACTIVE_KEYS,
@@ -54,6 +55,7 @@ from clypt_mcp.models import (
     VariantOut,
     ascii_fold,
     expand_scopes,
+    new_id,
     utcnow,
 )
 from clypt_mcp.store.base import (
@@ -73,20 +75,6 @@ Clock = Callable[[], datetime]
 KEY_PREFIX = "clypt_"
 KEY_TOUCH_EVERY = timedelta(minutes=1)
 _GENERATE_ATTEMPTS = 8
-
-
-def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """One readable line per broken rule, naming the field: `tags: at most 10 items`."""
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(str(p) for p in err["loc"]) if err["loc"] else "arguments"
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "is not a known field — remove it (check the spelling)"
-        elif err["type"] == "missing":
-            msg = "is required"
-        parts.append(f"{prefix}{loc}: {msg}")
-    return "; ".join(parts)
 
 
 def invalid(exc: ValidationError, prefix: str = "") -> InvalidInputError:
@@ -531,6 +519,29 @@ class ClyptService:
         return analytics_rules.build(
             query, stats, (start, end), interval, tz, (prev, prev_start, prev_end)
         )
+
+    async def count_raw_clicks(
+        self, principal: Principal, link_id: str | None, since_ts: int | None
+    ) -> int:
+        """How many raw clicks `raw_clicks` would page through."""
+        self.require(principal, Scope.ANALYTICS_READ)
+        return await self.store.count_clicks(principal.workspace_id, link_id, since_ts)
+
+    async def raw_clicks(
+        self,
+        principal: Principal,
+        link_id: str | None,
+        since_ts: int | None,
+        after: int,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """One page of raw clicks (oldest first) after the click id `after`."""
+        self.require(principal, Scope.ANALYTICS_READ)
+        return await self.store.click_page(principal.workspace_id, link_id, since_ts, after, limit)
+
+    async def purge_clicks(self, before: datetime) -> int:
+        """An admin act (CLI): drop raw clicks older than `before`; analytics stay."""
+        return await purge_raw_clicks(self.store, before)
 
     # --- tags -------------------------------------------------------------------------
 

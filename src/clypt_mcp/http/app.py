@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -21,6 +22,8 @@ from clypt_mcp.core.service import ClyptService
 from clypt_mcp.http import api, redirect
 from clypt_mcp.http.ratelimit import Limiter, RateLimiter, StoreRateLimiter
 from clypt_mcp.http.state import AppState
+from clypt_mcp.models import utcnow
+from clypt_mcp.store.base import Store
 from clypt_mcp.tools.resources import guide_text
 
 log = logging.getLogger(__name__)
@@ -84,23 +87,27 @@ def create_app(
     settings: Settings,
     recorder: ClickRecorder | None = None,
     *,
+    store: Store,
+    clock: Callable[[], datetime] = utcnow,
     with_mcp: bool = True,
     shared_limits: bool | None = None,
 ) -> ClyptApp:
-    """The whole HTTP surface over `service`.
+    """The whole HTTP surface over `service`, which was built on `store` and `clock`.
 
     Without a `recorder`, the app makes one and runs it in its lifespan (as `serve` does),
     beside `Housekeeping` (raw-click retention, old idempotency keys and counters); a caller
     that passes one runs it itself (tests over ASGITransport, which has no lifespan).
     `shared_limits` counts rate limits in the store, for every process on it to share; by
-    default when the store is PostgreSQL (`serve --workers N` asks for it on SQLite too).
+    default when the store is shared (PostgreSQL) (`serve --workers N` asks for it on SQLite too).
     """
     own_recorder = recorder is None
     state = AppState(
         service=service,
+        store=store,
+        clock=clock,
         settings=settings,
-        recorder=recorder or ClickRecorder(service.store),
-        limiter=_limiter(service, settings, shared_limits),
+        recorder=recorder or ClickRecorder(store),
+        limiter=_limiter(store, settings, shared_limits),
     )
     mcp_apps: list[tuple[tuple[str, ...], ASGIApp]] = []
     lifespans: list[Any] = []
@@ -117,7 +124,7 @@ def create_app(
             if not own_recorder:
                 yield
                 return
-            housekeeping = Housekeeping(service.store, settings.click_retention_days)
+            housekeeping = Housekeeping(store, settings.click_retention_days)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.recorder.run)
                 tg.start_soon(housekeeping.run)
@@ -147,12 +154,10 @@ def create_app(
     return ClyptApp(main, mcp_apps, redirect.hot_path(redirect_routes))
 
 
-def _limiter(service: ClyptService, settings: Settings, shared: bool | None) -> Limiter:
+def _limiter(store: Store, settings: Settings, shared: bool | None) -> Limiter:
     """Counters in this process (a dictionary) or in the store (a write per request)."""
     if shared is None:
-        from clypt_mcp.store.postgres import PostgresStore
-
-        shared = isinstance(service.store, PostgresStore)
+        shared = store.shared
     if shared:
-        return StoreRateLimiter.parse(service.store, settings.rate_limit)
+        return StoreRateLimiter.parse(store, settings.rate_limit)
     return RateLimiter.parse(settings.rate_limit)

@@ -7,8 +7,13 @@ import logging
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
-from clypt_mcp.core.service import describe_validation_error
-from clypt_mcp.errors import BadRequestError, ClyptError, InvalidInputError, rest_wording
+from clypt_mcp.errors import (
+    BadRequestError,
+    ClyptError,
+    InvalidInputError,
+    describe_validation_error,
+    rest_wording,
+)
 
 log = logging.getLogger(__name__)
 

@@ -170,11 +170,11 @@ class RedirectHandler:
 
     def __init__(self, state: AppState, link_ttl: float = LINK_TTL) -> None:
         self.state = state
-        self.clock: Callable[[], datetime] = state.service.clock
-        self.links = LinkCache(state.service.store, ttl=link_ttl)
-        self.redirector = Redirector(state.service.store, self.links)
+        self.clock: Callable[[], datetime] = state.clock
+        self.links = LinkCache(state.store, ttl=link_ttl)
+        self.redirector = Redirector(state.store, self.links)
         self.tries: TryLimiter | StoreTryLimiter = (
-            StoreTryLimiter(state.service.store)
+            StoreTryLimiter(state.store)
             if isinstance(state.limiter, StoreRateLimiter)
             else TryLimiter()
         )
@@ -182,7 +182,7 @@ class RedirectHandler:
 
     async def inspector(self) -> VisitorInspector:
         if self._inspector is None:
-            secret = await self.state.service.store.visitor_secret()
+            secret = await self.state.store.visitor_secret()
             settings = self.state.settings
             self._inspector = VisitorInspector(
                 settings.trusted_proxies,

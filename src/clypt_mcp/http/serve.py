@@ -140,7 +140,7 @@ class ServedApp:
         try:
             await anyio.to_thread.run_sync(_warm_up)
             service = ClyptService(store, base_url=self.settings.base)
-            app = create_app(service, self.settings, shared_limits=self.shared_limits)
+            app = create_app(service, self.settings, store=store, shared_limits=self.shared_limits)
             async with app.main.router.lifespan_context(app.main):
                 yield app
         finally:

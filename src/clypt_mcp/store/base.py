@@ -295,6 +295,10 @@ class Store(Protocol):
     Raises (any method): UnavailableError when the database stays busy or unreachable.
     """
 
+    # True when several processes or machines may use this store at once (PostgreSQL): limits
+    # counted in it are then shared by every one of them.
+    shared: bool
+
     async def open(self) -> None:
         """Connect and apply pending migrations."""
 

@@ -64,6 +64,8 @@ class PostgresStore:
     so SQL text never reaches a user.
     """
 
+    shared = True  # several processes and machines use one database
+
     def __init__(
         self, url: str, *, min_size: int = 1, max_size: int = 10, attempts: int = ATTEMPTS
     ) -> None:

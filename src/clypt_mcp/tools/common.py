@@ -10,8 +10,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 
-from clypt_mcp.core.service import describe_validation_error
-from clypt_mcp.errors import ClyptError
+from clypt_mcp.errors import ClyptError, describe_validation_error
 
 P = ParamSpec("P")
 R = TypeVar("R")

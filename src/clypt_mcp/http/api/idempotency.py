@@ -88,7 +88,7 @@ async def guard(
     key = header_key(request)
     if key is None:
         return await call()
-    run = _Run(state.service.store, state.service.clock, workspace_id, key)
+    run = _Run(state.store, state.clock, workspace_id, key)
     return await run.handle(request_hash(request, body), call, keeps_secret)
 
 
