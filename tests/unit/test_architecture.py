@@ -215,7 +215,7 @@ def test_the_contract_sees_the_whole_package() -> None:
         ),
         ("clypt_mcp.http.app", "def f():\n    from clypt_mcp.store.postgres import PostgresStore"),
         ("clypt_mcp.http.redirect", "def f(state):\n    return state.service.store"),
-        ("clypt_mcp.http.api.idempotency", "def f(service):\n    return service.store.get"),
+        ("clypt_mcp.http.api.endpoint", "def f(service):\n    return service.store.get"),
         ("clypt_mcp.core.service", "from clypt_mcp.store.sqlite import SqliteStore"),
         ("clypt_mcp.core.service", "from clypt_mcp.http.state import AppState"),
         ("clypt_mcp.tools.links", "from clypt_mcp.backends.local import LocalBackend"),

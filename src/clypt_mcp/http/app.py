@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.housekeeping import Housekeeping
+from clypt_mcp.core.idempotency import Idempotency
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.http import api, redirect
 from clypt_mcp.http.ratelimit import Limiter, RateLimiter, StoreRateLimiter
@@ -107,6 +108,7 @@ def create_app(
         clock=clock,
         settings=settings,
         recorder=recorder or ClickRecorder(store),
+        idempotency=Idempotency(store, clock),
         limiter=_limiter(store, settings, shared_limits),
     )
     mcp_apps: list[tuple[tuple[str, ...], ASGIApp]] = []

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder
+from clypt_mcp.core.idempotency import Idempotency
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.http.ratelimit import Limiter, RateLimiter
 from clypt_mcp.store.base import Store
@@ -27,4 +28,5 @@ class AppState:
     clock: Callable[[], datetime]
     settings: Settings
     recorder: ClickRecorder
+    idempotency: Idempotency
     limiter: Limiter = field(default_factory=lambda: RateLimiter.parse("1000/minute"))

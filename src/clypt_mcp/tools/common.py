@@ -11,6 +11,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 
 from clypt_mcp.errors import ClyptError, describe_validation_error
+from clypt_mcp.tools.wording import TOOL_WORDS
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -30,7 +31,7 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         try:
             return await fn(*args, **kwargs)
         except ClyptError as exc:
-            raise ToolError(exc.message) from exc
+            raise ToolError(exc.worded(TOOL_WORDS)) from exc
         except ValidationError as exc:
             raise ToolError(describe_validation_error(exc)) from exc
 

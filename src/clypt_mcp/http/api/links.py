@@ -13,7 +13,6 @@ from clypt_mcp.core import qr
 from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, json_body, path_id
 from clypt_mcp.http.api.params import Params, no_params
 from clypt_mcp.http.state import AppState
-from clypt_mcp.http.wire import respond
 from clypt_mcp.models import (
     MAX_BULK,
     Analytics,
@@ -80,11 +79,10 @@ def endpoints(state: AppState) -> list[Endpoint]:
         data = LinkCreate.model_validate(await json_body(request))
         return await service.create_link(principal, data)
 
-    async def bulk_create_links(request: Request, principal: Principal) -> Response:
+    async def bulk_create_links(request: Request, principal: Principal) -> BulkResult:
         no_params(request)
         data = BulkCreate.model_validate(await json_body(request))
-        result = await service.bulk_create_links(principal, data.links)
-        return respond(result, 201 if result.created else 200)
+        return await service.bulk_create_links(principal, data.links)
 
     async def get_link(request: Request, principal: Principal) -> Link:
         no_params(request)
@@ -147,6 +145,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             BulkResult,
             status=201,
             also=(200,),
+            status_of=lambda result: 201 if result.created else 200,
             body=BulkCreate,
             errors=BODY_ERRORS,
             description="Each bad item is reported in errors by its index and never stops the "
