@@ -109,7 +109,7 @@ def create_app(
         settings=settings,
         recorder=recorder or ClickRecorder(store),
         idempotency=Idempotency(store, clock),
-        limiter=_limiter(store, settings, shared_limits),
+        limiter=_limiter(store, settings, shared_limits, clock),
     )
     mcp_apps: list[tuple[tuple[str, ...], ASGIApp]] = []
     lifespans: list[Any] = []
@@ -156,10 +156,17 @@ def create_app(
     return ClyptApp(main, mcp_apps, redirect.hot_path(redirect_routes))
 
 
-def _limiter(store: Store, settings: Settings, shared: bool | None) -> Limiter:
-    """Counters in this process (a dictionary) or in the store (a write per request)."""
+def _limiter(
+    store: Store, settings: Settings, shared: bool | None, clock: Callable[[], datetime]
+) -> Limiter:
+    """Counters in this process (a dictionary) or in the store (a write per request), in
+    windows of the app's clock (a test moves them with its own clock, never by waiting)."""
     if shared is None:
         shared = store.shared
-    if shared:
-        return StoreRateLimiter.parse(store, settings.rate_limit)
-    return RateLimiter.parse(settings.rate_limit)
+    limiter: Limiter = (
+        StoreRateLimiter.parse(store, settings.rate_limit)
+        if shared
+        else RateLimiter.parse(settings.rate_limit)
+    )
+    limiter.clock = lambda: clock().timestamp()
+    return limiter
