@@ -31,7 +31,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import anyio
@@ -39,9 +38,9 @@ import anyio.to_thread
 
 from clypt_mcp.core.passwords import verify_password
 from clypt_mcp.core.visitors import DeviceType
-from clypt_mcp.store.base import LinkRecord, Store
+from clypt_mcp.store.base import LinkRecord, Store, status_rule
+from clypt_mcp.store.base import Reason as Reason  # the pages name theirs by it
 
-Reason = Literal["deleted", "disabled", "scheduled", "expired", "click_limit"]
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Characters left as they are when a destination is made ASCII: RFC 3986 reserved and
@@ -70,7 +69,7 @@ class CompiledLink:
     workspace_id: str
     code: str
     password_hash: str | None
-    deleted: bool
+    deleted_at: datetime | None
     disabled: bool
     starts_at: datetime | None
     expires_at: datetime | None
@@ -101,7 +100,7 @@ class CompiledLink:
             workspace_id=rec.workspace_id,
             code=rec.code,
             password_hash=rec.password_hash,
-            deleted=rec.deleted_at is not None,
+            deleted_at=rec.deleted_at,
             disabled=rec.disabled,
             starts_at=rec.starts_at,
             expires_at=rec.expires_at,
@@ -116,17 +115,8 @@ class CompiledLink:
 
     def unavailable(self, now: datetime) -> Reason | None:
         """Why this link does not redirect at `now`, or None when it does."""
-        if self.deleted:
-            return "deleted"
-        if self.disabled:
-            return "disabled"
-        if self.starts_at is not None and now < self.starts_at:
-            return "scheduled"
-        if self.expires_at is not None and now >= self.expires_at:
-            return "expired"
-        if self.max_clicks is not None and self.redirects >= self.max_clicks:
-            return "click_limit"
-        return None
+        rule = status_rule(self, now)
+        return None if rule is None else rule[1]
 
     def choose(self, country: str | None, device: DeviceType, rng: random.Random) -> Target:
         """Geo rule, else device rule, else a variant by weight, else the link's url."""

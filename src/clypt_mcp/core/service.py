@@ -45,7 +45,6 @@ from clypt_mcp.models import (
     LinkCreate,
     LinkPage,
     LinkQuery,
-    LinkStatus,
     LinkUpdate,
     Principal,
     Scope,
@@ -65,6 +64,7 @@ from clypt_mcp.store.base import (
     Store,
     TagRecord,
     folder_path,
+    link_status,
     to_us,
 )
 
@@ -91,20 +91,6 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
 
 def invalid(exc: ValidationError, prefix: str = "") -> InvalidInputError:
     return InvalidInputError(describe_validation_error(exc, prefix))
-
-
-def link_status(rec: LinkRecord, now: datetime) -> LinkStatus:
-    if rec.deleted_at is not None:
-        return "deleted"
-    if rec.disabled:
-        return "disabled"
-    if (rec.expires_at is not None and rec.expires_at <= now) or (
-        rec.max_clicks is not None and rec.redirects >= rec.max_clicks
-    ):
-        return "expired"
-    if rec.starts_at is not None and rec.starts_at > now:
-        return "scheduled"
-    return "active"
 
 
 def _hash_request(data: BaseModel | list[Any]) -> str:
