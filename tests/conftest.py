@@ -3,6 +3,7 @@ CLYPT_TEST_DATABASE_URL is set), the service, and MCP clients."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -26,6 +27,7 @@ from clypt_mcp.models import ALL_SCOPES, ApiKeyCreate, Principal, Scope
 from clypt_mcp.store.base import Store
 from clypt_mcp.store.sqlite import SqliteStore
 from clypt_mcp.tools.server import build_server
+from tests.services import unavailable
 from tests.store.pg import PgServer, database_url
 
 BASE_URL = "https://clypt.test"
@@ -54,15 +56,17 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "clypt.db"
 
 
-# Every test that uses `store` runs on SQLite, and on PostgreSQL too when a server is given.
-STORE_KINDS = ["sqlite", "postgres"] if database_url() else ["sqlite"]
+# Every test that uses `store` runs on SQLite and on PostgreSQL; without a server the PostgreSQL
+# half is skipped, visibly, with the command that would enable it (tests/services.py).
+STORE_KINDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """A database for this session on the CLYPT_TEST_DATABASE_URL server."""
     url = database_url()
-    assert url is not None, "PostgreSQL tests need CLYPT_TEST_DATABASE_URL"
+    if url is None:
+        unavailable("postgres", "CLYPT_TEST_DATABASE_URL is not set")
     server = PgServer(url)
     yield server
     server.close()
@@ -172,7 +176,21 @@ def text(result: Any) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """One line with what the crash-safety tests checked, when they ran."""
+    """The parts `make test` could not run (scripts/test), and one line with what the
+    crash-safety tests checked, when they ran."""
+    for line in os.environ.get("CLYPT_TEST_SKIPPED", "").splitlines():
+        if line.strip():
+            terminalreporter.write_line(line)
+    # One line per reason, not per test (a run without PostgreSQL skips hundreds of tests for
+    # one reason); pytest's own per-test list is off (`-r` in pyproject has no `s`).
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in reasons.items():
+        terminalreporter.write_line(f"SKIPPED {count} test{'s' * (count != 1)}: {reason}")
     crash = sys.modules.get("tests.e2e.crash")
     if crash is not None and crash.REPORTS:
         terminalreporter.write_line("crash safety: " + "; ".join(crash.REPORTS))

@@ -34,6 +34,7 @@ from clypt_mcp.models import LinkCreate, Principal
 from clypt_mcp.store.base import Store
 from tests.conftest import BASE_URL, FakeClock
 from tests.http.live import free_port, serving, started
+from tests.services import unavailable
 
 pytestmark = pytest.mark.anyio
 
@@ -130,11 +131,7 @@ class Browser:
 def _require(program: str) -> str:
     path = shutil.which(program)
     if path is None:
-        pytest.fail(
-            f"{program} is not installed: these tests need Debian's chromium and chromium-driver "
-            "packages (`apt-get install chromium chromium-driver`; .ci/run installs them)",
-            pytrace=False,
-        )
+        unavailable("browser", f"{program} is not installed")
     return path
 
 

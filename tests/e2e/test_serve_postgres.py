@@ -29,11 +29,10 @@ from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import ALL_SCOPES, ApiKeyCreate, LinkCreate, Principal
 from clypt_mcp.store.postgres import PostgresStore
 from tests.http.live import free_port
-from tests.store.pg import database_url
 
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.skipif(database_url() is None, reason="needs CLYPT_TEST_DATABASE_URL"),
+    pytest.mark.usefixtures("pg_server"),  # skipped, with how to get one, without a server
 ]
 
 SERVERS = 3

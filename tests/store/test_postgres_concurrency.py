@@ -25,7 +25,8 @@ from clypt_mcp.models import (
 from clypt_mcp.store.postgres import PostgresStore
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.anyio
+# every test here needs the PostgreSQL server: skipped, with how to get one, without it
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pg_server")]
 
 P = Principal(workspace_id="default", scopes=ALL_SCOPES)
 

@@ -19,7 +19,8 @@ from tests.conftest import FakeClock
 from tests.store.bigstore import WORKSPACES, fill
 from tests.store.dump import dump_all
 
-pytestmark = pytest.mark.anyio
+# every test here needs the PostgreSQL server: skipped, with how to get one, without it
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pg_server")]
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from clypt_mcp.errors import ClyptError, UnavailableError
 from clypt_mcp.models import ALL_SCOPES, LinkCreate, Principal
 from clypt_mcp.store.postgres import PostgresStore
 
-pytestmark = pytest.mark.anyio
+# every test here needs the PostgreSQL server: skipped, with how to get one, without it
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pg_server")]
 
 
 def _closed_port_url() -> str:

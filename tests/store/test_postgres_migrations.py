@@ -14,7 +14,8 @@ from clypt_mcp.store.postgres import PostgresStore
 from clypt_mcp.store.rows import migrations
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.anyio
+# every test here needs the PostgreSQL server: skipped, with how to get one, without it
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pg_server")]
 
 LATEST = migrations("postgres")[-1][0]
 

@@ -14,7 +14,6 @@ from clypt_mcp.http.serve import ServeError, check_settings, run_server, setting
 from clypt_mcp.store.base import VISITOR_SECRET_BYTES
 from clypt_mcp.store.rows import migrations
 from tests.http.live import free_port
-from tests.store.pg import database_url
 
 
 def test_settings_survive_the_trip_through_the_environment(
@@ -49,7 +48,6 @@ def test_serve_refuses_a_postgresql_server_it_cannot_reach_with_one_line() -> No
     assert "\n" not in message and "hunter2" not in message
 
 
-@pytest.mark.skipif(database_url() is None, reason="needs CLYPT_TEST_DATABASE_URL")
 def test_serve_prepares_a_postgresql_store_before_it_starts(pg_url: str) -> None:
     check_settings(Settings(database_url=pg_url))
     with psycopg.connect(pg_url) as conn:
