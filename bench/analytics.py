@@ -12,8 +12,11 @@ under 50 ms.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -90,7 +93,23 @@ async def main() -> int:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument(
+        "--before",
+        default=None,
+        metavar="SRC",
+        help="also time Clypt from this source folder (PYTHONPATH) on the same stores, each "
+        "side in its own process, rounds interleaved",
+    )
+    parser.add_argument("--time-db", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.time_db:  # a child of --before: time queries on one store, print the samples
+        store = SqliteStore(args.time_db)
+        await store.open()
+        service = ClyptService(store, clock=lambda: NOW)
+        await time_query(service)  # warm-up
+        print(json.dumps([await time_query(service) for _ in range(args.runs)]))
+        await store.close()
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         stores = {}
         for name, count in (("small", args.small), ("large", args.large)):
@@ -105,6 +124,8 @@ async def main() -> int:
                 samples[name].append(await time_query(stores[name][0]))
         for _, store in stores.values():
             await store.close()
+        if args.before:
+            compare_before(args, Path(tmp))
     medians = {}
     for name, count in (("small", args.small), ("large", args.large)):
         median, p90 = summary(samples[name])
@@ -116,6 +137,25 @@ async def main() -> int:
     ok = ratio <= 1.5 and medians["large"] < 50
     print("target (<= 1.5x and < 50 ms):", "met" if ok else "MISSED")
     return 0 if ok else 1
+
+
+def compare_before(args: argparse.Namespace, tmp: Path) -> None:
+    """The same query on the same two stores from this tree and from `--before`, each side in a
+    fresh process per round (5 timed queries after a warm-up), sides alternating."""
+    sides = {"after": dict(os.environ), "before": os.environ | {"PYTHONPATH": args.before}}
+    samples: dict[tuple[str, str], list[float]] = {}
+    for r in range(max(1, args.runs // 5)):
+        for side in list(sides)[:: 1 if r % 2 == 0 else -1]:
+            for name in ("small", "large"):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--time-db", str(tmp / f"{name}.db"), "--runs", "5"],
+                    env=sides[side], capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                samples.setdefault((side, name), []).extend(json.loads(out.stdout))
+    print("before/after, interleaved:")
+    for (side, name), values in sorted(samples.items()):
+        median, p90 = summary(values)
+        print(f"  {side:6} {name:5}: median {median:6.2f} ms, p90 {p90:6.2f} ms")
 
 
 if __name__ == "__main__":
