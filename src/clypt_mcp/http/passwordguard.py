@@ -125,14 +125,17 @@ class TryGuard:
         if used is None:  # another try is locking the link at this moment
             return max(1, math.ceil(minute + 60 - now))
         if used <= LINK_TRIES:
-            # A try that read the strikes after a lock began (a new budget) finds its markers:
-            # they are written before the strike is counted.
-            if await c.request_count(f"password:lock:{link}", minute):
+            # A try that read the strikes after a lock began (so counts on a new budget) finds
+            # that lock's own markers: they are written before the strike is counted. A try
+            # that counted on the old budget within its cap goes ahead, even while the try
+            # after it is beginning the lock.
+            if strikes and await c.request_count(f"password:lock:{link}:{strikes - 1}", minute):
                 return self._lock_wait(link, now, minute)
             return 0
         minutes = min(1 << strikes, MAX_LOCK_MINUTES)
         # newest minute first: a counter key's first count in a window deletes its older ones
         for m in range(minutes, -1, -1):
+            await c.count_request(f"password:lock:{link}:{strikes}", minute + 60 * m, 1)
             await c.count_request(f"password:lock:{link}", minute + 60 * m, 1)
         await c.count_request(f"password:strikes:{link}", day, 1_000_000)
         end = minute + 60 * (minutes + 1)
