@@ -9,7 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import anyio
 import httpx2
@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from mcp import Client
 from mcp.client.auth.oauth2 import OAuthClientProvider, TokenStorage
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from starlette.applications import Starlette
@@ -154,6 +155,47 @@ async def connect_and_step_up(db: Path, origin: str, person: Person, storage: Me
         )
         assert refresh.status_code == 400
         assert refresh.json()["error"] == "invalid_grant"
+
+
+async def test_sdk_client_connects_to_sse_by_oauth_with_a_token_bound_to_sse(
+    served: tuple[Path, str, str],
+) -> None:
+    """The older SSE transport is its own protected resource: the SDK's client discovers
+    /sse's metadata, gets a token for /sse, and that token does not open /mcp."""
+    _, origin, key = served
+    person = Person(key=key, tick=["links:read"])
+    storage = Memory()
+    provider = OAuthClientProvider(
+        f"{origin}/sse",
+        OAuthClientMetadata(
+            client_name="SSE Assistant",
+            redirect_uris=["http://127.0.0.1:9/callback"],
+            token_endpoint_auth_method="none",
+        ),
+        storage,
+        redirect_handler=person.redirect_handler,
+        callback_handler=person.callback_handler,
+    )
+    async with person.browser:
+        with anyio.fail_after(60):
+            async with Client(sse_client(f"{origin}/sse", auth=provider)) as client:
+                tools = {t.name for t in (await client.list_tools()).tools}
+                assert "list_links" in tools and "create_link" not in tools
+                assert not (await client.call_tool("list_links", {})).is_error
+    assert person.urls and f"resource={quote(origin + '/sse', safe='')}" in person.urls[0]
+    assert storage.tokens is not None
+    async with httpx2.AsyncClient(timeout=10) as http:
+        call = await http.post(
+            f"{origin}/mcp",
+            headers={
+                "authorization": f"Bearer {storage.tokens.access_token}",
+                "accept": "application/json, text/event-stream",
+            },
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        )
+        assert call.status_code == 401
+        assert 'error="invalid_token"' in call.headers["www-authenticate"]
+        assert f"{origin}/sse" in call.json()["message"]
 
 
 @asynccontextmanager
