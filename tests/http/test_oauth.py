@@ -566,6 +566,37 @@ async def test_an_old_link_on_a_now_reserved_path_keeps_redirecting_on_get(world
     assert (await world.http.post("/token", data={})).status_code in (400, 401)
 
 
+ITEM_5 = [
+    *("authorize", "token", "register", "revoke", "oauth", "app", "internal", "robots.txt"),
+    *("favicon.ico", "openapi.json", "robots", "favicon", "openapi", "sse", "mcp", "api"),
+]
+
+
+async def test_every_path_the_server_answers_is_a_reserved_code(world: World) -> None:
+    from starlette.routing import Mount, Route
+
+    from clypt_mcp.core.codes import CODE_PATTERN, RESERVED_CODES, check_custom_code
+
+    served = {p.strip("/").split("/")[0] for prefixes, _ in world.app.mcp_apps for p in prefixes}
+    for route in world.app.main.routes:
+        if isinstance(route, Route | Mount):
+            served.add(route.path.strip("/").split("/")[0])
+    served.discard("")
+    assert {"authorize", "token", "register", "revoke", "oauth", "app", "sse"} <= served
+    could_be_codes = {s for s in served if re.match(CODE_PATTERN, s) and "{" not in s}
+    assert could_be_codes <= RESERVED_CODES, could_be_codes - RESERVED_CODES
+    for code in ITEM_5:
+        for spelled in (code, code.upper(), code.capitalize()):
+            with pytest.raises(ValueError, match=r"reserved|must be 3-64"):
+                check_custom_code(spelled)
+    refused = await world.http.post(
+        "/api/v1/links",
+        json={"url": "https://e.com/", "code": "Authorize"},
+        headers={"authorization": f"Bearer {world.key}"},
+    )
+    assert refused.status_code == 422 and "reserved" in refused.text
+
+
 async def test_housekeeping_drops_expired_codes_tokens_requests_and_links(world: World) -> None:
     provider = world.app.state.oauth
     assert provider is not None
