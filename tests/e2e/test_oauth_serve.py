@@ -19,7 +19,12 @@ from mcp import Client
 from mcp.client.auth.oauth2 import OAuthClientProvider, TokenStorage
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -29,6 +34,7 @@ from tests.http.live import free_port, make_key, serve_env, start_serve, started
 from tests.http.oauth_person import Person
 
 pytestmark = pytest.mark.anyio
+MCP_ACCEPT = {"accept": "application/json, text/event-stream"}
 
 
 class Memory(TokenStorage):
@@ -196,6 +202,73 @@ async def test_sdk_client_connects_to_sse_by_oauth_with_a_token_bound_to_sse(
         assert call.status_code == 401
         assert 'error="invalid_token"' in call.headers["www-authenticate"]
         assert f"{origin}/sse" in call.json()["message"]
+
+
+class RecordingPerson(Person):
+    """A Person who also remembers the authorization codes they handed over."""
+
+    codes: list[str]
+
+    async def callback_handler(self) -> AuthorizationCodeResult:
+        result = await super().callback_handler()
+        self.codes.append(result.code)
+        return result
+
+
+async def test_no_token_code_key_or_signin_link_reaches_the_serve_log_at_debug(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "clypt.db"
+    key = make_key(db)
+    proc, origin = start_serve(db, options=("--log-level", "DEBUG"))
+    log = db.with_name(f"{db.name}.serve-{urlsplit(origin).port}.log")
+    person = RecordingPerson(key=key, tick=["links:read"])
+    person.codes = []
+    storage = Memory()
+    try:
+        async with person.browser:
+            with anyio.fail_after(60):
+                async with oauth(origin, person, storage) as client:
+                    assert not (await client.call_tool("list_links", {})).is_error
+        assert storage.tokens is not None and storage.client is not None and person.codes
+        first = storage.tokens
+        link = cli(db, origin, "signin-link", "--scopes", "links:read").stdout.strip()
+        async with httpx2.AsyncClient(timeout=10) as http:
+            refresh = {
+                "grant_type": "refresh_token",
+                "refresh_token": first.refresh_token or "",
+                "client_id": storage.client.client_id,
+            }
+            rotated = await http.post(f"{origin}/token", data=refresh)
+            assert rotated.status_code == 200, rotated.text
+            reused = await http.post(f"{origin}/token", data=refresh)  # logged as a reuse
+            assert reused.json()["error"] == "invalid_grant"
+            for bearer in (first.access_token, first.access_token + "x", key + "x"):
+                await http.post(
+                    f"{origin}/mcp",
+                    headers={"authorization": f"Bearer {bearer}", **MCP_ACCEPT},
+                    json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                )
+            for _ in range(2):  # used, then spent
+                await http.get(link)
+            await http.get(f"{origin}/oauth/signin?token=clypt_sil_madeup")
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    text = log.read_text(errors="replace")
+    assert "DEBUG" in text and "reused" in text, text[-2000:]  # the log did record the flow
+    secrets_ = [
+        key,
+        *person.codes,
+        first.access_token,
+        first.refresh_token or "",
+        rotated.json()["access_token"],
+        rotated.json()["refresh_token"],
+        link.split("token=")[1],
+    ]
+    for secret in secrets_:
+        assert secret and secret not in text
+    assert "clypt_oat_" not in text and "clypt_ort_" not in text and "clypt_sil_" not in text
 
 
 @asynccontextmanager
