@@ -30,7 +30,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.http.live import free_port, make_key, serve_env, start_serve, started
+from tests.http.live import (
+    free_port,
+    make_key,
+    serve_env,
+    start_serve,
+    start_serve_with,
+    started,
+)
 from tests.http.oauth_person import Person
 
 pytestmark = pytest.mark.anyio
@@ -220,7 +227,7 @@ async def test_no_token_code_key_or_signin_link_reaches_the_serve_log_at_debug(
 ) -> None:
     db = tmp_path / "clypt.db"
     key = make_key(db)
-    proc, origin = start_serve(db, options=("--log-level", "DEBUG"))
+    proc, origin = start_serve_with(db, ("--log-level", "DEBUG"), {})
     log = db.with_name(f"{db.name}.serve-{urlsplit(origin).port}.log")
     person = RecordingPerson(key=key, tick=["links:read"])
     person.codes = []

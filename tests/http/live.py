@@ -143,12 +143,17 @@ def make_key(db: Path, **env: str) -> str:
     return made.stdout.strip()
 
 
-def start_serve(
-    db: Path, *, options: tuple[str, ...] = (), **env: str
+def start_serve(db: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`clypt-mcp serve` on `db` and a free port, with `CLYPT_*` settings from `env` (base URL:
+    the origin, rate limit out of the way, unless given). Its log is `db` + `.serve-PORT.log`.
+    Returns the process and its origin once /healthz answers."""
+    return start_serve_with(db, (), env)
+
+
+def start_serve_with(
+    db: Path, options: tuple[str, ...], env: dict[str, str]
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`clypt-mcp [options] serve` on `db` and a free port, with `CLYPT_*` settings from `env`
-    (base URL: the origin, rate limit out of the way, unless given). Its log is `db` +
-    `.serve-PORT.log`. Returns the process and its origin once /healthz answers."""
+    """`start_serve` with `options` before `serve` (e.g. `--log-level DEBUG`)."""
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     settings = {"CLYPT_BASE_URL": origin, "CLYPT_RATE_LIMIT": "1000000/minute"} | env
