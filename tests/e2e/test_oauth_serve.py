@@ -9,7 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import anyio
 import httpx2
@@ -17,17 +17,31 @@ import pytest
 import uvicorn
 from mcp import Client
 from mcp.client.auth.oauth2 import OAuthClientProvider, TokenStorage
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.http.live import free_port, make_key, serve_env, start_serve, started
+from tests.http.live import (
+    free_port,
+    make_key,
+    serve_env,
+    start_serve,
+    start_serve_with,
+    started,
+)
 from tests.http.oauth_person import Person
 
 pytestmark = pytest.mark.anyio
+MCP_ACCEPT = {"accept": "application/json, text/event-stream"}
 
 
 class Memory(TokenStorage):
@@ -154,6 +168,114 @@ async def connect_and_step_up(db: Path, origin: str, person: Person, storage: Me
         )
         assert refresh.status_code == 400
         assert refresh.json()["error"] == "invalid_grant"
+
+
+async def test_sdk_client_connects_to_sse_by_oauth_with_a_token_bound_to_sse(
+    served: tuple[Path, str, str],
+) -> None:
+    """The older SSE transport is its own protected resource: the SDK's client discovers
+    /sse's metadata, gets a token for /sse, and that token does not open /mcp."""
+    _, origin, key = served
+    person = Person(key=key, tick=["links:read"])
+    storage = Memory()
+    provider = OAuthClientProvider(
+        f"{origin}/sse",
+        OAuthClientMetadata(
+            client_name="SSE Assistant",
+            redirect_uris=["http://127.0.0.1:9/callback"],
+            token_endpoint_auth_method="none",
+        ),
+        storage,
+        redirect_handler=person.redirect_handler,
+        callback_handler=person.callback_handler,
+    )
+    async with person.browser:
+        with anyio.fail_after(60):
+            async with Client(sse_client(f"{origin}/sse", auth=provider)) as client:
+                tools = {t.name for t in (await client.list_tools()).tools}
+                assert "list_links" in tools and "create_link" not in tools
+                assert not (await client.call_tool("list_links", {})).is_error
+    assert person.urls and f"resource={quote(origin + '/sse', safe='')}" in person.urls[0]
+    assert storage.tokens is not None
+    async with httpx2.AsyncClient(timeout=10) as http:
+        call = await http.post(
+            f"{origin}/mcp",
+            headers={
+                "authorization": f"Bearer {storage.tokens.access_token}",
+                "accept": "application/json, text/event-stream",
+            },
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        )
+        assert call.status_code == 401
+        assert 'error="invalid_token"' in call.headers["www-authenticate"]
+        assert f"{origin}/sse" in call.json()["message"]
+
+
+class RecordingPerson(Person):
+    """A Person who also remembers the authorization codes they handed over."""
+
+    codes: list[str]
+
+    async def callback_handler(self) -> AuthorizationCodeResult:
+        result = await super().callback_handler()
+        self.codes.append(result.code)
+        return result
+
+
+async def test_no_token_code_key_or_signin_link_reaches_the_serve_log_at_debug(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "clypt.db"
+    key = make_key(db)
+    proc, origin = start_serve_with(db, ("--log-level", "DEBUG"), {})
+    log = db.with_name(f"{db.name}.serve-{urlsplit(origin).port}.log")
+    person = RecordingPerson(key=key, tick=["links:read"])
+    person.codes = []
+    storage = Memory()
+    try:
+        async with person.browser:
+            with anyio.fail_after(60):
+                async with oauth(origin, person, storage) as client:
+                    assert not (await client.call_tool("list_links", {})).is_error
+        assert storage.tokens is not None and storage.client is not None and person.codes
+        first = storage.tokens
+        link = cli(db, origin, "signin-link", "--scopes", "links:read").stdout.strip()
+        async with httpx2.AsyncClient(timeout=10) as http:
+            refresh = {
+                "grant_type": "refresh_token",
+                "refresh_token": first.refresh_token or "",
+                "client_id": storage.client.client_id,
+            }
+            rotated = await http.post(f"{origin}/token", data=refresh)
+            assert rotated.status_code == 200, rotated.text
+            reused = await http.post(f"{origin}/token", data=refresh)  # logged as a reuse
+            assert reused.json()["error"] == "invalid_grant"
+            for bearer in (first.access_token, first.access_token + "x", key + "x"):
+                await http.post(
+                    f"{origin}/mcp",
+                    headers={"authorization": f"Bearer {bearer}", **MCP_ACCEPT},
+                    json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                )
+            for _ in range(2):  # used, then spent
+                await http.get(link)
+            await http.get(f"{origin}/oauth/signin?token=clypt_sil_madeup")
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    text = log.read_text(errors="replace")
+    assert "DEBUG" in text and "reused" in text, text[-2000:]  # the log did record the flow
+    secrets_ = [
+        key,
+        *person.codes,
+        first.access_token,
+        first.refresh_token or "",
+        rotated.json()["access_token"],
+        rotated.json()["refresh_token"],
+        link.split("token=")[1],
+    ]
+    for secret in secrets_:
+        assert secret and secret not in text
+    assert "clypt_oat_" not in text and "clypt_ort_" not in text and "clypt_sil_" not in text
 
 
 @asynccontextmanager

@@ -147,13 +147,20 @@ def start_serve(db: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
     """`clypt-mcp serve` on `db` and a free port, with `CLYPT_*` settings from `env` (base URL:
     the origin, rate limit out of the way, unless given). Its log is `db` + `.serve-PORT.log`.
     Returns the process and its origin once /healthz answers."""
+    return start_serve_with(db, (), env)
+
+
+def start_serve_with(
+    db: Path, options: tuple[str, ...], env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`start_serve` with `options` before `serve` (e.g. `--log-level DEBUG`)."""
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     settings = {"CLYPT_BASE_URL": origin, "CLYPT_RATE_LIMIT": "1000000/minute"} | env
     log = db.with_name(f"{db.name}.serve-{port}.log")
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "clypt_mcp", "serve", "--port", str(port)],
+            [sys.executable, "-m", "clypt_mcp", *options, "serve", "--port", str(port)],
             env=serve_env(db) | settings, stdout=subprocess.DEVNULL, stderr=err,
         )  # fmt: skip
     deadline = time.monotonic() + 30

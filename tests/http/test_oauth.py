@@ -258,6 +258,59 @@ async def test_a_token_for_another_resource_is_invalid_target(world: World) -> N
     assert got.status_code == 400 and got.json()["error"] == "invalid_target"
 
 
+async def test_sse_is_its_own_resource_and_tokens_stay_on_theirs(world: World) -> None:
+    bare = await world.http.get("/sse")
+    assert bare.status_code == 401
+    sse_metadata = f"{BASE_URL}/.well-known/oauth-protected-resource/sse"
+    assert f'resource_metadata="{sse_metadata}"' in bare.headers["www-authenticate"]
+    prm = (await world.http.get(sse_metadata)).json()
+    assert prm["resource"] == f"{BASE_URL}/sse" and prm["authorization_servers"] == [BASE_URL]
+
+    client_id = await register(world)
+    verifier, challenge = pkce()
+    url = authorize_url(client_id, challenge, resource=f"{BASE_URL}/sse")
+    handle, page = await consent(world, url)
+    done = await answer(world, handle, page, world.key, ["links:read"])
+    code = parse_qs(urlsplit(done.headers["location"]).query)["code"][0]
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+    }
+    # The code was for /sse: asking to spend it on /mcp is refused, and changes nothing.
+    widened = await world.http.post("/token", data={**data, "resource": f"{BASE_URL}/mcp"})
+    assert widened.status_code == 400 and widened.json()["error"] == "invalid_target"
+    got = await world.http.post("/token", data={**data, "resource": f"{BASE_URL}/sse"})
+    assert got.status_code == 200, got.text
+    sse_token = got.json()["access_token"]
+    _, mcp_body = await tokens(world)
+
+    async def post_message(token: str) -> httpx2.Response:
+        return await world.http.post(
+            f"/messages/?session_id={'0' * 32}",
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            headers={"authorization": f"Bearer {token}"},
+        )
+
+    # Past the gate, the SSE transport answers for itself (no such session), not 401.
+    assert (await post_message(sse_token)).status_code not in (401, 403)
+    for status_of in (
+        await post_message(mcp_body["access_token"]),
+        await world.http.post(
+            "/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={**MCP_HEADERS, "authorization": f"Bearer {sse_token}"},
+        ),
+    ):
+        assert status_of.status_code == 401
+        assert 'error="invalid_token"' in status_of.headers["www-authenticate"]
+        assert "issued for" in status_of.json()["message"]
+    # an API key is no OAuth token: it opens both
+    assert (await post_message(world.key)).status_code not in (401, 403)
+
+
 async def test_an_expired_access_token_is_invalid_token(world: World) -> None:
     _, body = await tokens(world)
     provider = world.app.state.oauth
@@ -513,6 +566,37 @@ async def test_an_old_link_on_a_now_reserved_path_keeps_redirecting_on_get(world
         old.status_code in (301, 302, 307, 308) and old.headers["location"] == "https://e.com/old"
     )
     assert (await world.http.post("/token", data={})).status_code in (400, 401)
+
+
+ITEM_5 = [
+    *("authorize", "token", "register", "revoke", "oauth", "app", "internal", "robots.txt"),
+    *("favicon.ico", "openapi.json", "robots", "favicon", "openapi", "sse", "mcp", "api"),
+]
+
+
+async def test_every_path_the_server_answers_is_a_reserved_code(world: World) -> None:
+    from starlette.routing import Mount, Route
+
+    from clypt_mcp.core.codes import CODE_PATTERN, RESERVED_CODES, check_custom_code
+
+    served = {p.strip("/").split("/")[0] for prefixes, _ in world.app.mcp_apps for p in prefixes}
+    for route in world.app.main.routes:
+        if isinstance(route, Route | Mount):
+            served.add(route.path.strip("/").split("/")[0])
+    served.discard("")
+    assert {"authorize", "token", "register", "revoke", "oauth", "app", "sse"} <= served
+    could_be_codes = {s for s in served if re.match(CODE_PATTERN, s) and "{" not in s}
+    assert could_be_codes <= RESERVED_CODES, could_be_codes - RESERVED_CODES
+    for code in ITEM_5:
+        for spelled in (code, code.upper(), code.capitalize()):
+            with pytest.raises(ValueError, match=r"reserved|must be 3-64"):
+                check_custom_code(spelled)
+    refused = await world.http.post(
+        "/api/v1/links",
+        json={"url": "https://e.com/", "code": "Authorize"},
+        headers={"authorization": f"Bearer {world.key}"},
+    )
+    assert refused.status_code == 422 and "reserved" in refused.text
 
 
 async def test_housekeeping_drops_expired_codes_tokens_requests_and_links(world: World) -> None:

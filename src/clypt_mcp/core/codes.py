@@ -38,6 +38,7 @@ RESERVED_CODES = frozenset(
         "www",
         "app",
         "dashboard",
+        "icons",
         # the OAuth authorization server's paths, and those OAuth clients fall back to
         "authorize",
         "token",

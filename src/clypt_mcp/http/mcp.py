@@ -199,19 +199,20 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
     )
     sse = mcp.sse_app(transport_security=security, max_request_body_size=MAX_BODY)
 
-    def gate(app: ASGIApp) -> ASGIApp:
+    def gate(app: ASGIApp, path: str) -> ASGIApp:
         return McpGate(
             app,
             verifier.verify_token,
-            resource_metadata_url(state),
+            resource_metadata_url(state, path),
             TOOL_SCOPES,
             lambda token: token.startswith(ACCESS_PREFIX),
+            f"{state.settings.base}{path}",
         )
 
     # The metadata documents are the main app's (http/oauth.py), not the SDK's. Per-key limits
     # on tool calls (the REST rate limit), sessions and /sse streams sit behind the gate.
     apps: list[tuple[tuple[str, ...], ASGIApp]] = [
-        (("/mcp",), gate(McpGuard(streamable, state, mcp.session_manager))),
-        (("/sse", "/messages"), gate(McpGuard(QuietRefusals(sse), state))),
+        (("/mcp",), gate(McpGuard(streamable, state, mcp.session_manager), "/mcp")),
+        (("/sse", "/messages"), gate(McpGuard(QuietRefusals(sse), state), "/sse")),
     ]
     return apps, [lambda: mcp.session_manager.run()]

@@ -2,7 +2,9 @@
 
 - No credential: 401 with `WWW-Authenticate: Bearer resource_metadata="…"` (no `error`), so an
   OAuth client discovers the authorization server; the body says how to connect either way.
-- A credential that is not a live API key or access token: 401 with `error="invalid_token"`.
+- A credential that is not a live API key or access token, or an access token issued for the
+  other transport (`/mcp` and `/sse` are separate resources, RFC 8707): 401 with
+  `error="invalid_token"`.
 - An OAuth access token calling a tool its grant lacks the scope for: 403 with
   `error="insufficient_scope", scope="…"`, so the client can ask the person for more (step-up).
   An API key keeps getting the tool's `isError` result naming the scope, as before.
@@ -86,12 +88,14 @@ class McpGate:
         metadata_url: str,
         tool_scopes: dict[str, ClyptScope],
         is_oauth: Callable[[str], bool],
+        resource: str,
     ) -> None:
         self.app = app
         self.verify = verify
         self.metadata_url = metadata_url
         self.tool_scopes = tool_scopes
         self.is_oauth = is_oauth
+        self.resource = resource
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] == "OPTIONS":
@@ -113,6 +117,27 @@ class McpGate:
             )
             return
         access = await self.verify(token)
+        if (
+            access is not None
+            and access.resource is not None
+            and self.is_oauth(token)
+            and str(access.resource).rstrip("/") != self.resource
+        ):
+            await _send_json(
+                send,
+                401,
+                {
+                    "error": "invalid_token",
+                    "message": f"this access token was issued for {access.resource}, not for "
+                    f"{self.resource} — connect to {self.resource} to get one for it",
+                },
+                _challenge(
+                    self.metadata_url,
+                    error="invalid_token",
+                    error_description="the token is for another resource",
+                ),
+            )
+            return
         if access is None:
             await _send_json(
                 send,

@@ -11,6 +11,9 @@ The SDK (`mcp.server.auth`) parses and answers the protocol: `/authorize`, `/tok
   registration refuses `javascript:`, `data:`, `file:` and off-loopback `http` ones;
 - a missing PKCE verifier and a token request for another resource are refused before the SDK
   sees them (it would call the first `invalid_request` and ignore the second);
+- there are two protected resources, `/mcp` and the older SSE transport `/sse`, each with its own
+  metadata document: a client discovers the one it connects to, and its tokens are bound to that
+  resource (RFC 8707) and refused at the other;
 - client secrets, codes and tokens are kept as SHA-256 hashes; the SDK compares secrets in
   clear, so `HashedClientAuthenticator` compares hashes instead.
 
@@ -190,7 +193,20 @@ class ClyptOAuthProvider:
         self.clock = clock
         self.issuer = state.settings.base
         self.resource = f"{state.settings.base}/mcp"
+        self.resources = (self.resource, f"{state.settings.base}/sse")
         self._touched: dict[str, int] = {}
+
+    @property
+    def resource_list(self) -> str:
+        return " and ".join(self.resources)
+
+    def resource_named(self, asked: str | None) -> str | None:
+        """The resource a `resource` parameter names (`/mcp` when it is absent); None when it
+        names none of this server's."""
+        if asked is None:
+            return self.resource
+        asked = asked.rstrip("/")
+        return asked if asked in self.resources else None
 
     @property
     def allow_loopback(self) -> bool:
@@ -274,8 +290,8 @@ class ClyptOAuthProvider:
             raise AuthorizeError(
                 "invalid_request", "code_challenge must be a PKCE S256 challenge (43 characters)"
             )
-        if params.resource is not None and params.resource.rstrip("/") != self.resource:
-            raise AuthorizeError("invalid_target", f"the only resource here is {self.resource}")
+        if self.resource_named(params.resource) is None:
+            raise AuthorizeError("invalid_target", "the resources here are " + self.resource_list)
         handle = REQUEST_PREFIX + secrets.token_urlsafe(24)
         await self.store.put_request(
             digest(handle),
@@ -335,7 +351,7 @@ class ClyptOAuthProvider:
             family=secrets.token_hex(12),
             client_id=client.client_id,
             scopes=scopes,
-            resource=self.resource,
+            resource=self.resource_named(params.resource) or self.resource,
             data=json.dumps(data),
             now=now,
             expires=now + _us(CODE_SECONDS),
@@ -401,7 +417,7 @@ class ClyptOAuthProvider:
             "family": row.family,
             "client_id": row.client_id,
             "scopes": scopes,
-            "resource": self.resource,
+            "resource": row.resource or self.resource,  # the code's, then the family's
             "data": None,
             "now": now,
         }
@@ -620,11 +636,11 @@ def metadata(state: AppState) -> dict[str, Any]:
     }
 
 
-def resource_metadata(state: AppState) -> dict[str, Any]:
-    """RFC 9728 metadata of /mcp."""
+def resource_metadata(state: AppState, path: str = "/mcp") -> dict[str, Any]:
+    """RFC 9728 metadata of /mcp (or of /sse)."""
     base = state.settings.base
     return {
-        "resource": f"{base}/mcp",
+        "resource": f"{base}{path}",
         "authorization_servers": [base],
         "scopes_supported": SCOPE_NAMES,
         "bearer_methods_supported": ["header"],
@@ -633,8 +649,8 @@ def resource_metadata(state: AppState) -> dict[str, Any]:
     }
 
 
-def resource_metadata_url(state: AppState) -> str:
-    return f"{state.settings.base}/.well-known/oauth-protected-resource/mcp"
+def resource_metadata_url(state: AppState, path: str = "/mcp") -> str:
+    return f"{state.settings.base}/.well-known/oauth-protected-resource{path}"
 
 
 CORS = {
@@ -697,8 +713,22 @@ def routes(state: AppState, provider: ClyptOAuthProvider) -> list[Route]:
         form = await request.form()
         grant_type = form.get("grant_type")
         resource = form.get("resource")
-        if isinstance(resource, str) and resource.rstrip("/") != provider.resource:
-            return oauth_error("invalid_target", f"the only resource here is {provider.resource}")
+        if isinstance(resource, str):
+            named = provider.resource_named(resource)
+            if named is None:
+                return oauth_error(
+                    "invalid_target", "the resources here are " + provider.resource_list
+                )
+            # RFC 8707 §2.2: a token request may not widen the grant to another resource.
+            kind = "code" if grant_type == "authorization_code" else "refresh"
+            secret = form.get("code" if kind == "code" else "refresh_token")
+            row = None
+            if isinstance(secret, str):
+                row = await provider.store.token(digest(secret), kind)
+            if row is not None and row.resource and row.resource != named:
+                return oauth_error(
+                    "invalid_target", f"this grant is for {row.resource}, not {named}"
+                )
         if grant_type == "authorization_code" and not form.get("code_verifier"):
             return oauth_error("invalid_grant", "code_verifier is missing (PKCE S256 is required)")
         response: Response = await token_handler.handle(request)
@@ -757,6 +787,11 @@ def routes(state: AppState, provider: ClyptOAuthProvider) -> list[Route]:
         Route(
             "/.well-known/oauth-protected-resource/mcp",
             _json_document(lambda: resource_metadata(state)),
+            methods=["GET", "OPTIONS"],
+        ),
+        Route(
+            "/.well-known/oauth-protected-resource/sse",
+            _json_document(lambda: resource_metadata(state, "/sse")),
             methods=["GET", "OPTIONS"],
         ),
         Route("/authorize", guarded(authorize_endpoint), methods=["GET", "POST"]),
