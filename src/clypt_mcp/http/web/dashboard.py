@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, get_args
 from urllib.parse import urlencode
 
@@ -27,7 +26,6 @@ from clypt_mcp.errors import (
     AuthenticationError,
     BadRequestError,
     ClyptError,
-    InvalidInputError,
     NotFoundError,
 )
 from clypt_mcp.http.api.keys import check_grant
@@ -51,6 +49,7 @@ from clypt_mcp.http.web.common import (
     to_signin,
 )
 from clypt_mcp.http.web.forms import Form, read_form
+from clypt_mcp.http.web.linkform import LinkForm
 from clypt_mcp.models import (
     ALL_SCOPES,
     Analytics,
@@ -90,7 +89,6 @@ BREAKDOWNS = [
     ("Traffic", "traffic"),
     ("Cities", "cities"),
 ]
-LINK_FIELDS = ("url", "code", "title", "tags", "folder", "notes", "expires_at", "max_clicks")
 
 Handler = Callable[[Request, Session, Form | None], Awaitable[Response]]
 
@@ -228,14 +226,14 @@ def routes(state: AppState) -> list[BaseRoute]:
 
     async def new_link(request: Request, session: Session, form: Form | None) -> Response:
         ClyptService.require(session.principal, Scope.LINKS_WRITE)
-        return _link_form(request, session, "/app/links", {}, editing=False)
+        return _link_form(request, session, "/app/links", LinkForm(), editing=False)
 
     async def create_link(request: Request, session: Session, form: Form | None) -> Response:
         assert form is not None
         ClyptService.require(session.principal, Scope.LINKS_WRITE)
-        values = {name: form.get(name) for name in LINK_FIELDS}
+        values = LinkForm.from_form(form)
         try:
-            data = LinkCreate.model_validate(_link_data(values, editing=False))
+            data = LinkCreate.model_validate(values.data(editing=False))
             link = await service.create_link(session.principal, data)
         except (ClyptError, ValidationError) as exc:
             message, status = _message(exc)
@@ -267,11 +265,10 @@ def routes(state: AppState) -> list[BaseRoute]:
         link = await _link(session, request)
         action = f"/app/links/{link.id}/edit"
         if form is None:
-            return _link_form(request, session, action, _link_values(link), editing=True)
-        values = {name: form.get(name) for name in LINK_FIELDS}
-        values["disabled"] = "1" if form.has("disabled") else ""
+            return _link_form(request, session, action, LinkForm.from_link(link), editing=True)
+        values = LinkForm.from_form(form, has_password=link.has_password)
         try:
-            data = LinkUpdate.model_validate(_link_data(values, editing=True))
+            data = LinkUpdate.model_validate(values.data(editing=True))
             await service.update_link(session.principal, link.id, data)
         except (ClyptError, ValidationError) as exc:
             message, status = _message(exc)
@@ -517,13 +514,12 @@ def _link_form(
     request: Request,
     session: Session,
     action: str,
-    values: dict[str, str],
+    form: LinkForm,
     *,
     editing: bool,
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    form = {name: values.get(name, "") for name in (*LINK_FIELDS, "disabled")}
     return page(
         request,
         "link_form.html",
@@ -535,61 +531,6 @@ def _link_form(
         editing=editing,
         error=error,
     )
-
-
-def _link_values(link: Link) -> dict[str, str]:
-    return {
-        "url": link.url,
-        "code": link.code,
-        "title": link.title or "",
-        "tags": ", ".join(link.tags),
-        "folder": link.folder or "",
-        "notes": link.notes or "",
-        "expires_at": link.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
-        if link.expires_at
-        else "",
-        "max_clicks": str(link.max_clicks) if link.max_clicks else "",
-        "disabled": "1" if link.disabled else "",
-    }
-
-
-def _link_data(values: dict[str, str], *, editing: bool) -> dict[str, Any]:
-    """Form fields to LinkCreate/LinkUpdate input: on edit, an empty field clears it."""
-    data: dict[str, Any] = {"url": values["url"]}
-    if values["code"]:
-        data["code"] = values["code"]
-    for name in ("title", "folder", "notes"):
-        if values[name] or editing:
-            data[name] = values[name] or None
-    tags = [t.strip() for t in values["tags"].split(",") if t.strip()]
-    if tags or editing:
-        data["tags"] = tags
-    if values["expires_at"]:
-        data["expires_at"] = _local_time(values["expires_at"])
-    elif editing:
-        data["expires_at"] = None
-    if values["max_clicks"]:
-        try:
-            data["max_clicks"] = int(values["max_clicks"])
-        except ValueError:
-            raise InvalidInputError(
-                "max_clicks: must be a whole number", field="max_clicks"
-            ) from None
-    elif editing:
-        data["max_clicks"] = None
-    if editing:
-        data["disabled"] = bool(values.get("disabled"))
-    return data
-
-
-def _local_time(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInputError(
-            "expires_at: give a date and time such as 2026-12-31T23:59", field="expires_at"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _report_context(report: Analytics) -> dict[str, Any]:
