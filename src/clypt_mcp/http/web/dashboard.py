@@ -30,7 +30,7 @@ from clypt_mcp.errors import (
 )
 from clypt_mcp.http.api.keys import check_grant
 from clypt_mcp.http.state import AppState
-from clypt_mcp.http.web import chart
+from clypt_mcp.http.web import chart, organize
 from clypt_mcp.http.web.common import (
     HERE,
     PAGE_HEADERS,
@@ -434,6 +434,7 @@ def routes(state: AppState) -> list[BaseRoute]:
         Route("/app/keys", signed_in(keys_page), methods=["GET", "HEAD"]),
         Route("/app/keys", signed_in(create_key, post=True), methods=["POST"]),
         Route("/app/keys/{id}/revoke", signed_in(revoke_key, post=True), methods=["POST"]),
+        *organize.routes(service, signed_in),
         Mount("/app/static", StaticFiles(directory=HERE / "static"), name="web-static"),
     ]
 
