@@ -126,3 +126,34 @@ async def test_a_key_without_tags_write_sees_tags_but_cannot_change_them(
 
 def _any() -> LinkQuery:
     return LinkQuery(status="all")
+
+
+async def test_analytics_pages_of_a_tag_and_a_folder_with_the_overlay_on_and_off(
+    web: httpx2.AsyncClient,  # noqa: F811
+    service: ClyptService,
+    make_key: KeyFactory,
+) -> None:
+    await service.create_link(
+        OWNER, LinkCreate(url="https://a.example/", tags=["spring"], folder="Ads")
+    )
+    await sign_in(web, await make_key())
+    for params, heading in (
+        ({"tag": "spring"}, "Analytics of tag spring"),
+        ({"folder": "Ads"}, "Analytics of folder Ads"),
+        ({}, "Analytics of workspace default"),
+    ):
+        shown = await web.get("/app/analytics", params={**params, "period": "30d"})
+        check_page_rules(shown)
+        assert heading in shown.text
+        for name in ("Countries", "Devices", "Referrers", "Traffic", "Variants"):
+            assert f'aria-label="{name}"' in shown.text, name
+        assert 'class="previous"' in shown.text  # the previous period, dashed
+        assert '<option value="30d" selected>' in shown.text
+        hidden = await web.get(
+            "/app/analytics",
+            params={**params, "period": "30d", "previous": "hide", "timezone": "Europe/Paris"},
+        )
+        assert '<option value="hide" selected>' in hidden.text
+        assert "dashed: the period before" not in hidden.text
+        assert 'class="previous"' not in hidden.text
+        assert "(Europe/Paris)" in hidden.text

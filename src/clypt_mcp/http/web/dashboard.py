@@ -319,6 +319,7 @@ def routes(state: AppState) -> list[BaseRoute]:
         period = params.get("period", "7d")
         interval = params.get("interval", "")
         timezone = params.get("timezone", "UTC")[:64]
+        overlay = params.get("previous", "show") != "hide"
         keep = [(k, v) for k, v in selection.items() if k != "link" and v]
         context: dict[str, Any] = {
             "report": None,
@@ -329,6 +330,7 @@ def routes(state: AppState) -> list[BaseRoute]:
             "period": period,
             "interval": interval,
             "timezone": timezone,
+            "overlay": overlay,
         }
         if not session.can(Scope.ANALYTICS_READ):
             return context
@@ -342,7 +344,7 @@ def routes(state: AppState) -> list[BaseRoute]:
             query = AnalyticsQuery.model_validate(selection)
             report = await service.get_analytics(session.principal, query)
             context.update(period="7d", interval="", timezone="UTC")
-        context.update(_report_context(report))
+        context.update(_report_context(report, overlay))
         return context
 
     async def analytics_page(request: Request, session: Session, form: Form | None) -> Response:
@@ -534,7 +536,7 @@ def _link_form(
     )
 
 
-def _report_context(report: Analytics) -> dict[str, Any]:
+def _report_context(report: Analytics, overlay: bool = True) -> dict[str, Any]:
     breakdowns = []
     for title, name in BREAKDOWNS:
         rows = getattr(report, name, None)
@@ -542,7 +544,7 @@ def _report_context(report: Analytics) -> dict[str, Any]:
             breakdowns.append((title, rows))
     return {
         "report": report,
-        "chart_svg": chart.svg(report, f"Clicks per {report.query.interval}"),
+        "chart_svg": chart.svg(report, f"Clicks per {report.query.interval}", previous=overlay),
         "points": chart.points(report),
         "breakdowns": breakdowns,
     }
