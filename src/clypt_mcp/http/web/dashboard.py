@@ -30,9 +30,10 @@ from clypt_mcp.errors import (
 )
 from clypt_mcp.http.api.keys import check_grant
 from clypt_mcp.http.state import AppState
-from clypt_mcp.http.web import chart, organize
+from clypt_mcp.http.web import chart, organize, signin_links
 from clypt_mcp.http.web.common import (
     HERE,
+    LINK_COOKIE,
     PAGE_HEADERS,
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -137,7 +138,9 @@ def routes(state: AppState) -> list[BaseRoute]:
         if request.method == "GET":
             if await current_session(request, state) is not None:
                 return RedirectResponse("/app", status_code=303, headers=PAGE_HEADERS)
-            return _signin_page(request, state)
+            # a sign-in link this browser opened (/oauth/signin) can sign it in here too
+            opened = await signin_links.waiting(service.store, request.cookies.get(LINK_COOKIE))
+            return _signin_page(request, state, link_workspace=opened)
         try:
             form = await read_form(request)
         except BadRequestError as exc:
@@ -155,22 +158,42 @@ def routes(state: AppState) -> list[BaseRoute]:
                 429,
                 {"retry-after": str(wait)},
             )
-        try:
-            principal = await service.authenticate(form.get("api_key"))
-        except AuthenticationError:
-            await limiter.wrong(request)
-            # never echo the key: not in the page, the URL or the log
-            return _signin_page(
-                request, state, "That API key is not valid (unknown, revoked or expired).", 401
-            )
-        if principal.key_id is None:
-            return _signin_page(request, state, "That API key is not valid.", 401)
+        secret = form.get("api_key")
+        link = (
+            request.cookies.get(LINK_COOKIE, "")
+            if form.get("use_link") == "1"
+            else signin_links.token_in(secret)
+        )
+        if link:
+            principal = await signin_links.spend(service.store, link)
+            if principal is None:
+                await limiter.wrong(request)
+                return _signin_page(
+                    request,
+                    state,
+                    "That sign-in link has expired or was used already — make a new one with "
+                    "clypt-mcp signin-link.",
+                    401,
+                )
+        else:
+            try:
+                principal = await service.authenticate(secret)
+            except AuthenticationError:
+                await limiter.wrong(request)
+                # never echo the key: not in the page, the URL or the log
+                return _signin_page(
+                    request, state, "That API key is not valid (unknown, revoked or expired).", 401
+                )
+            if principal.key_id is None:
+                return _signin_page(request, state, "That API key is not valid.", 401)
         token = await open_session(state, principal)
         response = RedirectResponse("/app", status_code=303, headers=PAGE_HEADERS)
         set_cookie(
             response, request, state, SESSION_COOKIE, token, int(SESSION_LIFETIME.total_seconds())
         )
         response.delete_cookie(SIGNIN_COOKIE, path="/")
+        if link:
+            response.delete_cookie(LINK_COOKIE, path="/")
         return response
 
     async def signout(request: Request, session: Session, form: Form | None) -> Response:
@@ -447,6 +470,7 @@ def _signin_page(
     error: str | None = None,
     status: int = 200,
     headers: dict[str, str] | None = None,
+    link_workspace: str | None = None,
 ) -> Response:
     token = request.cookies.get(SIGNIN_COOKIE)
     fresh = not token or len(token) > 200
@@ -461,6 +485,7 @@ def _signin_page(
         session=None,
         csrf=csrf_for(token),
         error=error,
+        link_workspace=link_workspace,
     )
     if fresh:
         set_cookie(response, request, state, SIGNIN_COOKIE, token, 3600)
