@@ -116,6 +116,7 @@ async def test_link_sign_in_variants_tags_folders_and_analytics_pages(
     await browser.click('a[aria-label="Analytics of folder Ads/2026"]')
     await browser.wait_for_text("Analytics of folder Ads/2026")
     assert await browser.count("svg.chart") == 1
+    await read_out_points(browser)
     await check_page(browser, "analytics-folder")
 
     # a tag's analytics, with the previous period hidden and another time zone
@@ -128,6 +129,32 @@ async def test_link_sign_in_variants_tags_folders_and_analytics_pages(
     await check_page(browser, "analytics-tag")
     console = [line for line in await browser.console() if "Content Security Policy" in line]
     assert console == [], console
+
+
+async def read_out_points(browser: Browser) -> None:
+    """chart.js: a click (the pointer over the chart) and the End key name a point's value."""
+    await browser.click("svg.chart")
+
+    async def hovered() -> bool:
+        return "clicks" in await browser.text("#chart-readout")
+
+    await browser.wait_until("the pointer's point is read out", hovered)
+    end = "\ue010"
+    keys = [{"type": "keyDown", "value": end}, {"type": "keyUp", "value": end}]
+    await browser.call(
+        "POST", "/actions", {"actions": [{"type": "key", "id": "k", "actions": keys}]}
+    )
+    last = await browser.call(
+        "POST",
+        "/execute/sync",
+        {"script": "return [...document.querySelectorAll('svg.chart circle.point title')]"
+         ".pop().textContent", "args": []},
+    )  # fmt: skip
+
+    async def stepped() -> bool:
+        return await browser.text("#chart-readout") == str(last)
+
+    await browser.wait_until("End steps to the last point", stepped)
 
 
 def store_of(service: ClyptService) -> Store:

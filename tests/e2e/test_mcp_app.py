@@ -250,6 +250,12 @@ async def test_the_view_draws_a_result_and_asks_the_host_for_other_periods_and_l
     )
     assert cells == [b["clicks"] for b in report["timeseries"]]
     assert "spring" in await browser.text("[data-breakdown=links]")
+    await browser.click("svg.chart")
+
+    async def read_out() -> bool:
+        return "clicks" in await browser.text("#readout")
+
+    await browser.wait_until("the pointer's point is read out", read_out)
     # the period picker names the API's periods
     options = await host.run(
         "return [...document.querySelectorAll('#period option:not([disabled])')]"

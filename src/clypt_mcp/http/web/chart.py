@@ -19,9 +19,12 @@ __all__ = ["Point", "points", "svg"]
 points = series
 
 
-def svg(report: Analytics, title: str, *, previous: bool = True) -> str:
+def svg(
+    report: Analytics, title: str, *, previous: bool = True, readout: str = "chart-readout"
+) -> str:
     """The chart's markup (already escaped, safe to insert); `previous=False` leaves out the
-    previous period's line."""
+    previous period's line. With script, /app/static/chart.js writes the value of the point
+    under the pointer (or stepped to with the arrow keys) into the element `readout`."""
     s = STYLE
     pts = points(report)
     left, right, top_pad, bottom = s.padding
@@ -39,7 +42,8 @@ def svg(report: Analytics, title: str, *, previous: bool = True) -> str:
     base = top_pad + inner_h
     parts = [
         f'<svg class="chart" viewBox="0 0 {s.width} {s.height}" width="100%" role="img" '
-        f'aria-labelledby="chart-title" preserveAspectRatio="xMidYMid meet">',
+        f'aria-labelledby="chart-title" preserveAspectRatio="xMidYMid meet" '
+        f'data-readout="{escape(readout)}">',
         f'<title id="chart-title">{escape(title)}</title>',
         f'<line x1="{left}" y1="{base}" x2="{s.width - right}" y2="{base}" stroke="{s.rule}"/>',
         f'<text x="{left - 6}" y="{top_pad + 10}" text-anchor="end" class="axis">{top}</text>',

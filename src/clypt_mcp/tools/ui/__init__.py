@@ -2,7 +2,9 @@
 
 `get_analytics` and `get_link` carry `_meta.ui.resourceUri = ui://clypt/analytics`; that
 resource is one self-contained HTML document (analytics.html: inline script and style, nothing
-from another origin, an empty CSP declaration) served as `text/html;profile=mcp-app`. A host
+from another origin, an empty CSP declaration) served as `text/html;profile=mcp-app`. Its chart
+is drawn by the dashboard's chart script (http/web/static/chart.js, inlined) with the chart
+definition of clypt_mcp.core.chart. A host
 that shows apps renders it beside the tool result: the view draws the time series and the
 breakdowns from the result's structured content and, when the person picks another period,
 interval or link, asks the host to call `get_analytics` (it never reaches the network itself).
@@ -41,6 +43,7 @@ BREAKDOWNS = [
     ("Cities", "cities"),
 ]
 _PLACEHOLDER = "__CLYPT_CONFIG__"
+_CHART_PLACEHOLDER = "/*__CLYPT_CHART_JS__*/"
 
 __all__ = ["ANALYTICS_URI", "APP_MIME_TYPE", "analytics_html", "apps", "tool_meta"]
 
@@ -65,8 +68,11 @@ def analytics_html() -> str:
     # `<` escaped so no value can close the data block
     data = json.dumps(config, separators=(",", ":")).replace("<", "\\u003c")
     page = files(__package__).joinpath("analytics.html").read_text(encoding="utf-8")
-    assert page.count(_PLACEHOLDER) == 1
-    return page.replace(_PLACEHOLDER, data)
+    # the dashboard's chart script, inlined: one drawing of the chart for both
+    script = files("clypt_mcp.http.web").joinpath("static/chart.js").read_text(encoding="utf-8")
+    assert page.count(_PLACEHOLDER) == 1 and page.count(_CHART_PLACEHOLDER) == 1
+    assert "</script" not in script.lower()
+    return page.replace(_PLACEHOLDER, data).replace(_CHART_PLACEHOLDER, script)
 
 
 def apps() -> Apps:
