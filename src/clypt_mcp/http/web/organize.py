@@ -8,7 +8,6 @@ the field and the rule named, and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -167,4 +166,4 @@ def _message(exc: ClyptError | ValidationError) -> tuple[str, int]:
     return exc.message, exc.status if 400 <= exc.status < 600 else 500
 
 
-__all__: list[Any] = ["routes"]
+__all__ = ["routes"]
