@@ -9,6 +9,7 @@ from importlib import resources as package_files
 # The icon of each tool that is not about links in general (those show the server's icon).
 TOOL_ICONS = {
     "get_analytics": "chart",
+    "list_clicks": "chart",
     "manage_tags": "tag",
     "manage_folders": "folder",
     "get_qr_code": "qr",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from mcp import Client
 
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.errors import AuthenticationError
-from clypt_mcp.models import ApiKeyCreate
+from clypt_mcp.models import ALL_SCOPES, ApiKeyCreate, ClickEvent, LinkCreate, Principal
 from clypt_mcp.store.sqlite import SqliteStore
 from tests.conftest import ServerFactory
 from tests.store.dump import dump_all
@@ -80,3 +81,33 @@ async def test_store_file_and_folder_are_owner_only(tmp_path: Path) -> None:
             side = Path(f"{path}{suffix}")
             if side.exists():
                 assert stat.S_IMODE(side.stat().st_mode) & 0o077 == 0
+
+
+async def test_click_log_shows_no_address_nor_visitor_hash(
+    make_server: ServerFactory, service: ClyptService
+) -> None:
+    who = Principal(workspace_id="default", scopes=frozenset(ALL_SCOPES))
+    link = await service.create_link(who, LinkCreate(url="https://e.com/s", code="logged"))
+    hashes = [f"{i:02d}f3a9c1e07b5d2486" for i in range(30)]
+    await service.store.record_clicks(
+        [
+            ClickEvent(link_id=link.id, workspace_id="default", visitor=h,
+                       at=service.clock() - timedelta(minutes=i), country="FR",
+                       referrer="news.example.com", city="Lyon, ARA, FR")
+            for i, h in enumerate(hashes)
+        ]
+    )  # fmt: skip
+    seen: list[str] = []
+    async with Client(await make_server(), mode="legacy") as c:
+        for arguments in ({}, {"link": "logged", "limit": 100}, {"country": "FR"}):
+            result = await c.call_tool("list_clicks", arguments)
+            assert not result.is_error
+            seen.extend(str(block) for block in result.content)
+            seen.append(str(result.structured_content))
+            assert result.structured_content is not None
+            for click in result.structured_content["clicks"]:
+                assert not {"visitor", "ip", "address", "hash"} & set(click)
+    blob = "\n".join(seen)
+    assert "logged" in blob and "news.example.com" in blob  # the results were captured
+    for h in hashes:
+        assert h not in blob and h[:12] not in blob

@@ -10,6 +10,8 @@ from clypt_mcp.models import (
     Analytics,
     AnalyticsQuery,
     BulkResult,
+    ClickLog,
+    ClickQuery,
     Deleted,
     Folder,
     FolderList,
@@ -68,6 +70,9 @@ class LocalBackend:
 
     async def get_analytics(self, query: AnalyticsQuery) -> Analytics:
         return await self.service.get_analytics(self.principal, query)
+
+    async def list_clicks(self, query: ClickQuery) -> ClickLog:
+        return await self.service.list_clicks(self.principal, query)
 
     async def list_tags(self) -> TagList:
         return await self.service.list_tags(self.principal)

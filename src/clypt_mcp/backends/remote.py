@@ -22,6 +22,8 @@ from clypt_mcp.models import (
     AnalyticsQuery,
     BulkError,
     BulkResult,
+    ClickLog,
+    ClickQuery,
     Deleted,
     Folder,
     FolderList,
@@ -289,6 +291,15 @@ class RemoteBackend:
         }  # fmt: skip
         path = "/analytics" if query.link is None else self._link_path(query.link) + "/analytics"
         return await self._model(Analytics, "GET", path, params=params)
+
+    async def list_clicks(self, query: ClickQuery) -> ClickLog:
+        params = {
+            "link": query.link, "tag": query.tag, "folder": query.folder,
+            "start": query.start, "end": query.end, "country": query.country,
+            "device": query.device, "traffic": query.traffic, "variant": query.variant,
+            "limit": query.limit, "cursor": query.cursor,
+        }  # fmt: skip
+        return await self._model(ClickLog, "GET", "/clicks", params=params)
 
     # --- tags and folders -------------------------------------------------------------
 

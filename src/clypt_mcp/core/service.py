@@ -41,6 +41,9 @@ from clypt_mcp.models import (
     ApiKeyCreated,
     BulkError,
     BulkResult,
+    ClickEntry,
+    ClickLog,
+    ClickQuery,
     Deleted,
     Folder,
     FolderList,
@@ -60,7 +63,9 @@ from clypt_mcp.models import (
     utcnow,
 )
 from clypt_mcp.store.base import (
+    LOG_COLUMNS,
     SLOT,
+    ClickFilter,
     FolderRecord,
     KeyRecord,
     LinkFilter,
@@ -592,6 +597,39 @@ class ClyptService:
             cities=self.geo_cities, variants=variants,
         )  # fmt: skip
 
+    async def list_clicks(self, principal: Principal, query: ClickQuery) -> ClickLog:
+        """The click log: one page of raw clicks, newest first.
+
+        Raises: NotFoundError, InvalidInputError.
+        """
+        self.require(principal, Scope.ANALYTICS_READ)
+        links = LinkFilter(workspace_id=principal.workspace_id, tag=query.tag)
+        if query.link:
+            links.link_id = (await self._record(principal, query.link)).id
+        if query.folder:
+            links.folder_ids = await self.folder_ids_under(principal, query.folder)
+        flt = ClickFilter(
+            links,
+            start=None if query.start is None else int(query.start.timestamp()),
+            end=None if query.end is None else int(query.end.timestamp()),
+            country=query.country, device=query.device, traffic=query.traffic,
+            variant=query.variant,
+        )  # fmt: skip
+        before = None if query.cursor is None else _decode_click_cursor(query.cursor)
+        rows = await self.store.click_log(flt, before, query.limit + 1)
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        clicks = [
+            ClickEntry(id=str(r["id"]), time=datetime.fromtimestamp(int(r["ts"]), UTC),
+                       **{k: r[k] for k in LOG_COLUMNS[2:]})
+            for r in rows
+        ]  # fmt: skip
+        cursor = None
+        if more and rows:
+            raw = json.dumps(["clicks", int(rows[-1]["ts"]), int(rows[-1]["id"])])
+            cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return ClickLog(clicks=clicks, next_cursor=cursor)
+
     # --- tags -------------------------------------------------------------------------
 
     async def list_tags(self, principal: Principal) -> TagList:
@@ -846,3 +884,21 @@ def variant_labels(rec: LinkRecord) -> list[tuple[str, str]]:
         (str(v.get("label") or f"#{i + 1}"), str(v["url"]))
         for i, v in enumerate(rec.variants or [])
     ]
+
+
+def _decode_click_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        kind, ts, click_id = json.loads(base64.urlsafe_b64decode(padded))
+        ok = kind == "clicks" and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**62
+            for v in (ts, click_id)
+        )
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise InvalidInputError(
+            "cursor: not a cursor from list_clicks — pass next_cursor unchanged, or omit it",
+            field="cursor",
+        )
+    return ts, click_id

@@ -97,6 +97,25 @@ class LinkFilter:
 
 
 @dataclass
+class ClickFilter:
+    """Which raw clicks the click log reads: the clicks of `links` (a link id there names one
+    link; tag, folders or query a set, deleted links included), with `start <= ts < end`
+    (Unix seconds) and the exact values given."""
+
+    links: LinkFilter
+    start: int | None = None
+    end: int | None = None
+    country: str | None = None
+    device: str | None = None
+    traffic: str | None = None
+    variant: str | None = None
+
+
+LOG_COLUMNS = ("id", "ts", "code", "variant", "country", "city", "device", "browser", "os",
+               "referrer", "traffic")  # fmt: skip
+
+
+@dataclass
 class TagRecord:
     id: str
     name: str
@@ -529,6 +548,13 @@ class ClickStore(Protocol):
     async def count_clicks(
         self, workspace_id: str, link_id: str | None, since: int | None
     ) -> int: ...
+
+    async def click_log(
+        self, flt: ClickFilter, before: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """At most `limit` clicks that `flt` selects, newest first (by `ts`, then `id`), those
+        before the `(ts, id)` of `before` when given; keys are `LOG_COLUMNS` (never an address
+        or a visitor hash)."""
 
     async def purge_clicks(self, before: int, limit: int) -> int:
         """Delete at most `limit` raw clicks older than `before` (Unix seconds), in every

@@ -12,7 +12,9 @@ from clypt_mcp.store.base import (
     DAY,
     DIMENSIONS,
     EPOCH,
+    LOG_COLUMNS,
     SLOT,
+    ClickFilter,
     ClickStats,
     LinkFilter,
     capped_rollups_sql,
@@ -59,6 +61,41 @@ class Clicks(Aggregate):
         )
         rows = await self._read(lambda q: q.all(sql, {**args, "after": after, "limit": limit}))
         return [dict(zip(PAGE_COLUMNS, r, strict=True)) for r in rows]
+
+    async def click_log(
+        self, flt: ClickFilter, before: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        links = flt.links
+        args: dict[str, Any] = {"ws": links.workspace_id, "limit": limit}
+        where = ["c.workspace_id = :ws"]
+        if links.link_id is not None:
+            where.append("c.link_id = :link")
+            args["link"] = links.link_id
+        elif links.tag or links.folder_ids is not None or links.query:
+            link_sql, link_args = link_where(self.db.dialect, links, EPOCH, include_deleted=True)
+            where.append(f"c.link_id IN (SELECT l.id FROM links l WHERE {link_sql})")
+            args.update(link_args)
+        if flt.start is not None:
+            where.append("c.ts >= :start")
+            args["start"] = flt.start
+        if flt.end is not None:
+            where.append("c.ts < :end")
+            args["end"] = flt.end
+        for column in ("country", "device", "traffic", "variant"):
+            value = getattr(flt, column)
+            if value is not None:
+                where.append(f"c.{column} = :{column}")
+                args[column] = value
+        if before is not None:
+            where.append("(c.ts < :b_ts OR (c.ts = :b_ts AND c.id < :b_id))")
+            args["b_ts"], args["b_id"] = before
+        sql = (
+            "SELECT c.id, c.ts, l.code, c.variant, c.country, c.city, c.device, c.browser, "
+            "c.os, c.referrer, c.traffic FROM clicks c JOIN links l ON l.id = c.link_id "
+            f"WHERE {' AND '.join(where)} ORDER BY c.ts DESC, c.id DESC LIMIT :limit"
+        )
+        rows = await self._read(lambda q: q.all(sql, args))
+        return [dict(zip(LOG_COLUMNS, r, strict=True)) for r in rows]
 
     async def count_clicks(self, workspace_id: str, link_id: str | None, since: int | None) -> int:
         where, args = _click_filter(workspace_id, link_id, since)

@@ -31,7 +31,8 @@ list_links finds links (search, tag, folder, status, sort by clicks); update_lin
 (send only what changes, null clears); delete_link soft-deletes (restorable) unless permanent;
 get_analytics answers "how did my links do" with totals, exact unique visitors, a time series
 and breakdowns by country, city, device type, browser, OS, referrer, link, traffic class and A/B
-variant; manage_tags and manage_folders organise;
+variant; list_clicks reads the click log (one click at a time, newest first); manage_tags and
+manage_folders organise;
 get_qr_code makes a QR image. Links are named by code, id or full short URL.
 Errors say what to change: fix the call and try again."""
 
@@ -49,6 +50,7 @@ TOOL_SCOPES: dict[str, Scope] = {
     "get_link": Scope.LINKS_READ,
     "get_qr_code": Scope.LINKS_READ,
     "get_analytics": Scope.ANALYTICS_READ,
+    "list_clicks": Scope.ANALYTICS_READ,
     "manage_tags": Scope.TAGS_READ,
     "manage_folders": Scope.FOLDERS_READ,
 }
