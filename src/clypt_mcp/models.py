@@ -402,6 +402,78 @@ MAX_BULK = 100
 Color = Annotated[str, StringConstraints(pattern=r"^(#[0-9a-fA-F]{6}|[a-z]{3,20})$")]
 
 
+MAX_BULK_CHANGE = 1000
+
+
+class BulkFilter(_Input):
+    """A selection of links by the `list_links` filters."""
+
+    query: SearchText | None = None
+    tag: TagFilter | None = None
+    folder: FolderRef | None = None
+    status: StatusFilter | None = None
+
+
+class BulkChanges(LinkUpdate):
+    """What a bulk update changes: any `update_link` field but `code`, plus tags to add or
+    remove (by name) without touching the others."""
+
+    add_tags: Tags | None = None
+    remove_tags: Tags | None = None
+
+    @model_validator(mode="after")
+    def _bulk_rules(self) -> "BulkChanges":
+        if "code" in self.model_fields_set:
+            raise ValueError("code cannot be set in bulk: each link keeps its own code")
+        if self.tags is not None and (self.add_tags or self.remove_tags):
+            raise ValueError("tags replaces every tag: give it, or add_tags/remove_tags, not both")
+        return self
+
+
+class _BulkSelection(_Input):
+    links: Annotated[list[LinkRef], Field(min_length=1, max_length=MAX_BULK_CHANGE)] | None = None
+    filter: BulkFilter | None = None
+    dry_run: bool | None = None
+    token: Annotated[str, StringConstraints(max_length=200_000)] | None = None
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> Any:
+        if (self.links is None) == (self.filter is None):
+            raise ValueError("give links (ids, codes or short URLs) or filter, one of the two")
+        return self
+
+
+class BulkUpdate(_BulkSelection):
+    changes: BulkChanges
+
+
+class BulkDelete(_BulkSelection):
+    permanent: bool = False
+    confirm: bool = False
+
+
+class BulkItem(_Wire):
+    index: int
+    link: str
+    status: Literal["changed", "unchanged", "error"]
+    error: str | None = None
+
+
+class BulkAnswer(_Wire):
+    """A bulk update or delete. A dry run (`dry_run: true`): how many links the run would
+    change (`count`), the first 20 (`links`, codes) and the `token` the run must carry, so it
+    changes exactly that set. A run: how many changed, one result per item (0-based `index` in
+    `links`, or in the dry run's set) and the codes that no longer matched (left unchanged)."""
+
+    dry_run: bool
+    count: int
+    links: list[str]
+    token: str | None
+    changed: int
+    results: list[BulkItem]
+    no_longer_matching: list[str]
+
+
 class Tag(_Wire):
     id: str
     name: str

@@ -8,7 +8,10 @@ from typing import Any, Protocol
 from clypt_mcp.models import (
     Analytics,
     AnalyticsQuery,
+    BulkAnswer,
+    BulkDelete,
     BulkResult,
+    BulkUpdate,
     ClickLog,
     ClickQuery,
     Deleted,
@@ -48,6 +51,12 @@ class Backend(Protocol):
         idempotency_key: str | None = None,
         progress: Progress | None = None,
     ) -> BulkResult: ...
+    async def bulk_update_links(
+        self, req: BulkUpdate, progress: Progress | None = None
+    ) -> BulkAnswer: ...
+    async def bulk_delete_links(
+        self, req: BulkDelete, progress: Progress | None = None
+    ) -> BulkAnswer: ...
     async def get_analytics(self, query: AnalyticsQuery) -> Analytics: ...
     async def list_clicks(self, query: ClickQuery) -> ClickLog: ...
     async def list_tags(self) -> TagList: ...

@@ -9,7 +9,10 @@ from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import (
     Analytics,
     AnalyticsQuery,
+    BulkAnswer,
+    BulkDelete,
     BulkResult,
+    BulkUpdate,
     ClickLog,
     ClickQuery,
     Deleted,
@@ -67,6 +70,16 @@ class LocalBackend:
         return await self.service.bulk_create_links(
             self.principal, items, idempotency_key, progress
         )
+
+    async def bulk_update_links(
+        self, req: BulkUpdate, progress: Progress | None = None
+    ) -> BulkAnswer:
+        return await self.service.bulk_update_links(self.principal, req, progress)
+
+    async def bulk_delete_links(
+        self, req: BulkDelete, progress: Progress | None = None
+    ) -> BulkAnswer:
+        return await self.service.bulk_delete_links(self.principal, req, progress)
 
     async def get_analytics(self, query: AnalyticsQuery) -> Analytics:
         return await self.service.get_analytics(self.principal, query)

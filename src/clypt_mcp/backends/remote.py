@@ -20,8 +20,11 @@ from clypt_mcp.errors import ClyptError, NotFoundError, UnavailableError, tool_w
 from clypt_mcp.models import (
     Analytics,
     AnalyticsQuery,
+    BulkAnswer,
+    BulkDelete,
     BulkError,
     BulkResult,
+    BulkUpdate,
     ClickLog,
     ClickQuery,
     Deleted,
@@ -279,6 +282,25 @@ class RemoteBackend:
             if progress is not None:
                 await progress(min(start + size, len(items)), len(items))
         return BulkResult(created=created, errors=errors)
+
+    async def _bulk(
+        self, path: str, method: str, req: BulkUpdate | BulkDelete, progress: Progress | None
+    ) -> BulkAnswer:
+        body = camelize(req.model_dump(mode="json", exclude_unset=True))
+        answer = await self._model(BulkAnswer, method, path, body=body)
+        if progress is not None and not answer.dry_run:
+            await progress(answer.count, answer.count)
+        return answer
+
+    async def bulk_update_links(
+        self, req: BulkUpdate, progress: Progress | None = None
+    ) -> BulkAnswer:
+        return await self._bulk("/links/bulk", "PATCH", req, progress)
+
+    async def bulk_delete_links(
+        self, req: BulkDelete, progress: Progress | None = None
+    ) -> BulkAnswer:
+        return await self._bulk("/links/bulk-delete", "POST", req, progress)
 
     # --- analytics --------------------------------------------------------------------
 

@@ -116,6 +116,19 @@ LOG_COLUMNS = ("id", "ts", "code", "variant", "country", "city", "device", "brow
 
 
 @dataclass
+class LinkChange:
+    """One link's part of a bulk update: columns to set (as `update_link` takes them), tags
+    to replace (`tags`), add or remove by name, and a folder path to create and move to."""
+
+    link_id: str
+    changes: dict[str, Any]
+    tags: list[str] | None = None
+    add_tags: list[str] = field(default_factory=list)
+    remove_tags: list[str] = field(default_factory=list)
+    folder_names: list[str] | None = None
+
+
+@dataclass
 class TagRecord:
     id: str
     name: str
@@ -486,6 +499,11 @@ class LinkStore(Protocol):
         """
 
     async def delete_link(self, workspace_id: str, link_id: str) -> bool: ...
+    async def update_links(self, workspace_id: str, items: list[LinkChange]) -> None:
+        """Each change as `update_link` makes it, all in one transaction."""
+
+    async def delete_links(self, workspace_id: str, link_ids: list[str]) -> list[bool]:
+        """Each link deleted for good as `delete_link` does, all in one transaction."""
 
     async def list_links(
         self,

@@ -12,6 +12,7 @@ from clypt_mcp.store.base import (
     GRAINS,
     LINK_COLUMNS,
     LINK_FIELDS,
+    LinkChange,
     LinkFilter,
     LinkRecord,
     folder_path,
@@ -103,55 +104,40 @@ class Links(Aggregate):
         now_us = row.get("updated_at") or int(time.time() * 1_000_000)
 
         def job(q: Q) -> None:
-            if folder_names:
-                row["folder_id"] = ensure_path(q, workspace_id, folder_names, now_us)
-            if row:
-                sets = ", ".join(f"{c} = :{c}" for c in row)
-                q.unique(
-                    f"UPDATE links SET {sets} WHERE id = :_id AND workspace_id = :_ws",
-                    {**row, "_id": link_id, "_ws": workspace_id},
-                    code_taken(str(changes.get("code"))),
-                )
-            if tags is not None:
-                q.run("DELETE FROM link_tags WHERE link_id = :id", {"id": link_id})
-                set_tags(q, workspace_id, link_id, tags, now_us)
+            apply_change(
+                q,
+                workspace_id,
+                link_id,
+                LinkChange(link_id, changes, tags, folder_names=folder_names),
+                row,
+                now_us,
+            )
 
         await self._write(job)
 
     async def delete_link(self, workspace_id: str, link_id: str) -> bool:
-        args = {"ws": workspace_id, "id": link_id, "variants": link_id + "|%"}
+        return await self._write(lambda q: delete_one(q, workspace_id, link_id))
 
-        def job(q: Q) -> bool:
-            if not q.run("DELETE FROM links WHERE id = :id AND workspace_id = :ws", args):
-                return False
-            # The workspace's totals forget this link's clicks, and its unique visitors are
-            # counted again from the marks of the links that remain.
-            q.run(
-                """UPDATE rollups AS w SET clicks = w.clicks - l.clicks FROM rollups AS l
-                    WHERE l.workspace_id = :ws AND l.link_id = :id AND l.dim <> 'uniques'
-                      AND w.workspace_id = :ws AND w.link_id = '' AND w.grain = l.grain
-                      AND w.dim = l.dim AND w.t = l.t AND w.key = l.key AND w.bot = l.bot""",
-                args,
-            )
-            q.run(
-                "DELETE FROM rollups WHERE workspace_id = :ws AND link_id = '' AND dim = 'link' "
-                "AND key = :id",
-                args,
-            )
-            q.run("DELETE FROM rollups WHERE workspace_id = :ws AND link_id = :id", args)
-            days = q.all(
-                "SELECT DISTINCT day FROM visitor_days WHERE workspace_id = :ws AND link_id = :id",
-                args,
-            )
-            q.run(
-                "DELETE FROM visitor_days WHERE workspace_id = :ws "
-                "AND (link_id = :id OR link_id LIKE :variants)",
-                args,
-            )
-            recount_workspace_uniques(q, workspace_id, [int(r[0]) for r in days])
-            return True
+    async def update_links(self, workspace_id: str, items: list[LinkChange]) -> None:
+        """Apply each change with the same per-link write as `update_link`, all in one
+        transaction: a crash leaves every link of `items` wholly old or wholly new."""
+        prepared = []
+        for item in items:
+            unknown = set(item.changes) - set(LINK_COLUMNS) - {"updated_at"}
+            if unknown:
+                raise ValueError(f"not link columns: {sorted(unknown)}")
+            row = encode_values(item.changes)
+            prepared.append((item, row, row.get("updated_at") or int(time.time() * 1_000_000)))
 
-        return await self._write(job)
+        def job(q: Q) -> None:
+            for item, row, now_us in prepared:
+                apply_change(q, workspace_id, item.link_id, item, row, now_us)
+
+        await self._write(job)
+
+    async def delete_links(self, workspace_id: str, link_ids: list[str]) -> list[bool]:
+        """Delete each link for good, as `delete_link` does, in one transaction."""
+        return await self._write(lambda q: [delete_one(q, workspace_id, i) for i in link_ids])
 
     async def list_links(
         self,
@@ -189,6 +175,67 @@ class Links(Aggregate):
             )
         )
         return counted > 0
+
+
+def apply_change(
+    q: Q, workspace_id: str, link_id: str, item: LinkChange, row: dict[str, Any], now_us: int
+) -> None:
+    """One link's update (encoded columns `row`, its tags and folder) inside the caller's
+    transaction."""
+    if item.folder_names:
+        row["folder_id"] = ensure_path(q, workspace_id, item.folder_names, now_us)
+    if row:
+        sets = ", ".join(f"{c} = :{c}" for c in row)
+        q.unique(
+            f"UPDATE links SET {sets} WHERE id = :_id AND workspace_id = :_ws",
+            {**row, "_id": link_id, "_ws": workspace_id},
+            code_taken(str(item.changes.get("code"))),
+        )
+    if item.tags is not None:
+        q.run("DELETE FROM link_tags WHERE link_id = :id", {"id": link_id})
+        set_tags(q, workspace_id, link_id, item.tags, now_us)
+    for name in item.remove_tags:
+        q.run(
+            f"""DELETE FROM link_tags WHERE link_id = :link AND tag_id IN (SELECT id FROM tags
+                 WHERE workspace_id = :ws AND {q.d.same_name("name", ":name")})""",
+            {"link": link_id, "ws": workspace_id, "name": name},
+        )
+    if item.add_tags:
+        set_tags(q, workspace_id, link_id, item.add_tags, now_us)
+
+
+def delete_one(q: Q, workspace_id: str, link_id: str) -> bool:
+    """Remove one link for good with its clicks, rollups and visitor marks, inside the
+    caller's transaction; False when there was no such link."""
+    args = {"ws": workspace_id, "id": link_id, "variants": link_id + "|%"}
+    if not q.run("DELETE FROM links WHERE id = :id AND workspace_id = :ws", args):
+        return False
+    # The workspace's totals forget this link's clicks, and its unique visitors are
+    # counted again from the marks of the links that remain.
+    q.run(
+        """UPDATE rollups AS w SET clicks = w.clicks - l.clicks FROM rollups AS l
+            WHERE l.workspace_id = :ws AND l.link_id = :id AND l.dim <> 'uniques'
+              AND w.workspace_id = :ws AND w.link_id = '' AND w.grain = l.grain
+              AND w.dim = l.dim AND w.t = l.t AND w.key = l.key AND w.bot = l.bot""",
+        args,
+    )
+    q.run(
+        "DELETE FROM rollups WHERE workspace_id = :ws AND link_id = '' AND dim = 'link' "
+        "AND key = :id",
+        args,
+    )
+    q.run("DELETE FROM rollups WHERE workspace_id = :ws AND link_id = :id", args)
+    days = q.all(
+        "SELECT DISTINCT day FROM visitor_days WHERE workspace_id = :ws AND link_id = :id",
+        args,
+    )
+    q.run(
+        "DELETE FROM visitor_days WHERE workspace_id = :ws "
+        "AND (link_id = :id OR link_id LIKE :variants)",
+        args,
+    )
+    recount_workspace_uniques(q, workspace_id, [int(r[0]) for r in days])
+    return True
 
 
 def recount_workspace_uniques(q: Q, workspace_id: str, days: list[int]) -> None:

@@ -20,6 +20,7 @@ from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.errors import ClyptError
 from clypt_mcp.models import (
     MAX_BULK,
+    BulkAnswer,
     BulkError,
     Deleted,
     Link,
@@ -473,3 +474,133 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         errors = [e.model_dump(mode="json") for e in out.errors]
         data = bounded({"created": created, "errors": errors})
         return list_result(data, bounded(lines), text_fields, bounded(summary), format)
+
+    def _bulk_summary(out: BulkAnswer, verb: str) -> str:
+        if out.dry_run:
+            shown = ", ".join(out.links) or "none"
+            more = f" (first {len(out.links)} shown)" if out.count > len(out.links) else ""
+            return (
+                f"Dry run: {out.count} links would be {verb}: {shown}{more}. Show the user, then "
+                "call again with dry_run=false and this token to change exactly these links."
+            )
+        errors = [r for r in out.results if r.status == "error"]
+        text = f"{out.changed} links {verb}"
+        if out.no_longer_matching:
+            text += (
+                f"; {len(out.no_longer_matching)} no longer matched and were left alone: "
+                + ", ".join(out.no_longer_matching)
+            )
+        if errors:
+            text += f"; {len(errors)} failed:\n" + "\n".join(
+                f"#{r.index} {r.link}: {r.error}" for r in errors
+            )
+        return text
+
+    @mcp.tool(
+        title="Change many short links",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+        ),
+    )
+    @tool_errors
+    async def bulk_update_links(
+        changes: Annotated[
+            models.BulkChanges,
+            Field(
+                description="What to change: any update_link field but code (absent: unchanged; "
+                "null: cleared), plus add_tags and remove_tags."
+            ),
+        ],
+        ctx: Context,
+        links: Annotated[
+            list[LinkRef] | None,
+            Field(
+                description=f"1-{models.MAX_BULK_CHANGE} links by id, code or short URL; or use "
+                "filter.",
+                min_length=1,
+                max_length=models.MAX_BULK_CHANGE,
+            ),
+        ] = None,
+        filter: Annotated[
+            models.BulkFilter | None,
+            Field(description="The list_links filters (query, tag, folder, status)."),
+        ] = None,
+        dry_run: Annotated[
+            bool | None,
+            Field(description="true: only show what would change. Default: true with a filter."),
+        ] = None,
+        token: Annotated[
+            str | None,
+            Field(description="The token of the dry run, for the real run.", max_length=200_000),
+        ] = None,
+    ) -> Annotated[CallToolResult, BulkAnswer]:
+        """Change many links at once, e.g. "disable every spring-sale link and move them to
+        Archive". With a filter, first call gives a dry run (count, the first 20 codes, a
+        token); show the user, then call again with dry_run=false and the token: exactly the
+        links shown change, and any that no longer match are reported and left alone. With
+        links and dry_run=false the named links change at once. Each link's result has its
+        index (from 0); a bad item never stops the others. Sends progress notifications."""
+
+        async def progress(done: int, total: int) -> None:
+            await ctx.report_progress(done, total, f"changed {done}/{total}")
+
+        req = models.BulkUpdate(links=links, filter=filter, changes=changes, dry_run=dry_run,
+                                token=token)  # fmt: skip
+        out = await backends().bulk_update_links(req, progress)
+        return result(out, _bulk_summary(out, "changed"))
+
+    @mcp.tool(
+        title="Delete many short links",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+        ),
+    )
+    @tool_errors
+    async def bulk_delete_links(
+        ctx: Context,
+        links: Annotated[
+            list[LinkRef] | None,
+            Field(
+                description=f"1-{models.MAX_BULK_CHANGE} links by id, code or short URL; or use "
+                "filter.",
+                min_length=1,
+                max_length=models.MAX_BULK_CHANGE,
+            ),
+        ] = None,
+        filter: Annotated[
+            models.BulkFilter | None,
+            Field(description="The list_links filters (query, tag, folder, status)."),
+        ] = None,
+        dry_run: Annotated[
+            bool | None,
+            Field(description="true: only show what would go. Default: true with a filter."),
+        ] = None,
+        token: Annotated[
+            str | None,
+            Field(description="The token of the dry run, for the real run.", max_length=200_000),
+        ] = None,
+        permanent: Annotated[
+            bool,
+            Field(
+                description="false (default): soft delete, restorable with bulk_update_links "
+                "changes.deleted=false. true: remove the links and their clicks for good."
+            ),
+        ] = False,
+        confirm: Annotated[
+            bool,
+            Field(description="Set true only after the user agreed to a permanent delete."),
+        ] = False,
+    ) -> Annotated[CallToolResult, BulkAnswer]:
+        """Delete many links at once: the selection, dry run and token work as in
+        bulk_update_links. By default a soft delete (short URLs answer 410; restorable).
+        permanent=true erases the links and their analytics: it needs the links:delete scope
+        and confirm=true after the user agreed. Sends progress notifications."""
+
+        async def progress(done: int, total: int) -> None:
+            await ctx.report_progress(done, total, f"deleted {done}/{total}")
+
+        req = models.BulkDelete(links=links, filter=filter, dry_run=dry_run, token=token,
+                                permanent=permanent, confirm=confirm)  # fmt: skip
+        out = await backends().bulk_delete_links(req, progress)
+        verb = "deleted for good" if permanent else "deleted (restorable)"
+        return result(out, _bulk_summary(out, verb))

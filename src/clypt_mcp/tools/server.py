@@ -29,6 +29,7 @@ INSTRUCTIONS = """\
 Clypt makes and manages short links. create_link shortens a URL (tell the user the short_url);
 list_links finds links (search, tag, folder, status, sort by clicks); update_link changes one
 (send only what changes, null clears); delete_link soft-deletes (restorable) unless permanent;
+bulk_update_links and bulk_delete_links change many (a filter gives a dry run and a token first);
 get_analytics answers "how did my links do" with totals, exact unique visitors, a time series
 and breakdowns by country, city, device type, browser, OS, referrer, link, traffic class and A/B
 variant; list_clicks reads the click log (one click at a time, newest first); manage_tags and
@@ -46,6 +47,8 @@ TOOL_SCOPES: dict[str, Scope] = {
     "update_link": Scope.LINKS_WRITE,
     "delete_link": Scope.LINKS_WRITE,
     "bulk_create_links": Scope.LINKS_WRITE,
+    "bulk_update_links": Scope.LINKS_WRITE,
+    "bulk_delete_links": Scope.LINKS_WRITE,
     "list_links": Scope.LINKS_READ,
     "get_link": Scope.LINKS_READ,
     "get_qr_code": Scope.LINKS_READ,

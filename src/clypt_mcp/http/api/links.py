@@ -19,7 +19,10 @@ from clypt_mcp.models import (
     MAX_BULK,
     Analytics,
     AnalyticsQuery,
+    BulkAnswer,
+    BulkDelete,
     BulkResult,
+    BulkUpdate,
     Deleted,
     Link,
     LinkCreate,
@@ -101,6 +104,16 @@ def endpoints(state: AppState) -> list[Endpoint]:
         data = await rest_body(request, LinkUpdate)
         return await service.update_link(principal, path_id(request), data)
 
+    async def bulk_update_links(request: Request, principal: Principal) -> BulkAnswer:
+        no_params(request)
+        req = await rest_body(request, BulkUpdate)
+        return await service.bulk_update_links(principal, req)
+
+    async def bulk_delete_links(request: Request, principal: Principal) -> BulkAnswer:
+        no_params(request)
+        req = await rest_body(request, BulkDelete)
+        return await service.bulk_delete_links(principal, req)
+
     async def delete_link(request: Request, principal: Principal) -> Deleted:
         query: DeleteQuery = DELETE_PARAMS.parse(request)
         return await service.delete_link(principal, path_id(request), query.permanent)
@@ -157,6 +170,36 @@ def endpoints(state: AppState) -> list[Endpoint]:
             errors=BODY_ERRORS,
             description="Each bad item is reported in errors by its index and never stops the "
             "others. 201 when at least one link was created, else 200.",
+        ),
+        Endpoint(
+            "PATCH",
+            "/links/bulk",
+            "Change up to 1,000 links at once",
+            bulk_update_links,
+            write,
+            BulkAnswer,
+            body=BulkUpdate,
+            errors=(404, *BODY_ERRORS),
+            description="Select links by links (ids, codes or short URLs) or filter (query, "
+            "tag, folder, status); changes holds any PATCH /links/{id} field but code, plus "
+            "addTags and removeTags. A dry run (dryRun: true; the default with a filter) answers "
+            "count, the first 20 codes and a token; the run repeats the selection with dryRun: "
+            "false and that token and changes exactly that set: a link that no longer matches "
+            "is listed in noLongerMatching and left alone. results has one entry per link "
+            "(index from 0), status changed, unchanged or error; one transaction per 100 links.",
+        ),
+        Endpoint(
+            "POST",
+            "/links/bulk-delete",
+            "Delete up to 1,000 links at once",
+            bulk_delete_links,
+            write,
+            BulkAnswer,
+            body=BulkDelete,
+            errors=(404, *BODY_ERRORS),
+            description="The selection, dry run and token of PATCH /links/bulk. A soft delete "
+            "(restorable: PATCH /links/bulk with changes.deleted false) unless permanent: true, "
+            "which needs links:delete and confirm: true and removes the links with their clicks.",
         ),
         Endpoint(
             "GET",
