@@ -22,11 +22,11 @@ async def _call(client: Client, tool: str, args: dict[str, Any]) -> dict[str, An
     result = await client.call_tool(tool, args)
     assert not result.is_error, result.content
     assert result.structured_content is not None
-    return result.structured_content
+    return dict(result.structured_content)
 
 
 async def _make(service: ClyptService, n: int, tag: str, prefix: str) -> list[str]:
-    codes = []
+    codes: list[str] = []
     for start in range(0, n, 100):
         items = [{"url": f"https://e.com/{prefix}/{i}", "code": f"{prefix}{i:04d}", "tags": [tag]}
                  for i in range(start, min(n, start + 100))]  # fmt: skip
