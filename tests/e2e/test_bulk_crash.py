@@ -6,32 +6,59 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx2
+import pytest
 
 from tests.http.live import make_key, start_serve
 
 N = 1000
 
 
-def _state(db: Path) -> dict[str, tuple[str | None, int, frozenset[str]]]:
-    with sqlite3.connect(db, timeout=30) as con:
-        rows = con.execute("SELECT id, code, title, disabled FROM links").fetchall()
-        tags: dict[str, set[str]] = {}
-        for link_id, name in con.execute(
-            "SELECT lt.link_id, t.name FROM link_tags lt JOIN tags t ON t.id = lt.tag_id"
-        ):
-            tags.setdefault(link_id, set()).add(name)
-    return {code: (title, int(off), frozenset(tags.get(i, set()))) for i, code, title, off in rows}
+Query = Callable[[str], list[Any]]
 
 
+def _reader(kind: str, db: Path, url: str) -> Query:
+    """Run one SELECT on the store's database, as an outsider, and return its rows."""
+    if kind == "sqlite":
+
+        def sqlite_rows(sql: str) -> list[Any]:
+            with sqlite3.connect(db, timeout=30) as con:
+                return con.execute(sql).fetchall()
+
+        return sqlite_rows
+    import psycopg
+
+    def pg_rows(sql: str) -> list[Any]:
+        with psycopg.connect(url) as con:
+            return con.execute(sql).fetchall()
+
+    return pg_rows
+
+
+def _state(rows: Query) -> dict[str, tuple[str | None, int, frozenset[str]]]:
+    links = rows("SELECT id, code, title, disabled FROM links")
+    tags: dict[str, set[str]] = {}
+    for link_id, name in rows(
+        "SELECT lt.link_id, t.name FROM link_tags lt JOIN tags t ON t.id = lt.tag_id"
+    ):
+        tags.setdefault(link_id, set()).add(name)
+    return {code: (title, int(off), frozenset(tags.get(i, set()))) for i, code, title, off in links}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_sigkill_during_a_1000_link_bulk_update_leaves_each_link_old_or_new(
-    tmp_path: Path,
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
     db = tmp_path / "clypt.db"
-    key = make_key(db)
-    proc, origin = start_serve(db)
+    url = request.getfixturevalue("pg_url") if kind == "postgres" else ""
+    env = {"CLYPT_DATABASE_URL": url} if url else {}
+    rows = _reader(kind, db, url)
+    key = make_key(db, **env)
+    proc, origin = start_serve(db, **env)
     auth = {"Authorization": f"Bearer {key}"}
     try:
         with httpx2.Client(base_url=origin + "/api/v1", headers=auth, timeout=60) as http:
@@ -56,9 +83,8 @@ def test_sigkill_during_a_1000_link_bulk_update_leaves_each_link_old_or_new(
         sender.start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not answered:
-            with sqlite3.connect(db, timeout=30) as con:
-                if con.execute("SELECT 1 FROM links WHERE title = 'new' LIMIT 1").fetchone():
-                    break
+            if rows("SELECT 1 FROM links WHERE title = 'new' LIMIT 1"):
+                break
             time.sleep(0.002)
         proc.kill()  # SIGKILL
         proc.wait(10)
@@ -67,7 +93,7 @@ def test_sigkill_during_a_1000_link_bulk_update_leaves_each_link_old_or_new(
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    state = _state(db)
+    state = _state(rows)
     assert len(state) == N
     old = ("old", 0, frozenset({"old"}))
     new = ("new", 1, frozenset({"new"}))
@@ -76,5 +102,5 @@ def test_sigkill_during_a_1000_link_bulk_update_leaves_each_link_old_or_new(
     changed = sum(s == new for s in state.values())
     # chunks of 100 commit whole: the number changed is a multiple of 100
     assert changed % 100 == 0, changed
-    print(f"bulk crash: {changed} of {N} links new, {N - changed} old, none torn; "
+    print(f"bulk crash ({kind}): {changed} of {N} links new, {N - changed} old, none torn; "
           f"answered: {answered}")  # fmt: skip
