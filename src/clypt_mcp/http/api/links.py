@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from clypt_mcp.core import qr
 from clypt_mcp.http.api.body import camel_only, rest_body
-from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, path_id
+from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, json_body, path_id
 from clypt_mcp.http.api.params import Params, no_params
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.wire import respond
@@ -20,7 +20,9 @@ from clypt_mcp.models import (
     Analytics,
     AnalyticsQuery,
     BulkAnswer,
+    BulkChanges,
     BulkDelete,
+    BulkFilter,
     BulkResult,
     BulkUpdate,
     Deleted,
@@ -34,6 +36,7 @@ from clypt_mcp.models import (
     rest_words,
 )
 
+M = TypeVar("M", bound=BaseModel)
 LIST_PARAMS = Params(LinkQuery, rename={"query": "q"})
 ANALYTICS_PARAMS = Params(AnalyticsQuery, exclude=frozenset({"link"}))
 
@@ -104,15 +107,21 @@ def endpoints(state: AppState) -> list[Endpoint]:
         data = await rest_body(request, LinkUpdate)
         return await service.update_link(principal, path_id(request), data)
 
-    async def bulk_update_links(request: Request, principal: Principal) -> BulkAnswer:
+    async def bulk_body(request: Request, model: type[M]) -> M:
+        """The body, camelCase only at every level (the selection's filter, the changes)."""
         no_params(request)
-        req = await rest_body(request, BulkUpdate)
-        return await service.bulk_update_links(principal, req)
+        body = await json_body(request)
+        camel_only(model, body)
+        if isinstance(body, dict):
+            camel_only(BulkFilter, body.get("filter"), "filter.")
+            camel_only(BulkChanges, body.get("changes"), "changes.")
+        return model.model_validate(body)
+
+    async def bulk_update_links(request: Request, principal: Principal) -> BulkAnswer:
+        return await service.bulk_update_links(principal, await bulk_body(request, BulkUpdate))
 
     async def bulk_delete_links(request: Request, principal: Principal) -> BulkAnswer:
-        no_params(request)
-        req = await rest_body(request, BulkDelete)
-        return await service.bulk_delete_links(principal, req)
+        return await service.bulk_delete_links(principal, await bulk_body(request, BulkDelete))
 
     async def delete_link(request: Request, principal: Principal) -> Deleted:
         query: DeleteQuery = DELETE_PARAMS.parse(request)
