@@ -69,7 +69,7 @@ async def test_lazy_server_registers_everything_on_first_use(
     async with Client(server, mode=mode) as c:
         made = await c.call_tool("create_link", {"url": "https://example.com/lazy"})
         assert not made.is_error, text(made)
-        assert len((await c.list_tools()).tools) == 10
+        assert len((await c.list_tools()).tools) == 13
         assert (await c.list_prompts()).prompts
 
 
