@@ -350,6 +350,10 @@ class Link(_Wire):
     disabled: bool
     status: LinkStatus
     clicks: int
+    imported_clicks: int | None = Field(
+        description="Clicks counted by the shortener a link was imported from (apart from "
+        "clicks: no click-log rows stand behind them); null when none."
+    )
     last_clicked_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -811,3 +815,106 @@ def tool_words(message: str) -> str:
     """The reverse of rest_words: REST field names back to the tools' snake_case."""
     back = {camel: snake for snake, camel in _field_names().items()}
     return _CAMEL_WORD.sub(lambda m: back.get(m.group(), m.group()), message)
+
+
+# --- jobs: exports and imports (#17) -------------------------------------------------------
+
+ExportFormat = Literal["csv", "jsonl"]
+ImportSource = Literal["bitly", "dub", "shortio", "rebrandly", "shlink", "yourls", "kutt"]
+JobKind = Literal["export_links", "export_clicks", "import_links"]
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+JobId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+MAX_IMPORT_CHARS = 20_000_000  # an import file's text, in characters
+
+
+class LinkExport(_Input):
+    """Which links an export writes (the `list_links` filters), and how."""
+
+    query: SearchText | None = None
+    tag: TagFilter | None = None
+    folder: FolderRef | None = None
+    status: StatusFilter | None = None
+    format: ExportFormat = "csv"
+
+
+class ClickExport(_Input):
+    """Which clicks an export writes (the `list_clicks` filters), and how."""
+
+    link: LinkRef | None = None
+    tag: TagFilter | None = None
+    folder: FolderRef | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    country: CountryCode | None = None
+    device: ClickDevice | None = None
+    traffic: ClickTraffic | None = None
+    variant: VariantLabel | None = None
+    format: ExportFormat = "csv"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return _aware(value)
+
+    @model_validator(mode="after")
+    def _order(self) -> "ClickExport":
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class ExportStart(ClickExport):
+    """`POST /exports`: `kind` (links or clicks), that kind's selection, and `format`."""
+
+    kind: Literal["links", "clicks"]
+    query: SearchText | None = None
+    status: StatusFilter | None = None
+
+    def selection(self) -> LinkExport | ClickExport:
+        """The selection as its kind takes it; a filter of the other kind is refused."""
+        data = self.model_dump(exclude_unset=True, exclude={"kind"})
+        if self.kind == "links":
+            return LinkExport.model_validate(data)
+        return ClickExport.model_validate(data)
+
+
+class ImportStart(_Input):
+    """`POST /imports` and `import_links`: another shortener's export file, as its text."""
+
+    source: ImportSource
+    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_IMPORT_CHARS)]
+
+
+class JobProgress(_Wire):
+    done: int
+    total: int | None
+
+
+class Job(_Wire):
+    """An export or import: `result` is a done export's card (`uri`, rows, bytes,
+    expires_at) or a done import's report; `error` says why a job failed."""
+
+    id: str
+    kind: JobKind
+    status: JobStatus
+    progress: JobProgress
+    created_at: datetime
+    result: dict[str, Any] | None
+    error: str | None
+
+
+class JobList(_Wire):
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+class ExportCard(_Wire):
+    """A finished export: read its file with `resources/read` of `uri` or
+    `GET /api/v1/exports/{export_id}`."""
+
+    export_id: str
+    uri: str
+    format: ExportFormat
+    rows: int
+    bytes: int
+    expires_at: datetime

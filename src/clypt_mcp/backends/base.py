@@ -12,13 +12,18 @@ from clypt_mcp.models import (
     BulkDelete,
     BulkResult,
     BulkUpdate,
+    ClickExport,
     ClickLog,
     ClickQuery,
     Deleted,
     Folder,
     FolderList,
+    ImportStart,
+    Job,
+    JobList,
     Link,
     LinkCreate,
+    LinkExport,
     LinkPage,
     LinkQuery,
     LinkUpdate,
@@ -28,6 +33,7 @@ from clypt_mcp.models import (
 )
 
 Progress = Callable[[int, int], Awaitable[None]]
+JobProgressFn = Callable[[int, int | None], Awaitable[None]]
 
 
 class Backend(Protocol):
@@ -59,6 +65,19 @@ class Backend(Protocol):
     ) -> BulkAnswer: ...
     async def get_analytics(self, query: AnalyticsQuery) -> Analytics: ...
     async def list_clicks(self, query: ClickQuery) -> ClickLog: ...
+    async def start_export(self, selection: LinkExport | ClickExport) -> Job: ...
+    async def start_import(self, data: ImportStart) -> Job: ...
+    async def wait_job(self, job_id: str, progress: JobProgressFn | None, patience: float) -> Job:
+        """The job once finished, or as it is after `patience` seconds."""
+        ...
+
+    async def get_job(self, job_id: str) -> Job: ...
+    async def list_jobs(self, cursor: str | None = None, limit: int = 20) -> JobList: ...
+    async def cancel_job(self, job_id: str) -> Job: ...
+    async def read_export(self, export_id: str) -> tuple[str, str]:
+        """`(text, media type)` of a finished export's file."""
+        ...
+
     async def list_tags(self) -> TagList: ...
     async def create_tag(self, name: str, color: str | None = None) -> Tag: ...
     async def update_tag(self, ref: str, name: str | None, color: str | None = None) -> Tag: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clypt_mcp.backends.base import Progress
+from clypt_mcp.backends.base import JobProgressFn, Progress
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import (
     Analytics,
@@ -13,13 +13,18 @@ from clypt_mcp.models import (
     BulkDelete,
     BulkResult,
     BulkUpdate,
+    ClickExport,
     ClickLog,
     ClickQuery,
     Deleted,
     Folder,
     FolderList,
+    ImportStart,
+    Job,
+    JobList,
     Link,
     LinkCreate,
+    LinkExport,
     LinkPage,
     LinkQuery,
     LinkUpdate,
@@ -86,6 +91,27 @@ class LocalBackend:
 
     async def list_clicks(self, query: ClickQuery) -> ClickLog:
         return await self.service.list_clicks(self.principal, query)
+
+    async def start_export(self, selection: LinkExport | ClickExport) -> Job:
+        return await self.service.jobs.start_export(self.principal, selection)
+
+    async def start_import(self, data: ImportStart) -> Job:
+        return await self.service.jobs.start_import(self.principal, data)
+
+    async def wait_job(self, job_id: str, progress: JobProgressFn | None, patience: float) -> Job:
+        return await self.service.jobs.wait(self.principal, job_id, progress, patience)
+
+    async def get_job(self, job_id: str) -> Job:
+        return await self.service.jobs.get(self.principal, job_id)
+
+    async def list_jobs(self, cursor: str | None = None, limit: int = 20) -> JobList:
+        return await self.service.jobs.list(self.principal, cursor, limit)
+
+    async def cancel_job(self, job_id: str) -> Job:
+        return await self.service.jobs.cancel(self.principal, job_id)
+
+    async def read_export(self, export_id: str) -> tuple[str, str]:
+        return await self.service.jobs.export_file(self.principal, export_id)
 
     async def list_tags(self) -> TagList:
         return await self.service.list_tags(self.principal)

@@ -15,7 +15,7 @@ import httpx2
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel, to_snake
 
-from clypt_mcp.backends.base import Progress
+from clypt_mcp.backends.base import JobProgressFn, Progress
 from clypt_mcp.errors import ClyptError, NotFoundError, UnavailableError, tool_wording
 from clypt_mcp.models import (
     Analytics,
@@ -25,13 +25,18 @@ from clypt_mcp.models import (
     BulkError,
     BulkResult,
     BulkUpdate,
+    ClickExport,
     ClickLog,
     ClickQuery,
     Deleted,
     Folder,
     FolderList,
+    ImportStart,
+    Job,
+    JobList,
     Link,
     LinkCreate,
+    LinkExport,
     LinkPage,
     LinkQuery,
     LinkUpdate,
@@ -47,6 +52,7 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 _OPAQUE = frozenset({"geo", "devices"})  # maps whose keys are user data
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+JOB_POLL = 0.25  # seconds between looks at a job the caller waits for
 
 
 @functools.lru_cache(maxsize=1024)
@@ -322,6 +328,57 @@ class RemoteBackend:
             "limit": query.limit, "cursor": query.cursor,
         }  # fmt: skip
         return await self._model(ClickLog, "GET", "/clicks", params=params)
+
+    # --- jobs: exports and imports ----------------------------------------------------
+
+    async def start_export(self, selection: LinkExport | ClickExport) -> Job:
+        kind = "links" if isinstance(selection, LinkExport) else "clicks"
+        body = {"kind": kind, **camelize(selection.model_dump(mode="json", exclude_none=True))}
+        return await self._model(Job, "POST", "/exports", body=body)
+
+    async def start_import(self, data: ImportStart) -> Job:
+        body = {"source": data.source, "content": data.content}
+        return await self._model(Job, "POST", "/imports", body=body)
+
+    async def wait_job(self, job_id: str, progress: JobProgressFn | None, patience: float) -> Job:
+        """Polls GET /jobs/{id} until the job finishes or `patience` seconds pass."""
+        deadline = anyio.current_time() + patience
+        seen: tuple[int, int | None] | None = None
+        while True:
+            job = await self.get_job(job_id)
+            now = (job.progress.done, job.progress.total)
+            if progress is not None and now != seen and (job.progress.done or job.progress.total):
+                await progress(*now)
+            seen = now
+            if job.status not in ("queued", "running") or anyio.current_time() >= deadline:
+                return job
+            await anyio.sleep(min(JOB_POLL, max(0.0, deadline - anyio.current_time())))
+
+    async def get_job(self, job_id: str) -> Job:
+        return await self._model(Job, "GET", "/jobs/" + quote(job_id, safe=""))
+
+    async def list_jobs(self, cursor: str | None = None, limit: int = 20) -> JobList:
+        return await self._model(JobList, "GET", "/jobs", params={"cursor": cursor, "limit": limit})
+
+    async def cancel_job(self, job_id: str) -> Job:
+        return await self._model(Job, "POST", f"/jobs/{quote(job_id, safe='')}/cancel")
+
+    async def read_export(self, export_id: str) -> tuple[str, str]:
+        """The file of GET /exports/{id}, as text, with its media type."""
+        headers = {"authorization": f"Bearer {self.api_key}"}
+        target = "/api/v1/exports/" + quote(export_id, safe="")
+        try:
+            with anyio.fail_after(max(self.timeout, 60.0)):
+                response = await self.http.get(target, headers=headers)
+        except (TimeoutError, httpx2.HTTPError) as exc:
+            raise UnavailableError(
+                f"the Clypt API at {self.url} did not send the export — try again",
+                url=self.url,
+            ) from exc
+        if not response.is_success:
+            self._result(response)  # raises the API's error
+        media = response.headers.get("content-type", "text/plain")
+        return response.text, media
 
     # --- tags and folders -------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -13,7 +14,7 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
@@ -50,6 +51,7 @@ from clypt_mcp.models import (
     BulkResult,
     BulkUpdate,
     ClickEntry,
+    ClickExport,
     ClickLog,
     ClickQuery,
     Deleted,
@@ -84,6 +86,9 @@ from clypt_mcp.store.base import (
     folder_path,
     to_us,
 )
+
+if TYPE_CHECKING:
+    from clypt_mcp.core.jobs import JobRunner
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -221,6 +226,7 @@ class ClyptService:
             disabled=rec.disabled,
             status=link_status(rec, now),
             clicks=rec.clicks,
+            imported_clicks=rec.imported_clicks or None,
             last_clicked_at=rec.last_clicked_at,
             created_at=rec.created_at,
             updated_at=rec.updated_at,
@@ -313,9 +319,16 @@ class ClyptService:
     # --- links ------------------------------------------------------------------------
 
     async def create_link(
-        self, principal: Principal, data: LinkCreate, idempotency_key: str | None = None
+        self,
+        principal: Principal,
+        data: LinkCreate,
+        idempotency_key: str | None = None,
+        *,
+        created_at: datetime | None = None,
+        imported_clicks: int = 0,
     ) -> Link:
-        """Make a short link.
+        """Make a short link (an import keeps the old service's creation time and click
+        total: `created_at`, `imported_clicks`).
 
         Raises: InsufficientScopeError, InvalidInputError, CodeTakenError, ConflictError.
         """
@@ -334,8 +347,9 @@ class ClyptService:
             workspace_id=ws,
             code=data.code or "",
             url=data.url,
-            created_at=now,
+            created_at=created_at or now,
             updated_at=now,
+            imported_clicks=imported_clicks,
             title=data.title,
             notes=data.notes,
             folder_id=folder_id,
@@ -809,18 +823,7 @@ class ClyptService:
         Raises: NotFoundError, InvalidInputError.
         """
         self.require(principal, Scope.ANALYTICS_READ)
-        links = LinkFilter(workspace_id=principal.workspace_id, tag=query.tag)
-        if query.link:
-            links.link_id = (await self._record(principal, query.link)).id
-        if query.folder:
-            links.folder_ids = await self.folder_ids_under(principal, query.folder)
-        flt = ClickFilter(
-            links,
-            start=None if query.start is None else int(query.start.timestamp()),
-            end=None if query.end is None else int(query.end.timestamp()),
-            country=query.country, device=query.device, traffic=query.traffic,
-            variant=query.variant,
-        )  # fmt: skip
+        flt = await self.click_filter(principal, query)
         before = None if query.cursor is None else _decode_click_cursor(query.cursor)
         rows = await self.store.click_log(flt, before, query.limit + 1)
         more = len(rows) > query.limit
@@ -835,6 +838,33 @@ class ClyptService:
             raw = json.dumps(["clicks", int(rows[-1]["ts"]), int(rows[-1]["id"])])
             cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
         return ClickLog(clicks=clicks, next_cursor=cursor)
+
+    async def click_filter(
+        self, principal: Principal, query: ClickQuery | ClickExport
+    ) -> ClickFilter:
+        """The clicks a click-log selection names (its link and folder looked up).
+
+        Raises: NotFoundError.
+        """
+        links = LinkFilter(workspace_id=principal.workspace_id, tag=query.tag)
+        if query.link:
+            links.link_id = (await self._record(principal, query.link)).id
+        if query.folder:
+            links.folder_ids = await self.folder_ids_under(principal, query.folder)
+        return ClickFilter(
+            links,
+            start=None if query.start is None else int(query.start.timestamp()),
+            end=None if query.end is None else int(query.end.timestamp()),
+            country=query.country, device=query.device, traffic=query.traffic,
+            variant=query.variant,
+        )  # fmt: skip
+
+    @functools.cached_property
+    def jobs(self) -> JobRunner:
+        """Exports and imports as jobs (core/jobs.py), one runner per service."""
+        from clypt_mcp.core.jobs import JobRunner
+
+        return JobRunner(self)
 
     # --- tags -------------------------------------------------------------------------
 

@@ -45,24 +45,22 @@ def respond(
     return JSONResponse(to_rest(model), status_code=status, headers=headers)
 
 
-async def read_json(request: Request) -> Any:
+async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
     """The request body as JSON.
 
     Raises:
-        PayloadTooLargeError: over 100 KB.
+        PayloadTooLargeError: over `limit` bytes (100 KB unless the endpoint says more).
         BadRequestError: not JSON, or cut short by the client.
     """
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLargeError(f"request body is over {MAX_BODY // 1024} KB — send less")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"request body is over {limit // 1024} KB — send less")
     body = bytearray()
     try:
         async for chunk in request.stream():
             body.extend(chunk)
-            if len(body) > MAX_BODY:
-                raise PayloadTooLargeError(
-                    f"request body is over {MAX_BODY // 1024} KB — send less"
-                )
+            if len(body) > limit:
+                raise PayloadTooLargeError(f"request body is over {limit // 1024} KB — send less")
     except ClientDisconnect:  # gone, or cut off for sending too slowly: no one to answer
         raise BadRequestError("the request body ended early — send all of it") from None
     if not body:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from clypt_mcp.models import ClickEvent, LinkSort
 
 if TYPE_CHECKING:
+    from clypt_mcp.store.jobs import Jobs
     from clypt_mcp.store.oauth import OAuthStore
     from clypt_mcp.store.web_sessions import WebSessions
 
@@ -46,6 +47,7 @@ class LinkRecord:
     last_clicked_at: datetime | None = None
     deleted_at: datetime | None = None
     tags: list[str] = field(default_factory=list)
+    imported_clicks: int = 0
 
 
 # Every column of `links`, in the order the stores select and copy them: how it is stored
@@ -78,6 +80,7 @@ LINK_FIELDS: dict[str, tuple[str, bool]] = {
     "created_at": ("time", False),
     "updated_at": ("time", False),
     "deleted_at": ("time", True),
+    "imported_clicks": ("int", False),  # click totals an import brought (migration 0014)
 }
 
 # Columns a caller may set on a link (everything but ids, counters and timestamps it owns).
@@ -442,6 +445,25 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("hash", "workspace_id", "scopes", "created_at", "expires_at", "used_at"),
         ("hash",),
     ),
+    # Jobs and export files (migration 0014, store/jobs.py): they outlive a copy as a restart.
+    "jobs": (
+        (
+            "id",
+            "workspace_id",
+            "kind",
+            "status",
+            "done",
+            "total",
+            "params",
+            "result",
+            "error",
+            "created_at",
+            "heartbeat_at",
+            "expires_at",
+        ),
+        ("id",),
+    ),
+    "export_parts": (("job_id", "seq", "data"), ("job_id", "seq")),
 }
 
 
@@ -574,6 +596,10 @@ class ClickStore(Protocol):
         before the `(ts, id)` of `before` when given; keys are `LOG_COLUMNS` (never an address
         or a visitor hash)."""
 
+    async def count_log(self, flt: ClickFilter) -> int:
+        """How many clicks `flt` selects (what an export of the click log writes)."""
+        ...
+
     async def purge_clicks(self, before: int, limit: int) -> int:
         """Delete at most `limit` raw clicks older than `before` (Unix seconds), in every
         workspace; the number deleted. Rollups, visitor marks and link counters stay, so
@@ -693,12 +719,15 @@ class AdminStore(Protocol):
 
 class FeatureStores(Protocol):
     """Aggregates reached as attributes, each a class of its own over the same seam: OAuth's
-    clients, grants and tokens (`store/oauth.py`) and dashboard sessions (`web_sessions.py`)."""
+    clients, grants and tokens (`store/oauth.py`) and dashboard sessions (`web_sessions.py`),
+    exports' and imports' jobs (`jobs.py`)."""
 
     @property
     def oauth(self) -> OAuthStore: ...
     @property
     def web_sessions(self) -> WebSessions: ...
+    @property
+    def jobs(self) -> Jobs: ...
 
 
 class Store(

@@ -62,11 +62,9 @@ class Clicks(Aggregate):
         rows = await self._read(lambda q: q.all(sql, {**args, "after": after, "limit": limit}))
         return [dict(zip(PAGE_COLUMNS, r, strict=True)) for r in rows]
 
-    async def click_log(
-        self, flt: ClickFilter, before: tuple[int, int] | None, limit: int
-    ) -> list[dict[str, Any]]:
+    def _log_where(self, flt: ClickFilter) -> tuple[list[str], dict[str, Any]]:
         links = flt.links
-        args: dict[str, Any] = {"ws": links.workspace_id, "limit": limit}
+        args: dict[str, Any] = {"ws": links.workspace_id}
         where = ["c.workspace_id = :ws"]
         if links.link_id is not None:
             where.append("c.link_id = :link")
@@ -86,6 +84,13 @@ class Clicks(Aggregate):
             if value is not None:
                 where.append(f"c.{column} = :{column}")
                 args[column] = value
+        return where, args
+
+    async def click_log(
+        self, flt: ClickFilter, before: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        where, args = self._log_where(flt)
+        args["limit"] = limit
         if before is not None:
             where.append("(c.ts < :b_ts OR (c.ts = :b_ts AND c.id < :b_id))")
             args["b_ts"], args["b_id"] = before
@@ -96,6 +101,11 @@ class Clicks(Aggregate):
         )
         rows = await self._read(lambda q: q.all(sql, args))
         return [dict(zip(LOG_COLUMNS, r, strict=True)) for r in rows]
+
+    async def count_log(self, flt: ClickFilter) -> int:
+        where, args = self._log_where(flt)
+        sql = f"SELECT COUNT(*) FROM clicks c WHERE {' AND '.join(where)}"
+        return int(await self._read(lambda q: q.scalar(sql, args)))
 
     async def count_clicks(self, workspace_id: str, link_id: str | None, since: int | None) -> int:
         where, args = _click_filter(workspace_id, link_id, since)

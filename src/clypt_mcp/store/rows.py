@@ -77,6 +77,7 @@ def link_row(record: LinkRecord) -> dict[str, Any]:
         workspace_id=record.workspace_id,
         created_at=record.created_at,
         updated_at=record.updated_at,
+        imported_clicks=record.imported_clicks,
     )
     return encode_values(values)
 

@@ -10,6 +10,7 @@ from clypt_mcp.errors import ConflictError
 from clypt_mcp.store.base import TABLES, table_spec, to_us
 from clypt_mcp.store.clicks import Clicks
 from clypt_mcp.store.guards import Guards
+from clypt_mcp.store.jobs import Jobs
 from clypt_mcp.store.keys import Keys
 from clypt_mcp.store.links import Links
 from clypt_mcp.store.oauth import OAuthStore
@@ -98,9 +99,10 @@ class Tables(Aggregate):
 
 class SqlStore(Links, Organise, Clicks, Keys, Guards, Tables):
     """The Store over one `Db`: what both SqliteStore and PostgresStore are. Aggregates with
-    methods of their own names (OAuth, dashboard sessions) are attributes on the same `Db`."""
+    methods of their own names (OAuth, dashboard sessions, jobs) are attributes on the same `Db`."""
 
     def __init__(self, db: Db) -> None:
         self.db = db
         self.oauth = OAuthStore(db)
         self.web_sessions = WebSessions(db)
+        self.jobs = Jobs(db)

@@ -14,7 +14,7 @@ from clypt_mcp.assets import PNG_SIZE, TOOL_ICONS, icon_data_uri
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.core.service import describe_validation_error
 from clypt_mcp.models import ALL_SCOPES, Scope, expand_scopes
-from clypt_mcp.tools import analytics, links, organize, qr, resources, ui
+from clypt_mcp.tools import analytics, jobs, links, organize, qr, resources, ui
 from clypt_mcp.tools.common import SENT_ARGUMENTS
 from clypt_mcp.tools.protocol import (
     PROMPT_SCOPES,
@@ -32,8 +32,10 @@ list_links finds links (search, tag, folder, status, sort by clicks); update_lin
 bulk_update_links and bulk_delete_links change many (a filter gives a dry run and a token first);
 get_analytics answers "how did my links do" with totals, exact unique visitors, a time series
 and breakdowns by country, city, device type, browser, OS, referrer, link, traffic class and A/B
-variant; list_clicks reads the click log (one click at a time, newest first); manage_tags and
-manage_folders organise;
+variant; list_clicks reads the click log (one click at a time, newest first); export_links and
+export_clicks write a file as a job and answer a clypt://exports/{id} resource link (read it with
+resources/read); import_links moves links in from another shortener; list_jobs, get_job and
+cancel_job follow jobs; manage_tags and manage_folders organise;
 get_qr_code makes a QR image. Links are named by code, id or full short URL.
 Errors say what to change: fix the call and try again."""
 
@@ -54,6 +56,12 @@ TOOL_SCOPES: dict[str, Scope] = {
     "get_qr_code": Scope.LINKS_READ,
     "get_analytics": Scope.ANALYTICS_READ,
     "list_clicks": Scope.ANALYTICS_READ,
+    "export_links": Scope.LINKS_READ,
+    "export_clicks": Scope.ANALYTICS_READ,
+    "import_links": Scope.LINKS_WRITE,
+    "list_jobs": Scope.LINKS_READ,
+    "get_job": Scope.LINKS_READ,
+    "cancel_job": Scope.LINKS_READ,
     "manage_tags": Scope.TAGS_READ,
     "manage_folders": Scope.FOLDERS_READ,
 }
@@ -193,6 +201,7 @@ def build_server(
         links.register(mcp, backends)
         qr.register(mcp, backends)
         analytics.register(mcp, backends)
+        jobs.register(mcp, backends, granted)
         organize.register(mcp, backends, granted)
         for name in hidden:
             if name not in ("manage_tags", "manage_folders"):

@@ -47,6 +47,7 @@ class Endpoint:
     description: str = ""
     keeps_secret: bool = False  # the body holds a secret: never stored for replays
     slashed_id: bool = False  # {id} may hold slashes (a nested folder's path)
+    max_body: int | None = None  # a bigger body than wire.MAX_BODY (an import's file)
 
     @property
     def operation_id(self) -> str:
@@ -56,10 +57,12 @@ class Endpoint:
         return sorted({*AUTH_ERRORS, *self.errors})
 
 
-async def json_body(request: Request) -> Any:
+async def json_body(request: Request, limit: int | None = None) -> Any:
     """The request's JSON body, read once (the idempotency check may have read it already)."""
     if not hasattr(request.state, "clypt_body"):
-        request.state.clypt_body = await read_json(request)
+        request.state.clypt_body = await (
+            read_json(request) if limit is None else read_json(request, limit)
+        )
     return request.state.clypt_body
 
 
@@ -93,7 +96,9 @@ def _handler(state: AppState, ep: Endpoint) -> Callable[[Request, Principal], Aw
             ClyptService.require(principal, ep.scope)
         if ep.method != "POST":
             return await run(request, principal)
-        body = await json_body(request)
+        if ep.body is None and request.headers.get("content-length") in (None, "0"):
+            request.state.clypt_body = {}  # an action that takes no body (cancel)
+        body = await json_body(request, ep.max_body)
         return await idempotency.guard(
             state,
             request,
