@@ -76,8 +76,27 @@ def _parser() -> argparse.ArgumentParser:
     links = sub.add_parser("links", help="import or export links").add_subparsers(
         dest="links_command"
     )
-    imp = links.add_parser("import", help="create links from a CSV file (header row: url, …)")
+    imp = links.add_parser(
+        "import",
+        help="create links from a CSV file (header row: url, …), or from another shortener's "
+        "export with --from",
+    )
     imp.add_argument("file")
+    imp.add_argument(
+        "--from", dest="source", default=None,
+        choices=["bitly", "dub", "shortio", "rebrandly", "shlink", "yourls", "kutt"],
+        help="read FILE as that service's own export (codes, titles, tags, times, click totals "
+        "kept)",
+    )  # fmt: skip
+    imp.add_argument(
+        "--verify", action="store_true",
+        help="with --from: HEAD each old short URL (no redirects followed) and compare where "
+        "it leads with the new link",
+    )  # fmt: skip
+    imp.add_argument(
+        "--verify-sample", type=int, default=None, metavar="N",
+        help="with --from: verify N rows chosen at random",
+    )  # fmt: skip
     exp = links.add_parser("export", help="write every link to standard output")
     exp.add_argument("--format", choices=["csv", "json"], default="csv")
     clicks = sub.add_parser("clicks", help="export or purge raw clicks").add_subparsers(
@@ -475,7 +494,11 @@ async def _data(settings: Settings, args: argparse.Namespace) -> None:
                 service, principal, sys.stdout, args.format, _progress("links")
             )
             _err(f"exported {n} links\n")
+        elif args.command == "links" and args.links_command == "import" and args.source:
+            await _import_from(service, principal, settings, args)
         elif args.command == "links" and args.links_command == "import":
+            if args.verify or args.verify_sample is not None:
+                raise ConfigError("--verify and --verify-sample go with --from SERVICE")
             try:
                 with open(args.file, encoding="utf-8-sig", newline="") as handle:
                     rows = exports.read_link_rows(iter(handle))
@@ -491,6 +514,59 @@ async def _data(settings: Settings, args: argparse.Namespace) -> None:
                 raise SystemExit(1)
         else:
             raise ConfigError(f"{args.command}: choose a subcommand (see --help)")
+
+
+async def _import_from(
+    service: ClyptService, principal: Any, settings: Settings, args: argparse.Namespace
+) -> None:
+    """`links import --from SERVICE FILE [--verify | --verify-sample N]`: one line per row
+    not created (skipped or invalid, with why), a summary, then one line per verified row."""
+    from clypt_mcp.core import importers
+    from clypt_mcp.verify import verify
+
+    if args.verify_sample is not None and args.verify_sample < 1:
+        raise ConfigError("--verify-sample: give a number of rows, 1 or more")
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{args.file}: {getattr(exc, 'strerror', None) or exc}") from None
+    rows = importers.parse(args.source, text)
+    bar = _progress("import")
+
+    async def progress(done: int, total: int | None) -> None:
+        bar(done, total or done)
+
+    report = await importers.run(service, principal, rows, progress)
+    for skipped in report.skipped:
+        old = skipped.existing
+        _out(f"row {skipped.row} {skipped.code}: code taken by {old.short_url} -> {old.url}\n")
+    for bad in report.invalid:
+        _out(f"row {bad.row} {bad.code or '-'}: {bad.reason}\n")
+    _err(
+        f"{args.source}: {len(report.created)} created, {len(report.skipped)} skipped, "
+        f"{len(report.invalid)} invalid, of {len(rows)} rows\n"
+    )
+    mismatched = False
+    if args.verify or args.verify_sample is not None:
+        by_row = {row.number: row for row in rows}
+        items = []
+        for made in report.created:
+            link = await service.get_link(principal, made.code)
+            items.append((made.row, made.code, by_row[made.row].short_url, link.url))
+        for skipped in report.skipped:
+            items.append((skipped.row, skipped.code, by_row[skipped.row].short_url,
+                          skipped.existing.url))  # fmt: skip
+        checkable = [(r, c, old, new) for r, c, old, new in items if old]
+        for row_number, code, _, _ in items:
+            if not by_row[row_number].short_url:
+                _out(f"row {row_number} {code}: error the export has no old short URL\n")
+        checks = await verify(sorted(checkable), settings.dev_allow_loopback, args.verify_sample)
+        for check in checks:
+            _out(check.line() + "\n")
+        mismatched = any(c.verdict != "match" for c in checks)
+    if report.invalid or mismatched:
+        raise SystemExit(1)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:

@@ -175,7 +175,10 @@ def _count(value: Any) -> int:
         return 0
     if isinstance(value, bool):
         raise ValueError("a click total must be a whole number")
-    number = int(str(value).strip()) if not isinstance(value, int) else value
+    try:
+        number = value if isinstance(value, int) else int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"the click total {str(value)[:20]!r} is not a whole number") from None
     if number < 0:
         raise ValueError("a click total cannot be negative")
     return number
