@@ -239,3 +239,38 @@ async def test_export_of_a_missing_link_is_refused_before_any_job(
 
 async def test_call_wait_is_within_a_tool_time_limit() -> None:
     assert CALL_WAIT <= 50  # hosts commonly give a tool call 60 s
+
+
+async def test_import_links_reports_each_row_and_a_second_run_creates_nothing(
+    make_server: ServerFactory, service: ClyptService
+) -> None:
+    from pathlib import Path
+
+    content = (Path(__file__).parent.parent / "data" / "imports" / "shlink.csv").read_text()
+    await service.create_link(WHO, LinkCreate(url="https://elsewhere.example/", code="newsletter"))
+    async with Client(await make_server()) as c:
+        r = await c.call_tool("import_links", {"source": "shlink", "content": content})
+        assert not r.is_error, r.content
+        report = r.structured_content
+        assert report is not None
+        assert [(x["row"], x["code"]) for x in report["created"]] == [(1, "kZp3q")]
+        (skipped,) = report["skipped"]
+        assert skipped["row"] == 2 and skipped["reason"] == "code taken"
+        assert skipped["existing"]["url"] == "https://elsewhere.example/"
+        assert [(x["row"], x["code"]) for x in report["invalid"]] == [(3, "app"), (4, "ftp-link")]
+        assert "reserved" in report["invalid"][0]["reason"]
+        link = await c.call_tool("get_link", {"link": "kZp3q"})
+        assert link.structured_content is not None
+        assert link.structured_content["imported_clicks"] == 517
+        assert link.structured_content["clicks"] == 0
+        assert link.structured_content["created_at"].startswith("2024-11-02T09:15:30")
+
+        again = await c.call_tool("import_links", {"source": "shlink", "content": content})
+        report = again.structured_content
+        assert report is not None and report["created"] == []
+        assert [x["row"] for x in report["skipped"]] == [1, 2]
+        bad = await c.call_tool("import_links", {"source": "kutt", "content": "not json"})
+        assert bad.is_error and "content: not JSON" in text(bad)
+        jobs = (await c.call_tool("list_jobs", {})).structured_content
+        assert jobs is not None
+        assert [j["kind"] for j in jobs["jobs"]] == ["import_links", "import_links"]
