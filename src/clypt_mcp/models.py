@@ -824,7 +824,7 @@ ImportSource = Literal["bitly", "dub", "shortio", "rebrandly", "shlink", "yourls
 JobKind = Literal["export_links", "export_clicks", "import_links"]
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 JobId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
-MAX_IMPORT_CHARS = 20_000_000  # an import file's text, in characters
+MAX_IMPORT_CHARS = 5_000_000  # an import file's text, in characters
 
 
 class LinkExport(_Input):

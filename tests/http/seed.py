@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.models import ApiKeyCreate, LinkCreate, LinkQuery, Principal, Scope
+from clypt_mcp.models import ApiKeyCreate, ClickExport, LinkCreate, LinkQuery, Principal, Scope
 from clypt_mcp.store.oauth import GrantRecord
 
-# (method, path with {link}/{tag}/{folder}/{key}, scope, a valid body, success status)
+# A Kutt export of one link (see tests/data/imports).
+KUTT = (
+    '{"data": [{"address": "kutt-seed", "target": "https://example.com/kutt", '
+    '"created_at": "2025-02-20T15:10:00.000Z", "visit_count": 3}]}'
+)
+# (method, path with {link}/{tag}/{folder}/{key}/{app}/{job}, scope, a valid body, success status)
 ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
     ("GET", "/links", Scope.LINKS_READ, None, 200),
     ("POST", "/links", Scope.LINKS_WRITE, {"url": "https://example.com/new"}, 201),
@@ -28,6 +33,12 @@ ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
     ("GET", "/links/{link}/qr", Scope.LINKS_READ, None, 200),
     ("GET", "/analytics", Scope.ANALYTICS_READ, None, 200),
     ("GET", "/clicks", Scope.ANALYTICS_READ, None, 200),
+    ("POST", "/exports", Scope.ANALYTICS_READ, {"kind": "clicks", "format": "jsonl"}, 202),
+    ("GET", "/exports/{job}", Scope.ANALYTICS_READ, None, 200),
+    ("POST", "/imports", Scope.LINKS_WRITE, {"source": "kutt", "content": KUTT}, 202),
+    ("GET", "/jobs", Scope.LINKS_READ, None, 200),
+    ("GET", "/jobs/{job}", Scope.ANALYTICS_READ, None, 200),
+    ("POST", "/jobs/{job}/cancel", Scope.ANALYTICS_READ, None, 200),
     ("GET", "/tags", Scope.TAGS_READ, None, 200),
     ("POST", "/tags", Scope.TAGS_WRITE, {"name": "fresh"}, 201),
     ("GET", "/tags/{tag}", Scope.TAGS_READ, None, 200),
@@ -54,7 +65,8 @@ def endpoint_id(entry: tuple[str, str, Any, Any, int]) -> str:
 
 
 async def seed(service: ClyptService, workspace: str) -> dict[str, str]:
-    """A link (tagged `seed`, in folder `Seed`), its tag and folder, and a key, by kind."""
+    """A link (tagged `seed`, in folder `Seed`), its tag and folder, a key, an app and a done
+    export of clicks (its job), by kind."""
     principal = Principal(workspace_id=workspace)
     link = await service.create_link(
         principal, LinkCreate(url="https://example.com/seed", tags=["seed"], folder="Seed")
@@ -78,7 +90,10 @@ async def seed(service: ClyptService, workspace: str) -> dict[str, str]:
             revoked_at=None,
         )
     )
-    return {"link": link.id, "tag": tag.id, "folder": folder.id, "key": key.id, "app": app}
+    job = await service.jobs.start_export(principal, ClickExport())
+    await service.jobs.wait(principal, job.id, None, 10)
+    return {"link": link.id, "tag": tag.id, "folder": folder.id, "key": key.id, "app": app,
+            "job": job.id}  # fmt: skip
 
 
 async def snapshot(service: ClyptService) -> dict[str, Any]:

@@ -55,7 +55,8 @@ async def test_export_job_then_file_over_rest(
     assert (await api.get(f"/jobs/{job['id']}", other_key)).status_code == 404
     assert (await api.get(f"/exports/{job['id']}", other_key)).status_code == 404
     reader = await make_key(Scope.LINKS_READ)
-    assert (await api.get(f"/exports/{job['id']}", reader)).status_code == 404
+    hidden = await api.get(f"/exports/{job['id']}", reader)
+    assert hidden.status_code == 403 and "analytics:read" in hidden.text
     denied = await api.post("/exports", reader, json={"kind": "clicks"})
     assert denied.status_code == 403 and "analytics:read" in denied.text
     listed = (await api.get("/jobs", admin_key)).json()

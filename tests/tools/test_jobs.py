@@ -179,8 +179,8 @@ async def test_a_job_is_seen_only_with_the_scope_of_its_kind(
         listed = await c.call_tool("list_jobs", {})
         assert listed.structured_content == {"jobs": [], "next_cursor": None}
         hidden = await c.call_tool("get_job", {"job_id": job.id})
-        assert hidden.is_error
-        with pytest.raises(Exception, match="no job"):
+        assert hidden.is_error and "analytics:read" in text(hidden)
+        with pytest.raises(Exception, match="analytics:read"):
             await c.read_resource(f"clypt://exports/{job.id}")
 
 

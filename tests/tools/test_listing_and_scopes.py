@@ -120,7 +120,8 @@ async def test_filters_by_tag_folder_query_and_status(
     assert await codes(status="deleted") == ["ccc"]
 
 
-READ_TOOLS = {"list_links", "get_link", "get_qr_code", "get_analytics", "list_clicks"}
+READ_TOOLS = {"list_links", "get_link", "get_qr_code", "get_analytics", "list_clicks",
+              "export_links", "export_clicks", "list_jobs", "get_job", "cancel_job"}  # fmt: skip
 
 
 async def test_read_only_scopes_list_only_the_read_tools(make_server: ServerFactory) -> None:

@@ -27,6 +27,12 @@ async def test_lists_all_ten_tools_with_schemas_and_annotations(client: Client) 
         "bulk_delete_links",
         "get_analytics",
         "list_clicks",
+        "export_links",
+        "export_clicks",
+        "import_links",
+        "list_jobs",
+        "get_job",
+        "cancel_job",
         "manage_tags",
         "manage_folders",
         "get_qr_code",
@@ -69,7 +75,7 @@ async def test_lazy_server_registers_everything_on_first_use(
     async with Client(server, mode=mode) as c:
         made = await c.call_tool("create_link", {"url": "https://example.com/lazy"})
         assert not made.is_error, text(made)
-        assert len((await c.list_tools()).tools) == 13
+        assert len((await c.list_tools()).tools) == 19
         assert (await c.list_prompts()).prompts
 
 

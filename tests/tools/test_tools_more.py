@@ -192,7 +192,10 @@ async def test_resources_guide_and_link(client: Client) -> None:
     listed = await client.list_resources()
     assert [str(r.uri) for r in listed.resources] == ["clypt://guide"]
     templates = await client.list_resource_templates()
-    assert [t.uri_template for t in templates.resource_templates] == ["clypt://links/{code}"]
+    assert sorted(t.uri_template for t in templates.resource_templates) == [
+        "clypt://exports/{export_id}",
+        "clypt://links/{code}",
+    ]
     guide = await client.read_resource("clypt://guide")
     assert guide.contents[0].text.startswith("# Clypt")  # type: ignore[union-attr]
     link = await client.read_resource("clypt://links/res")
@@ -204,6 +207,9 @@ async def test_resources_guide_and_link(client: Client) -> None:
     legacy = client.protocol_version <= "2025-11-25"
     assert err.value.error.code == (-32002 if legacy else -32602)
     assert err.value.error.data == {"uri": "clypt://links/missing"}
+    with pytest.raises(MCPError) as err:
+        await client.read_resource("clypt://exports/job_missing")
+    assert err.value.error.code == (-32002 if legacy else -32602)
 
 
 async def test_prompts(client: Client) -> None:

@@ -204,14 +204,29 @@ class JobRunner:
             if not await jobs.start(job_id, self._now()):
                 return
             result = await work(job_id)
-            await jobs.finish(job_id, "done", self._now(), result=result)
-        except (JobCancelled, asyncio.CancelledError):
-            await jobs.cancel_any(job_id, self._now())
+            await self._last_word(jobs.finish(job_id, "done", self._now(), result=result))
+        except JobCancelled:  # cancelled (or given up) elsewhere: the store says so already
+            await self._last_word(jobs.cancel_any(job_id, self._now()))
+        except asyncio.CancelledError:
+            # cancel_job marks the job first; otherwise this process is stopping under it
+            stopped = "the server stopped before the job finished; start it again"
+            await self._last_word(jobs.finish(job_id, "failed", self._now(), error=stopped))
+            raise
         except ClyptError as exc:
-            await jobs.finish(job_id, "failed", self._now(), error=exc.message)
+            await self._last_word(jobs.finish(job_id, "failed", self._now(), error=exc.message))
         except Exception:
             log.exception("job %s failed", job_id)
-            await jobs.finish(job_id, "failed", self._now(), error="internal error (logged)")
+            failed = jobs.finish(job_id, "failed", self._now(), error="internal error (logged)")
+            await self._last_word(failed)
+
+    @staticmethod
+    async def _last_word(write: Awaitable[Any]) -> None:
+        """A job's final state; when the store cannot take it (gone, closing), the job stays
+        running there until it is given up as lost."""
+        try:
+            await write
+        except Exception as exc:
+            log.warning("a job's final state was not stored: %s", exc)
 
     async def _progress(self, job_id: str, done: int, total: int | None) -> None:
         if not await self.store.jobs.progress(job_id, done, total, self._now()):
@@ -302,12 +317,14 @@ class JobRunner:
         now = self._now()
         await self.store.jobs.give_up_lost(now - int(LOST_AFTER.total_seconds() * 1e6), now)
         row = await self.store.jobs.get(principal.workspace_id, job_id)
-        if row is None or row.kind not in self._kinds(principal):
+        if row is None:
             raise NotFoundError(f"job_id: no job {job_id!r} here — list_jobs shows yours")
+        self.service.require(principal, KIND_SCOPES[row.kind])  # another kind's: 403
         return row
 
     async def get(self, principal: Principal, job_id: str) -> Job:
-        """Raises: NotFoundError (another workspace's job, or one the caller may not see)."""
+        """Raises: NotFoundError (no such job in the caller's workspace),
+        InsufficientScopeError (a job of a kind the caller's scopes do not cover)."""
         return _job(await self._row(principal, job_id))
 
     async def list(self, principal: Principal, cursor: str | None, limit: int) -> JobList:

@@ -48,6 +48,7 @@ class Endpoint:
     keeps_secret: bool = False  # the body holds a secret: never stored for replays
     slashed_id: bool = False  # {id} may hold slashes (a nested folder's path)
     max_body: int | None = None  # a bigger body than wire.MAX_BODY (an import's file)
+    any_scope: tuple[Scope, ...] = ()  # scope None: the operation checks one of these itself
 
     @property
     def operation_id(self) -> str:

@@ -12,7 +12,6 @@ from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, json_body, path_i
 from clypt_mcp.http.api.params import Params, no_params
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import (
-    MAX_IMPORT_CHARS,
     Cursor,
     ExportStart,
     ImportStart,
@@ -20,10 +19,11 @@ from clypt_mcp.models import (
     JobList,
     PageSize,
     Principal,
+    Scope,
     _Input,
 )
 
-IMPORT_BODY = MAX_IMPORT_CHARS * 2  # bytes: the file's text, JSON-escaped
+IMPORT_BODY = 12 * 1024 * 1024  # bytes: MAX_IMPORT_CHARS of text, JSON-escaped, with room
 
 
 class JobQuery(_Input):
@@ -34,6 +34,8 @@ class JobQuery(_Input):
 
 
 JOB_PARAMS = Params(JobQuery)
+EXPORT_SCOPES = (Scope.LINKS_READ, Scope.ANALYTICS_READ)
+JOB_SCOPES = (Scope.LINKS_READ, Scope.ANALYTICS_READ, Scope.LINKS_WRITE)
 
 
 def endpoints(state: AppState) -> list[Endpoint]:
@@ -77,6 +79,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             start_export,
             None,
             Job,
+            any_scope=EXPORT_SCOPES,
             status=202,
             body=ExportStart,
             errors=(404, *BODY_ERRORS),
@@ -95,6 +98,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             get_export,
             None,
             None,
+            any_scope=EXPORT_SCOPES,
             errors=(404,),
             media=("text/csv", "application/jsonl"),
             description="CSV (a header row, then one row per link or click) or JSON Lines (one "
@@ -105,7 +109,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             "/imports",
             "Import links from another shortener's export (a job)",
             start_import,
-            None,
+            Scope.LINKS_WRITE,
             Job,
             status=202,
             body=ImportStart,
@@ -115,21 +119,22 @@ def endpoints(state: AppState) -> list[Endpoint]:
             "content: the text of that service's own export file (needs links:write). Answers "
             "202 with the job; once done its result is the report: created, skipped (code "
             "taken, with the existing link) and invalid (row number and why). Codes are kept; "
-            "click totals become importedClicks. Running the same import again creates nothing.",
+            "click totals become importedClicks. Running the same import again creates nothing. "
+            "The body may be up to 12 MB.",
         ),
         Endpoint(
             "GET",
             "/jobs",
             "List exports and imports",
             list_jobs,
-            None,
+            Scope.LINKS_READ,
             JobList,
             params=JOB_PARAMS,
             errors=(422,),
-            description="Newest first: the jobs of the workspace that the key's scopes let it "
-            "see (exports of links: links:read; of clicks: analytics:read; imports: "
-            "links:write). status is queued, running, done, failed or cancelled; jobs are kept "
-            "7 days, across restarts.",
+            description="Needs links:read. Newest first: the jobs of the workspace that the "
+            "key's scopes let it see (exports of links: links:read; of clicks: analytics:read; "
+            "imports: links:write). status is queued, running, done, failed or cancelled; jobs "
+            "are kept 7 days, across restarts.",
         ),
         Endpoint(
             "GET",
@@ -138,7 +143,10 @@ def endpoints(state: AppState) -> list[Endpoint]:
             get_job,
             None,
             Job,
+            any_scope=JOB_SCOPES,
             errors=(404,),
+            description="Needs the scope of the job's kind (exports of links: links:read; of "
+            "clicks: analytics:read; imports: links:write), else 403.",
         ),
         Endpoint(
             "POST",
@@ -147,6 +155,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             cancel_job,
             None,
             Job,
+            any_scope=JOB_SCOPES,
             errors=(404,),
             description="A queued or running job stops (an export's partial file is deleted); "
             "a finished job is answered as it is.",

@@ -169,6 +169,8 @@ def _operation(ep: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
         op["requestBody"] = {"required": True, "content": {"application/json": body}}
     if ep.scope is not None:
         op["security"] = [{"bearer": [ep.scope.value]}]
+    elif ep.any_scope:  # one of these, by what the request names (an export's kind)
+        op["security"] = [{"bearer": [s.value]} for s in ep.any_scope]
     op["responses"] = _responses(ep)
     return op
 
