@@ -133,6 +133,7 @@ def _link(
         redirects=rng.randrange(10),
         created_at=created,
         updated_at=created,
+        imported_clicks=0,
         **extra,
     )
 
