@@ -212,7 +212,7 @@ async def test_cancel_stops_a_running_export_and_deletes_its_file(
 
 
 async def test_a_job_whose_process_went_away_is_marked_failed(service: ClyptService) -> None:
-    from clypt_mcp.store.jobs import JobRow
+    from clypt_mcp.store.base import JobRow
 
     long_ago = int((time.time() - 3600) * 1e6)
     row = JobRow(id="job_lost", workspace_id="default", kind="export_clicks", status="running",

@@ -36,8 +36,8 @@ from clypt_mcp.models import (
     Scope,
     expand_scopes,
 )
-from clypt_mcp.store.base import LOG_COLUMNS, ClickFilter, to_us
-from clypt_mcp.store.jobs import FINISHED, JobRow
+from clypt_mcp.store.base import JOB_FINISHED as FINISHED
+from clypt_mcp.store.base import LOG_COLUMNS, ClickFilter, JobRow, to_us
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], Awaitable[None]]

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from clypt_mcp.models import ClickEvent, LinkSort
 
 if TYPE_CHECKING:
-    from clypt_mcp.store.jobs import Jobs
     from clypt_mcp.store.oauth import OAuthStore
     from clypt_mcp.store.web_sessions import WebSessions
 
@@ -717,6 +716,76 @@ class AdminStore(Protocol):
         """Delete every row of every table (the schema stays)."""
 
 
+JOB_FINISHED = ("done", "failed", "cancelled")
+
+
+@dataclass
+class JobRow:
+    """A job as stored (`jobs`, migration 0014); times in integer microseconds."""
+
+    id: str
+    workspace_id: str
+    kind: str  # export_links, export_clicks or import_links
+    status: str  # queued, running, done, failed or cancelled
+    done: int
+    total: int | None
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: int
+    heartbeat_at: int
+    expires_at: int
+
+
+class JobStore(Protocol):
+    """Exports' and imports' jobs and the files exports write (`store.jobs`, jobs.py). A
+    write that moves a job names the status it expects, so a cancel that lands first wins."""
+
+    async def create(self, row: JobRow) -> None: ...
+    async def get(self, workspace_id: str, job_id: str) -> JobRow | None: ...
+    async def get_any(self, job_id: str) -> JobRow | None: ...
+    async def page(
+        self, workspace_id: str, kinds: list[str], before: tuple[int, str] | None, limit: int
+    ) -> list[JobRow]:
+        """Jobs of `kinds`, newest first, after the keyset `(created_at, id)` of `before`."""
+        ...
+
+    async def start(self, job_id: str, now: int) -> bool:
+        """queued -> running; False when it is no longer queued."""
+        ...
+
+    async def progress(self, job_id: str, done: int, total: int | None, now: int) -> bool:
+        """Progress and a heartbeat; False when the job is no longer running."""
+        ...
+
+    async def finish(
+        self,
+        job_id: str,
+        status: str,
+        now: int,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        expires_at: int | None = None,
+    ) -> bool:
+        """queued or running -> `status`; False when it had already finished."""
+        ...
+
+    async def cancel(self, workspace_id: str, job_id: str, now: int) -> bool:
+        """queued or running -> cancelled, its file deleted; False when already finished."""
+        ...
+
+    async def cancel_any(self, job_id: str, now: int) -> None: ...
+    async def give_up_lost(self, stale_before: int, now: int) -> int:
+        """Mark failed the queued or running jobs without a heartbeat since `stale_before`."""
+        ...
+
+    async def add_part(self, job_id: str, seq: int, data: str) -> None: ...
+    async def parts(self, job_id: str) -> list[str]: ...
+    async def purge(self, now: int) -> int:
+        """Delete expired jobs and their files; the number deleted."""
+        ...
+
+
 class FeatureStores(Protocol):
     """Aggregates reached as attributes, each a class of its own over the same seam: OAuth's
     clients, grants and tokens (`store/oauth.py`) and dashboard sessions (`web_sessions.py`),
@@ -727,7 +796,7 @@ class FeatureStores(Protocol):
     @property
     def web_sessions(self) -> WebSessions: ...
     @property
-    def jobs(self) -> Jobs: ...
+    def jobs(self) -> JobStore: ...
 
 
 class Store(

@@ -9,30 +9,13 @@ expects, so a cancel that lands first wins over the runner's last word.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
+from clypt_mcp.store.base import JobRow
 from clypt_mcp.store.sql import Aggregate, Db, Q
 
-FINISHED = ("done", "failed", "cancelled")
 _COLUMNS = ("id, workspace_id, kind, status, done, total, params, result, error, created_at, "
             "heartbeat_at, expires_at")  # fmt: skip
-
-
-@dataclass
-class JobRow:
-    id: str
-    workspace_id: str
-    kind: str
-    status: str
-    done: int
-    total: int | None
-    params: dict[str, Any]
-    result: dict[str, Any] | None
-    error: str | None
-    created_at: int
-    heartbeat_at: int
-    expires_at: int
 
 
 def _row(r: Any) -> JobRow:
