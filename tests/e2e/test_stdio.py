@@ -84,7 +84,9 @@ async def test_read_only_scopes_over_stdio(tmp_path: Path) -> None:
     with anyio.fail_after(60):
         async with Client(params, read_timeout_seconds=30) as c:
             names = {t.name for t in (await c.list_tools()).tools}
-    assert names == {"list_links", "get_link", "get_qr_code", "get_analytics", "list_clicks"}
+    assert names == {"list_links", "get_link", "get_qr_code", "get_analytics", "list_clicks",
+                     "export_links", "export_clicks", "list_jobs", "get_job",
+                     "cancel_job"}  # fmt: skip
 
 
 async def test_bad_configuration_fails_at_start_with_one_line(tmp_path: Path) -> None:

@@ -82,7 +82,8 @@ async def test_key_scopes_decide_tools_and_workspace(
             Client(streamable_http_client(f"{ORIGIN}/mcp", http_client=http), mode=mode) as c,
         ):
             names = {t.name for t in (await c.list_tools()).tools}
-            assert names == {"list_links", "get_link", "get_qr_code"}
+            assert names == {"list_links", "get_link", "get_qr_code", "export_links",
+                             "list_jobs", "get_job", "cancel_job"}  # fmt: skip
             got = await c.call_tool("get_link", {"link": "team-a"})
             assert not got.is_error
             refused = await c.call_tool("create_link", {"url": "https://e.com/b"})
