@@ -48,6 +48,7 @@ PART_CHARS = 1 << 20  # an export file is stored in parts of about this many cha
 CLICK_PAGE = 5000
 LINK_PAGE = 100
 POLL = 0.25  # seconds between looks at a job a caller waits for
+REAP_EVERY = 30.0  # seconds between looks for lost and expired jobs, when jobs are read
 # What each kind of job needs, to start it and to see it.
 KIND_SCOPES = {
     "export_links": Scope.LINKS_READ,
@@ -129,6 +130,7 @@ class JobRunner:
         self.service = service
         self.store = service.store
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._reaped_at = -REAP_EVERY  # loop time of the last look for lost and expired jobs
 
     def _now(self) -> int:
         return int(to_us(self.service.clock()) or 0)
@@ -177,7 +179,7 @@ class JobRunner:
         work: Callable[[str], Awaitable[dict[str, Any]]],
     ) -> Job:
         now = self._now()
-        await self.store.jobs.purge(now)
+        await self._reap(force=True)
         row = JobRow(
             id=new_id("job"),
             workspace_id=principal.workspace_id,
@@ -313,9 +315,20 @@ class JobRunner:
         scopes = expand_scopes(principal.scopes)
         return [kind for kind, scope in KIND_SCOPES.items() if scope in scopes]
 
-    async def _row(self, principal: Principal, job_id: str) -> JobRow:
+    async def _reap(self, force: bool = False) -> None:
+        """Mark lost jobs failed and delete expired ones: on every start, and at most every
+        REAP_EVERY seconds when jobs are read (a waiting tool reads its job four times a
+        second)."""
+        clock = asyncio.get_running_loop().time()
+        if not force and clock - self._reaped_at < REAP_EVERY:
+            return
+        self._reaped_at = clock
         now = self._now()
         await self.store.jobs.give_up_lost(now - int(LOST_AFTER.total_seconds() * 1e6), now)
+        await self.store.jobs.purge(now)
+
+    async def _row(self, principal: Principal, job_id: str) -> JobRow:
+        await self._reap()
         row = await self.store.jobs.get(principal.workspace_id, job_id)
         if row is None:
             raise NotFoundError(f"job_id: no job {job_id!r} here — list_jobs shows yours")
@@ -329,8 +342,7 @@ class JobRunner:
 
     async def list(self, principal: Principal, cursor: str | None, limit: int) -> JobList:
         """The caller's workspace's jobs that its scopes let it see, newest first."""
-        now = self._now()
-        await self.store.jobs.give_up_lost(now - int(LOST_AFTER.total_seconds() * 1e6), now)
+        await self._reap()
         before = _decode_cursor(cursor) if cursor else None
         rows = await self.store.jobs.page(
             principal.workspace_id, self._kinds(principal), before, limit + 1
