@@ -117,6 +117,8 @@ async def test_export_clicks_answers_a_resource_link_and_the_file_has_every_row(
 async def test_export_links_selects_as_list_links_does(
     make_server: ServerFactory, service: ClyptService
 ) -> None:
+    await service.create_link(WHO, LinkCreate(url="https://e.com/geo", code="geo-link",
+                                              geo={"FR": "https://e.com/fr"}))  # fmt: skip
     for i in range(130):
         tags = ["spring"] if i % 2 else None
         await service.create_link(WHO, LinkCreate(url=f"https://e.com/{i}", code=f"link-{i:03d}",
@@ -133,9 +135,16 @@ async def test_export_links_selects_as_list_links_does(
         )
         whole = await c.call_tool("export_links", {})
         card = whole.structured_content
-        assert card is not None and card["rows"] == 130
+        assert card is not None and card["rows"] == 131
         rows = list(csv.DictReader(io.StringIO((await _read(c, card["uri"])).text)))
-        assert [row["code"] for row in rows] == [f"link-{i:03d}" for i in range(130)]
+        codes = ["geo-link"] + [f"link-{i:03d}" for i in range(130)]
+        assert [row["code"] for row in rows] == codes  # oldest first
+        assert "imported_clicks" in rows[0] and "password_hash" not in rows[0]
+        geo = await c.call_tool("export_links", {"query": "geo-link", "format": "jsonl"})
+        assert geo.structured_content is not None
+        (record,) = [json.loads(x) for x in (await _read(c, geo.structured_content["uri"]))
+                     .text.splitlines()]  # fmt: skip
+        assert record["geo"] == {"FR": "https://e.com/fr"} and record["code"] == "geo-link"
 
 
 async def test_jobs_are_listed_read_and_kept_in_the_store(

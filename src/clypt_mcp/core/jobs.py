@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clypt_mcp.core.ids import new_id
 from clypt_mcp.errors import ClyptError, InvalidInputError, NotFoundError
@@ -30,6 +30,7 @@ from clypt_mcp.models import (
     Job,
     JobList,
     JobProgress,
+    Link,
     LinkExport,
     LinkQuery,
     Principal,
@@ -38,6 +39,9 @@ from clypt_mcp.models import (
 )
 from clypt_mcp.store.base import JOB_FINISHED as FINISHED
 from clypt_mcp.store.base import LOG_COLUMNS, ClickFilter, JobRow, to_us
+
+if TYPE_CHECKING:
+    from clypt_mcp.core.service import ClyptService
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], Awaitable[None]]
@@ -60,9 +64,12 @@ CLICK_FIELDS = ["id", "time", *LOG_COLUMNS[2:]]
 LINK_FIELDS = [
     "id", "code", "short_url", "url", "title", "notes", "tags", "folder", "utm_source",
     "utm_medium", "utm_campaign", "utm_term", "utm_content", "starts_at", "expires_at",
-    "max_clicks", "has_password", "disabled", "status", "clicks", "last_clicked_at",
-    "created_at", "updated_at", "deleted_at",
+    "max_clicks", "has_password", "disabled", "status", "clicks", "imported_clicks",
+    "last_clicked_at", "created_at", "updated_at", "deleted_at",
 ]  # fmt: skip
+# JSON Lines carries every field of a link as list_links shows it (variants, geo and devices
+# too, which a CSV cell would flatten); CSV the flat ones above.
+LINK_JSON_FIELDS = list(Link.model_fields)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -123,10 +130,7 @@ class JobCancelled(Exception):
 class JobRunner:
     """Starts, runs, lists and cancels the jobs of one service."""
 
-    def __init__(self, service: Any) -> None:
-        from clypt_mcp.core.service import ClyptService
-
-        assert isinstance(service, ClyptService)
+    def __init__(self, service: ClyptService) -> None:
         self.service = service
         self.store = service.store
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -264,7 +268,8 @@ class JobRunner:
         self, principal: Principal, sel: LinkExport
     ) -> Callable[[str], Awaitable[dict[str, Any]]]:
         async def work(job_id: str) -> dict[str, Any]:
-            out = _FileWriter(self, job_id, sel.format, LINK_FIELDS)
+            columns = LINK_FIELDS if sel.format == "csv" else LINK_JSON_FIELDS
+            out = _FileWriter(self, job_id, sel.format, columns)
             cursor = None
             while True:
                 query = LinkQuery(query=sel.query, tag=sel.tag, folder=sel.folder,
