@@ -18,7 +18,8 @@ from tests.http.rest import Api
 from tests.http.seed import ENDPOINTS, endpoint_id, snapshot
 
 pytestmark = pytest.mark.anyio
-POSTS = [e for e in ENDPOINTS if e[0] == "POST"]
+# POSTs on a path of their own (a job's cancel has an id in its path: test_jobs_api.py covers it)
+POSTS = [e for e in ENDPOINTS if e[0] == "POST" and "{" not in e[1]]
 KEY = {"Idempotency-Key": "retry-7f3c"}
 
 
