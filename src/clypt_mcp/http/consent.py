@@ -407,7 +407,8 @@ def routes(state: AppState, provider: ClyptOAuthProvider, limits: Limits) -> lis
             "Signed in",
             f"<p>This browser may now approve apps for workspace "
             f"<strong>{escape(session.workspace_id)}</strong> for the next few minutes. Go back "
-            "to the page that asked you to connect and reload it.</p>",
+            "to the page that asked you to connect and reload it.</p>"
+            '<p>Or <a href="/app/signin">sign in to the dashboard</a> with this link.</p>',
         )
         response.set_cookie(
             SIGNIN_COOKIE,

@@ -14,7 +14,7 @@ from clypt_mcp.assets import PNG_SIZE, TOOL_ICONS, icon_data_uri
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.core.service import describe_validation_error
 from clypt_mcp.models import ALL_SCOPES, Scope, expand_scopes
-from clypt_mcp.tools import analytics, links, organize, qr, resources
+from clypt_mcp.tools import analytics, links, organize, qr, resources, ui
 from clypt_mcp.tools.common import SENT_ARGUMENTS
 from clypt_mcp.tools.protocol import (
     PROMPT_SCOPES,
@@ -142,6 +142,17 @@ def _set_tool_icons(mcp: MCPServer) -> None:
         tool.icons = icons(TOOL_ICONS.get(tool.name, "clypt"))
 
 
+# The tools whose results the MCP App `ui://clypt/analytics` shows (tools/ui).
+UI_TOOLS = ("get_analytics", "get_link")
+
+
+def _set_tool_ui(mcp: MCPServer) -> None:
+    for name in UI_TOOLS:
+        tool = mcp._tool_manager.get_tool(name)
+        if tool is not None:
+            tool.meta = {**(tool.meta or {}), **ui.tool_meta()}
+
+
 def build_server(
     backends: BackendProvider,
     scopes: frozenset[Scope] = ALL_SCOPES,
@@ -158,6 +169,8 @@ def build_server(
     needs them (a fast cold start for stdio hosts).
     """
     granted = expand_scopes(scopes)
+    # the analytics view (MCP Apps) where analytics may be read
+    apps = [ui.apps()] if Scope.ANALYTICS_READ in granted else []
     mcp: MCPServer = MCPServer(
         "clypt",
         title="Clypt",
@@ -166,6 +179,7 @@ def build_server(
         website_url="https://github.com/clypt/clypt-mcp",
         icons=icons(),
         log_level=log_level,  # type: ignore[arg-type]
+        extensions=apps,
         **kwargs,
     )
     resources.register_completion(mcp, backends, granted)  # a capability: needed up front
@@ -184,6 +198,8 @@ def build_server(
                 mcp.remove_prompt(name)
         tidy_descriptions(mcp)
         _set_tool_icons(mcp)
+        if apps:
+            _set_tool_ui(mcp)
 
     hidden = {name: scope for name, scope in TOOL_SCOPES.items() if scope not in granted}
     if lazy:
@@ -192,4 +208,5 @@ def build_server(
         register()
     mcp.middleware.append(ArgumentGate(mcp, hidden, scope_hint))
     mcp.middleware.append(SurfaceGate(mcp))
+    mcp.middleware.append(ui.HideAppsFromPlainClients())
     return mcp

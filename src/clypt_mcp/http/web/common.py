@@ -3,7 +3,8 @@
 Sessions live on the server (table `web_sessions`, see clypt_mcp.store.web_sessions): the
 browser holds a random token in an HttpOnly, SameSite=Lax cookie (Secure behind TLS), the
 store keeps its SHA-256. Each request looks the session's API key up again, so a revoked or
-expired key ends the session at once, and acts with that key's scopes.
+expired key ends the session at once, and acts with that key's scopes. A session opened with a
+one-time sign-in link (`clypt-mcp signin-link`) acts with the link's scopes until it ends.
 
 CSRF tokens are derived from the session token (or, before sign-in, from a short-lived cookie of
 their own), so a form's token is good only with the cookie it was made for.
@@ -35,7 +36,12 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "clypt_session"
-SIGNIN_COOKIE = "clypt_signin"  # before sign-in: what the sign-in form's CSRF token is bound to
+SIGNIN_COOKIE = "clypt_form"  # before sign-in: what the sign-in form's CSRF token is bound to
+LINK_COOKIE = "clypt_signin"  # left by /oauth/signin: a sign-in link this browser opened
+# A session opened with a one-time sign-in link has no API key: web_sessions.key_id then holds
+# this prefix and the link's scopes ("link:links:read links:write"); key ids never start so.
+LINK_KEY = "link:"
+LINK_SESSION_NAME = "a one-time sign-in link"
 SESSION_LIFETIME = timedelta(hours=12)
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -129,16 +135,19 @@ class Session:
 
 
 async def open_session(state: AppState, principal: Principal) -> str:
-    """A new session for `principal` (signed in with an API key); returns the cookie value."""
+    """A new session for `principal` (signed in with an API key, or with a sign-in link when
+    it has no key id); returns the cookie value."""
     token = secrets.token_urlsafe(32)
     now = state.service.clock()
-    assert principal.key_id is not None
+    key_ref = principal.key_id
+    if key_ref is None:
+        key_ref = LINK_KEY + " ".join(sorted(s.value for s in principal.scopes))
     await web_sessions.purge(state.service.store, to_us(now) or 0)
     await web_sessions.create(
         state.service.store,
         _digest(token),
         principal.workspace_id,
-        principal.key_id,
+        key_ref,
         to_us(now) or 0,
         to_us(now + SESSION_LIFETIME) or 0,
     )
@@ -158,6 +167,11 @@ async def current_session(request: Request, state: AppState) -> Session | None:
     row = await web_sessions.find(state.service.store, _digest(token), to_us(now) or 0)
     if row is None:
         return None
+    if row.key_id.startswith(LINK_KEY):
+        names = row.key_id.removeprefix(LINK_KEY).split()
+        scopes = frozenset(Scope(n) for n in names if n in Scope._value2member_map_)
+        principal = Principal(workspace_id=row.workspace_id, key_id=None, scopes=scopes)
+        return Session(token=token, principal=principal, key_name=LINK_SESSION_NAME)
     for key in await state.service.list_api_keys(row.workspace_id):
         if key.id != row.key_id:
             continue

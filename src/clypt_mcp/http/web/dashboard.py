@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, get_args
 from urllib.parse import urlencode
 
@@ -27,14 +26,14 @@ from clypt_mcp.errors import (
     AuthenticationError,
     BadRequestError,
     ClyptError,
-    InvalidInputError,
     NotFoundError,
 )
 from clypt_mcp.http.api.keys import check_grant
 from clypt_mcp.http.state import AppState
-from clypt_mcp.http.web import chart
+from clypt_mcp.http.web import chart, organize, signin_links
 from clypt_mcp.http.web.common import (
     HERE,
+    LINK_COOKIE,
     PAGE_HEADERS,
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -51,6 +50,7 @@ from clypt_mcp.http.web.common import (
     to_signin,
 )
 from clypt_mcp.http.web.forms import Form, read_form
+from clypt_mcp.http.web.linkform import LinkForm
 from clypt_mcp.models import (
     ALL_SCOPES,
     Analytics,
@@ -90,7 +90,6 @@ BREAKDOWNS = [
     ("Traffic", "traffic"),
     ("Cities", "cities"),
 ]
-LINK_FIELDS = ("url", "code", "title", "tags", "folder", "notes", "expires_at", "max_clicks")
 
 Handler = Callable[[Request, Session, Form | None], Awaitable[Response]]
 
@@ -139,7 +138,9 @@ def routes(state: AppState) -> list[BaseRoute]:
         if request.method == "GET":
             if await current_session(request, state) is not None:
                 return RedirectResponse("/app", status_code=303, headers=PAGE_HEADERS)
-            return _signin_page(request, state)
+            # a sign-in link this browser opened (/oauth/signin) can sign it in here too
+            opened = await signin_links.waiting(service.store, request.cookies.get(LINK_COOKIE))
+            return _signin_page(request, state, link_workspace=opened)
         try:
             form = await read_form(request)
         except BadRequestError as exc:
@@ -157,22 +158,42 @@ def routes(state: AppState) -> list[BaseRoute]:
                 429,
                 {"retry-after": str(wait)},
             )
-        try:
-            principal = await service.authenticate(form.get("api_key"))
-        except AuthenticationError:
-            await limiter.wrong(request)
-            # never echo the key: not in the page, the URL or the log
-            return _signin_page(
-                request, state, "That API key is not valid (unknown, revoked or expired).", 401
-            )
-        if principal.key_id is None:
-            return _signin_page(request, state, "That API key is not valid.", 401)
+        secret = form.get("api_key")
+        link = (
+            request.cookies.get(LINK_COOKIE, "")
+            if form.get("use_link") == "1"
+            else signin_links.token_in(secret)
+        )
+        if link:
+            principal = await signin_links.spend(service.store, link)
+            if principal is None:
+                await limiter.wrong(request)
+                return _signin_page(
+                    request,
+                    state,
+                    "That sign-in link has expired or was used already — make a new one with "
+                    "clypt-mcp signin-link.",
+                    401,
+                )
+        else:
+            try:
+                principal = await service.authenticate(secret)
+            except AuthenticationError:
+                await limiter.wrong(request)
+                # never echo the key: not in the page, the URL or the log
+                return _signin_page(
+                    request, state, "That API key is not valid (unknown, revoked or expired).", 401
+                )
+            if principal.key_id is None:
+                return _signin_page(request, state, "That API key is not valid.", 401)
         token = await open_session(state, principal)
         response = RedirectResponse("/app", status_code=303, headers=PAGE_HEADERS)
         set_cookie(
             response, request, state, SESSION_COOKIE, token, int(SESSION_LIFETIME.total_seconds())
         )
         response.delete_cookie(SIGNIN_COOKIE, path="/")
+        if link:
+            response.delete_cookie(LINK_COOKIE, path="/")
         return response
 
     async def signout(request: Request, session: Session, form: Form | None) -> Response:
@@ -228,14 +249,14 @@ def routes(state: AppState) -> list[BaseRoute]:
 
     async def new_link(request: Request, session: Session, form: Form | None) -> Response:
         ClyptService.require(session.principal, Scope.LINKS_WRITE)
-        return _link_form(request, session, "/app/links", {}, editing=False)
+        return _link_form(request, session, "/app/links", LinkForm(), editing=False)
 
     async def create_link(request: Request, session: Session, form: Form | None) -> Response:
         assert form is not None
         ClyptService.require(session.principal, Scope.LINKS_WRITE)
-        values = {name: form.get(name) for name in LINK_FIELDS}
+        values = LinkForm.from_form(form)
         try:
-            data = LinkCreate.model_validate(_link_data(values, editing=False))
+            data = LinkCreate.model_validate(values.data(editing=False))
             link = await service.create_link(session.principal, data)
         except (ClyptError, ValidationError) as exc:
             message, status = _message(exc)
@@ -267,11 +288,10 @@ def routes(state: AppState) -> list[BaseRoute]:
         link = await _link(session, request)
         action = f"/app/links/{link.id}/edit"
         if form is None:
-            return _link_form(request, session, action, _link_values(link), editing=True)
-        values = {name: form.get(name) for name in LINK_FIELDS}
-        values["disabled"] = "1" if form.has("disabled") else ""
+            return _link_form(request, session, action, LinkForm.from_link(link), editing=True)
+        values = LinkForm.from_form(form, has_password=link.has_password)
         try:
-            data = LinkUpdate.model_validate(_link_data(values, editing=True))
+            data = LinkUpdate.model_validate(values.data(editing=True))
             await service.update_link(session.principal, link.id, data)
         except (ClyptError, ValidationError) as exc:
             message, status = _message(exc)
@@ -322,6 +342,7 @@ def routes(state: AppState) -> list[BaseRoute]:
         period = params.get("period", "7d")
         interval = params.get("interval", "")
         timezone = params.get("timezone", "UTC")[:64]
+        overlay = params.get("previous", "show") != "hide"
         keep = [(k, v) for k, v in selection.items() if k != "link" and v]
         context: dict[str, Any] = {
             "report": None,
@@ -332,6 +353,7 @@ def routes(state: AppState) -> list[BaseRoute]:
             "period": period,
             "interval": interval,
             "timezone": timezone,
+            "overlay": overlay,
         }
         if not session.can(Scope.ANALYTICS_READ):
             return context
@@ -345,7 +367,7 @@ def routes(state: AppState) -> list[BaseRoute]:
             query = AnalyticsQuery.model_validate(selection)
             report = await service.get_analytics(session.principal, query)
             context.update(period="7d", interval="", timezone="UTC")
-        context.update(_report_context(report))
+        context.update(_report_context(report, overlay))
         return context
 
     async def analytics_page(request: Request, session: Session, form: Form | None) -> Response:
@@ -437,6 +459,7 @@ def routes(state: AppState) -> list[BaseRoute]:
         Route("/app/keys", signed_in(keys_page), methods=["GET", "HEAD"]),
         Route("/app/keys", signed_in(create_key, post=True), methods=["POST"]),
         Route("/app/keys/{id}/revoke", signed_in(revoke_key, post=True), methods=["POST"]),
+        *organize.routes(service, signed_in),
         Mount("/app/static", StaticFiles(directory=HERE / "static"), name="web-static"),
     ]
 
@@ -447,6 +470,7 @@ def _signin_page(
     error: str | None = None,
     status: int = 200,
     headers: dict[str, str] | None = None,
+    link_workspace: str | None = None,
 ) -> Response:
     token = request.cookies.get(SIGNIN_COOKIE)
     fresh = not token or len(token) > 200
@@ -461,6 +485,7 @@ def _signin_page(
         session=None,
         csrf=csrf_for(token),
         error=error,
+        link_workspace=link_workspace,
     )
     if fresh:
         set_cookie(response, request, state, SIGNIN_COOKIE, token, 3600)
@@ -517,13 +542,12 @@ def _link_form(
     request: Request,
     session: Session,
     action: str,
-    values: dict[str, str],
+    form: LinkForm,
     *,
     editing: bool,
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    form = {name: values.get(name, "") for name in (*LINK_FIELDS, "disabled")}
     return page(
         request,
         "link_form.html",
@@ -537,62 +561,7 @@ def _link_form(
     )
 
 
-def _link_values(link: Link) -> dict[str, str]:
-    return {
-        "url": link.url,
-        "code": link.code,
-        "title": link.title or "",
-        "tags": ", ".join(link.tags),
-        "folder": link.folder or "",
-        "notes": link.notes or "",
-        "expires_at": link.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
-        if link.expires_at
-        else "",
-        "max_clicks": str(link.max_clicks) if link.max_clicks else "",
-        "disabled": "1" if link.disabled else "",
-    }
-
-
-def _link_data(values: dict[str, str], *, editing: bool) -> dict[str, Any]:
-    """Form fields to LinkCreate/LinkUpdate input: on edit, an empty field clears it."""
-    data: dict[str, Any] = {"url": values["url"]}
-    if values["code"]:
-        data["code"] = values["code"]
-    for name in ("title", "folder", "notes"):
-        if values[name] or editing:
-            data[name] = values[name] or None
-    tags = [t.strip() for t in values["tags"].split(",") if t.strip()]
-    if tags or editing:
-        data["tags"] = tags
-    if values["expires_at"]:
-        data["expires_at"] = _local_time(values["expires_at"])
-    elif editing:
-        data["expires_at"] = None
-    if values["max_clicks"]:
-        try:
-            data["max_clicks"] = int(values["max_clicks"])
-        except ValueError:
-            raise InvalidInputError(
-                "max_clicks: must be a whole number", field="max_clicks"
-            ) from None
-    elif editing:
-        data["max_clicks"] = None
-    if editing:
-        data["disabled"] = bool(values.get("disabled"))
-    return data
-
-
-def _local_time(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInputError(
-            "expires_at: give a date and time such as 2026-12-31T23:59", field="expires_at"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _report_context(report: Analytics) -> dict[str, Any]:
+def _report_context(report: Analytics, overlay: bool = True) -> dict[str, Any]:
     breakdowns = []
     for title, name in BREAKDOWNS:
         rows = getattr(report, name, None)
@@ -600,7 +569,7 @@ def _report_context(report: Analytics) -> dict[str, Any]:
             breakdowns.append((title, rows))
     return {
         "report": report,
-        "chart_svg": chart.svg(report, f"Clicks per {report.query.interval}"),
+        "chart_svg": chart.svg(report, f"Clicks per {report.query.interval}", previous=overlay),
         "points": chart.points(report),
         "breakdowns": breakdowns,
     }

@@ -9,7 +9,7 @@ from starlette.requests import ClientDisconnect, Request
 from clypt_mcp.errors import BadRequestError
 
 MAX_FORM_BYTES = 64 * 1024
-MAX_FIELDS = 64
+MAX_FIELDS = 256  # the link form: up to 10 variant rows and 50 country rules
 
 
 class Form:
