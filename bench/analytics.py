@@ -1,7 +1,7 @@
 """How get_analytics scales with the number of clicks: 10,000 vs 1,000,000 in a fresh store.
 
 Usage: .venv/bin/python bench/analytics.py [--small 10000] [--large 1000000] [--runs 30]
-                                           [--links 100]
+                                           [--links 100] [--before SRC]
 
 Each store gets its clicks spread over the last 30 days across `--links` links in 10 folders
 (each link also tagged with one of 10 tags), then `get_analytics(period=30d)` for the whole
@@ -14,8 +14,11 @@ The acceptance target: the large median is at most 1.5x the small one and under 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -104,7 +107,26 @@ async def main() -> int:
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--links", type=int, default=100)
+    parser.add_argument(
+        "--before",
+        default=None,
+        metavar="SRC",
+        help="also time Clypt from this source folder (PYTHONPATH) on the same stores, each "
+        "side in its own process, rounds interleaved",
+    )
+    parser.add_argument("--time-db", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.time_db:  # a child of --before: time queries on one store, print the samples
+        store = SqliteStore(args.time_db)
+        await store.open()
+        service = ClyptService(store, clock=lambda: NOW)
+        for query in QUERIES.values():  # warm-up
+            await time_query(service, query)
+        times = {q: [await time_query(service, query) for _ in range(args.runs)]
+                 for q, query in QUERIES.items()}  # fmt: skip
+        print(json.dumps(times))
+        await store.close()
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         stores = {}
         for name, count in (("small", args.small), ("large", args.large)):
@@ -123,6 +145,8 @@ async def main() -> int:
                     samples[name, q].append(await time_query(stores[name][0], query))
         for _, store in stores.values():
             await store.close()
+        if args.before:
+            compare_before(args, Path(tmp))
     ok = True
     for q in QUERIES:
         medians = {}
@@ -137,6 +161,26 @@ async def main() -> int:
         print(f"  {q}: ratio large/small (median) {ratio:.2f}:", "met" if met else "MISSED")
     print("target (<= 1.5x and < 50 ms):", "met" if ok else "MISSED")
     return 0 if ok else 1
+
+
+def compare_before(args: argparse.Namespace, tmp: Path) -> None:
+    """The same query on the same two stores from this tree and from `--before`, each side in a
+    fresh process per round (5 timed queries after a warm-up), sides alternating."""
+    sides = {"after": dict(os.environ), "before": os.environ | {"PYTHONPATH": args.before}}
+    samples: dict[tuple[str, str, str], list[float]] = {}
+    for r in range(max(1, args.runs // 5)):
+        for side in list(sides)[:: 1 if r % 2 == 0 else -1]:
+            for name in ("small", "large"):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--time-db", str(tmp / f"{name}.db"), "--runs", "5"],
+                    env=sides[side], capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                for q, values in json.loads(out.stdout).items():
+                    samples.setdefault((q, name, side), []).extend(values)
+    print("before/after, interleaved:")
+    for (q, name, side), values in sorted(samples.items()):
+        median, p90 = summary(values)
+        print(f"  {q:15} {name:5} {side:6}: median {median:6.2f} ms, p90 {p90:6.2f} ms")
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ def p90(values: list[float]) -> float:
     )
 
 
-def build_commands(tmp: Path, clypt: str) -> list[Command]:
+def build_commands(tmp: Path, clypt: str, before: str | None = None) -> list[Command]:
     base = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     base |= {"HOME": str(tmp / "home"), "XDG_DATA_HOME": str(tmp / "home" / ".local" / "share")}
     (tmp / "home").mkdir()
@@ -172,12 +172,20 @@ def build_commands(tmp: Path, clypt: str) -> list[Command]:
         folder.mkdir()
         return base | {"CLYPT_DATABASE_URL": f"sqlite:///{folder / 'clypt.db'}"}
 
+    def before_env() -> dict[str, str]:
+        db = tmp / "existing-before" / "clypt.db"
+        return base | {"CLYPT_DATABASE_URL": f"sqlite:///{db}", "PYTHONPATH": str(before)}
+
     (tmp / "existing").mkdir()
-    return [
+    (tmp / "existing-before").mkdir()
+    commands = [
         Command("A  bare MCPServer", [sys.executable, str(BENCH / "bare_server.py")], bare_env),
         Command("B  clypt-mcp, existing db", [clypt], existing_env),
         Command("B  clypt-mcp, fresh db", [clypt], fresh_env),
     ]
+    if before is not None:  # another source tree of Clypt, e.g. the commit before a change
+        commands.append(Command("B  clypt-mcp before, existing db", [clypt], before_env))
+    return commands
 
 
 def run_rounds(
@@ -196,7 +204,7 @@ def run_rounds(
 
 
 def report(commands: list[Command], args: argparse.Namespace, load: list[float]) -> int:
-    bare, existing, fresh = commands
+    bare, existing, fresh = commands[:3]
     cpus = os.cpu_count()
     print(
         f"Cold start over stdio: spawn -> `initialize` answer (2025-11-25), {args.runs} runs each"
@@ -257,6 +265,12 @@ def main() -> int:
         help="which Clypt figure the exit status checks (existing)",
     )
     parser.add_argument("--clypt", default=None, help="clypt-mcp executable (next to python)")
+    parser.add_argument(
+        "--before",
+        default=None,
+        metavar="SRC",
+        help="also time Clypt from this source folder (PYTHONPATH), e.g. an older commit's src",
+    )
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -265,7 +279,7 @@ def main() -> int:
         clypt = shutil.which("clypt-mcp") or parser.error("clypt-mcp not found; pass --clypt")
     with tempfile.TemporaryDirectory(prefix="clypt-cold-start-") as name:
         tmp = Path(name)
-        commands = build_commands(tmp, clypt)
+        commands = build_commands(tmp, clypt, args.before)
         try:
             # Warm-up also creates the "existing" database and warms the page cache for all.
             run_rounds(commands, max(args.warmup, 1), args.timeout, tmp, record=False)

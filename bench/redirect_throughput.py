@@ -123,6 +123,7 @@ class Server:
     rps: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)  # server CPU time per request
     requests: int = 0
+    env: dict[str, str] | None = None
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process so far (all its threads)."""
@@ -133,7 +134,11 @@ class Server:
     def start(self, log: Path) -> None:
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=self.env,
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -274,6 +279,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="open connections (32)")
     parser.add_argument("--min-ratio", type=float, default=0.70, help="pass mark for B/A (0.70)")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument(
+        "--before",
+        default=None,
+        metavar="SRC",
+        help="also measure Clypt from this source folder (PYTHONPATH), e.g. an older commit's src",
+    )
     args = parser.parse_args()
     if args.rounds < 1 or args.duration <= 0 or not 1 <= args.connections <= 1000:
         parser.error("--rounds >= 1, --duration > 0 and 1 <= --connections <= 1000")
@@ -288,16 +299,23 @@ def main() -> int:
         port_a, port_b = free_port(), free_port()
         bare = Server("A  bare Starlette", [*me, "bare", str(port_a)], port_a)
         clypt = Server("B  Clypt redirect", [*me, "clypt", str(port_b), str(db)], port_b)
+        servers = [bare, clypt]
+        if args.before:  # Clypt from another source tree too, e.g. the commit before a change
+            db_c, port_c = tmp / "before.db", free_port()
+            make_database(db_c)
+            env = os.environ | {"PYTHONPATH": args.before}
+            argv = [*me, "clypt", str(port_c), str(db_c)]
+            servers.append(Server("B  Clypt redirect, before", argv, port_c, env=env))
         try:
-            for server in (bare, clypt):
-                server.start(tmp / f"{server.label[0]}.log")
+            for i, server in enumerate(servers):
+                server.start(tmp / f"{i}.log")
             probes = 1
-            for server in (bare, clypt):
+            for server in servers:
                 _, n = load(server.port, args.warmup, args.connections)
                 server.requests += n
             load_before = os.getloadavg()[0]
             for r in range(args.rounds):
-                order = (bare, clypt) if r % 2 == 0 else (clypt, bare)
+                order = servers if r % 2 == 0 else servers[::-1]
                 for server in order:
                     cpu = server.cpu_seconds()
                     rps, n = load(server.port, args.duration, args.connections)
@@ -306,7 +324,8 @@ def main() -> int:
                     server.requests += n
                 print(
                     f"  round {r + 1}/{args.rounds}: A {bare.rps[-1]:.0f}/s, "
-                    f"B {clypt.rps[-1]:.0f}/s",
+                    f"B {clypt.rps[-1]:.0f}/s"
+                    + (f", B before {servers[2].rps[-1]:.0f}/s" if args.before else ""),
                     file=sys.stderr,
                     flush=True,
                 )
@@ -317,12 +336,13 @@ def main() -> int:
         finally:
             bare.stop()
             code = clypt.stop()
+            for extra in servers[2:]:
+                extra.stop()
         clicks = count_clicks(db)
         answered = clypt.requests + probes
         return report(
             args,
-            bare,
-            clypt,
+            servers,
             "wrk" if use_wrk else "python",
             code,
             clicks,
@@ -333,14 +353,14 @@ def main() -> int:
 
 def report(
     args: argparse.Namespace,
-    bare: Server,
-    clypt: Server,
+    servers: list[Server],
     client: str,
     exit_code: int,
     clicks: int,
     answered: int,
     load: tuple[float, float],
 ) -> int:
+    bare, clypt = servers[:2]
     a, b = statistics.median(bare.rps), statistics.median(clypt.rps)
     ratios = [y / x for x, y in zip(bare.rps, clypt.rps, strict=True)]
     print(
@@ -354,7 +374,7 @@ def report(
     print()
     print("| server | median req/s | min req/s | max req/s | median server CPU µs/request |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for server in (bare, clypt):
+    for server in servers:
         rps = server.rps
         print(
             f"| {server.label.replace('  ', ' ')} | {statistics.median(rps):.0f} | "
@@ -365,6 +385,12 @@ def report(
     cpu_ratio = statistics.median(bare.cpu_us) / statistics.median(clypt.cpu_us)
     print(f"throughput ratio B/A: {b / a:.2f} (of medians); per round: {per_round}")
     print(f"CPU-per-request ratio A/B: {cpu_ratio:.2f} (less sensitive to other load)")
+    for extra in servers[2:]:
+        extra_cpu = statistics.median(bare.cpu_us) / statistics.median(extra.cpu_us)
+        print(
+            f"{extra.label.split('  ')[1]}: ratio to A {statistics.median(extra.rps) / a:.2f}, "
+            f"CPU-per-request ratio A/it {extra_cpu:.2f}"
+        )
     how = "re-raised SIGTERM after a clean shutdown" if exit_code == -signal.SIGTERM else ""
     print(
         f"B stopped with SIGTERM (exit {exit_code}{', ' + how if how else ''}); clicks in its "

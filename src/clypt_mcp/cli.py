@@ -284,10 +284,9 @@ async def _apps(settings: Settings, args: argparse.Namespace) -> None:
     import time
 
     from clypt_mcp.models import ALL_SCOPES, Scope, parse_scopes
-    from clypt_mcp.store.oauth import OAuthStore, sql_runner
 
     async with open_service(settings) as service:
-        store = OAuthStore(sql_runner(service.store))
+        store = service.store.oauth
         if args.command == "signin-link":
             from clypt_mcp.http.oauth import create_signin_link
 
@@ -323,15 +322,8 @@ async def _report_reserved(store: Any) -> None:
     """Name the links whose codes are now paths of the server: they keep redirecting where the
     server does not answer that path itself, but should be renamed."""
     from clypt_mcp.core.codes import RESERVED_CODES
-    from clypt_mcp.store.oauth import sql_runner
 
-    marks = ", ".join("?" for _ in RESERVED_CODES)
-    rows = await sql_runner(store).fetchall(
-        f"SELECT workspace_id, code FROM links WHERE lower(code) IN ({marks}) "
-        "AND deleted_at IS NULL ORDER BY workspace_id, code",
-        sorted(RESERVED_CODES),
-    )
-    for workspace, code in rows:
+    for workspace, code in await store.links_with_codes(sorted(RESERVED_CODES)):
         _err(
             f"link '{code}' in workspace '{workspace}' holds a code this server now reserves: "
             "rename it (update_link or PATCH /api/v1/links/{id} with a new code)\n"

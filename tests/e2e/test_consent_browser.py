@@ -16,7 +16,6 @@ from clypt_mcp.config import Settings
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.http.app import create_app
 from clypt_mcp.http.oauth import create_signin_link
-from clypt_mcp.store.oauth import OAuthStore, sql_runner
 from tests.e2e.test_browser import Browser, browser, landing  # noqa: F401 - fixtures
 from tests.http.live import free_port, started
 from tests.http.test_oauth import pkce
@@ -74,7 +73,7 @@ async def test_a_signin_link_approves_a_client_in_chromium(
         assert headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
 
-    store = OAuthStore(sql_runner(service.store))
+    store = service.store.oauth
     link = await create_signin_link(store, origin, "default", ["links:read"])
     await browser.open(link)
     await browser.wait_for_text("Signed in")

@@ -6,7 +6,7 @@ from typing import Any
 
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import ApiKeyCreate, LinkCreate, LinkQuery, Principal, Scope
-from clypt_mcp.store.oauth import GrantRecord, OAuthStore, sql_runner
+from clypt_mcp.store.oauth import GrantRecord
 
 # (method, path with {link}/{tag}/{folder}/{key}, scope, a valid body, success status)
 ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
@@ -55,7 +55,7 @@ async def seed(service: ClyptService, workspace: str) -> dict[str, str]:
     key = await service.create_api_key(
         workspace, ApiKeyCreate(name="victim", scopes=[Scope.LINKS_READ])
     )
-    app = await OAuthStore(sql_runner(service.store)).upsert_grant(
+    app = await service.store.oauth.upsert_grant(
         GrantRecord(
             id=f"app_seed_{workspace}",
             workspace_id=workspace,

@@ -552,12 +552,14 @@ async def test_tokens_codes_keys_and_signin_links_stay_out_of_logs_errors_and_th
 
 async def test_an_old_link_on_a_now_reserved_path_keeps_redirecting_on_get(world: World) -> None:
     from clypt_mcp.models import LinkCreate, Principal
-    from clypt_mcp.store.oauth import sql_runner
+    from clypt_mcp.store.tables import SqlStore
 
     owner = Principal(workspace_id="default")
     await world.service.create_link(owner, LinkCreate(url="https://e.com/old", code="tokenx"))
-    await sql_runner(world.service.store).execute(
-        "UPDATE links SET code = 'token' WHERE code = 'tokenx'"
+    store = world.service.store
+    assert isinstance(store, SqlStore)
+    await store.db.run(
+        lambda q: q.run("UPDATE links SET code = 'token' WHERE code = 'tokenx'"), write=True
     )
     old = await world.http.get("/token")
     assert (

@@ -13,7 +13,6 @@ from clypt_mcp.core.service import ClyptService
 from clypt_mcp.errors import ClyptError, UnavailableError
 from clypt_mcp.models import ALL_SCOPES, LinkCreate, Principal
 from clypt_mcp.store.postgres import PostgresStore
-from clypt_mcp.store.postgres_sql import scalar
 
 # every test here needs the PostgreSQL server: skipped, with how to get one, without it
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pg_server")]
@@ -62,7 +61,7 @@ async def test_a_database_error_reaches_no_one_as_sql(
     await store.open()
     try:
         with pytest.raises(ClyptError) as caught:
-            await store._run(lambda c: scalar(c, "SELECT no_such_column FROM links"))
+            await store._run(lambda q: q.scalar("SELECT no_such_column FROM links"))
     finally:
         await store.close()
     assert type(caught.value) is ClyptError and caught.value.code == "internal_error"

@@ -147,6 +147,6 @@ async def _rate_rows(store: Store, key: str) -> list[tuple[int, int]]:
     else:
         assert isinstance(store, PostgresStore)
         sql = "SELECT window_start, count FROM rate_limits WHERE key = %s ORDER BY window_start"
-        async with store.pool.connection() as conn:
-            rows = await (await conn.execute(sql, (key,))).fetchall()
+        with store.pool.connection() as conn:
+            rows = conn.execute(sql, (key,)).fetchall()
     return [(int(w), int(c)) for w, c in rows]

@@ -100,3 +100,16 @@ async def test_copy_between_two_sqlite_stores(tmp_path: Path, clock: FakeClock) 
     finally:
         await source.close()
         await target.close()
+
+
+async def test_links_with_codes_finds_codes_in_any_case_and_skips_deleted_links(
+    store: Store, clock: FakeClock
+) -> None:
+    service = ClyptService(store, clock=clock)
+    for code in ("Token", "keep", "authorize", "register"):  # reserved codes of an older version
+        link = await service.create_link(P, LinkCreate(url="https://e.com/", code=f"x{code}"))
+        await store.update_link("default", link.id, {"code": code}, None)
+    await service.delete_link(P, "register")
+    found = await store.links_with_codes(["authorize", "register", "token"])
+    assert sorted(found) == [("default", "Token"), ("default", "authorize")]
+    assert await store.links_with_codes([]) == []

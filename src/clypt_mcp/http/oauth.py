@@ -66,7 +66,7 @@ from clypt_mcp.http.oauth_fetch import FetchError, fetch_document, is_document_u
 from clypt_mcp.http.ratelimit import RateLimiter
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import Scope
-from clypt_mcp.store.oauth import GrantRecord, OAuthStore, TokenRow, sql_runner
+from clypt_mcp.store.oauth import GrantRecord, OAuthStore, TokenRow
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -189,7 +189,7 @@ class ClyptOAuthProvider:
     def __init__(self, state: AppState, clock: Callable[[], float] = time.time) -> None:
         self.state = state
         self.settings = state.settings
-        self.store = OAuthStore(sql_runner(state.service.store))
+        self.store = state.service.store.oauth
         self.clock = clock
         self.issuer = state.settings.base
         self.resource = f"{state.settings.base}/mcp"

@@ -5,9 +5,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from clypt_mcp.models import ClickEvent, LinkSort
+
+if TYPE_CHECKING:
+    from clypt_mcp.store.oauth import OAuthStore
+    from clypt_mcp.store.web_sessions import WebSessions
 
 
 @dataclass
@@ -44,28 +48,40 @@ class LinkRecord:
     tags: list[str] = field(default_factory=list)
 
 
+# Every column of `links`, in the order the stores select and copy them: how it is stored
+# ("text", "int", "time": integer µs, "json": text, "flag": 0/1) and whether a caller may set it.
+# Column lists and row codecs derive from this table (see `rows.py`).
+LINK_FIELDS: dict[str, tuple[str, bool]] = {
+    "id": ("text", False),
+    "workspace_id": ("text", False),
+    "code": ("text", True),
+    "url": ("text", True),
+    "title": ("text", True),
+    "notes": ("text", True),
+    "folder_id": ("text", True),
+    "utm_source": ("text", True),
+    "utm_medium": ("text", True),
+    "utm_campaign": ("text", True),
+    "utm_term": ("text", True),
+    "utm_content": ("text", True),
+    "starts_at": ("time", True),
+    "expires_at": ("time", True),
+    "max_clicks": ("int", True),
+    "password_hash": ("text", True),
+    "variants": ("json", True),
+    "geo": ("json", True),
+    "devices": ("json", True),
+    "disabled": ("flag", True),
+    "clicks": ("int", False),
+    "redirects": ("int", False),
+    "last_clicked_at": ("time", False),
+    "created_at": ("time", False),
+    "updated_at": ("time", False),
+    "deleted_at": ("time", True),
+}
+
 # Columns a caller may set on a link (everything but ids, counters and timestamps it owns).
-LINK_COLUMNS = (
-    "code",
-    "url",
-    "title",
-    "notes",
-    "folder_id",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "starts_at",
-    "expires_at",
-    "max_clicks",
-    "password_hash",
-    "variants",
-    "geo",
-    "devices",
-    "disabled",
-    "deleted_at",
-)
+LINK_COLUMNS = tuple(name for name, (_, settable) in LINK_FIELDS.items() if settable)
 
 
 @dataclass
@@ -307,20 +323,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "workspaces": (("id", "created_at"), ("id",)),
     "folders": (("id", "workspace_id", "parent_id", "name", "created_at"), ("id",)),
     "tags": (("id", "workspace_id", "name", "color", "created_at"), ("id",)),
-    "links": (
-        (
-            "id",
-            "workspace_id",
-            *LINK_COLUMNS[:-1],
-            "clicks",
-            "redirects",
-            "last_clicked_at",
-            "created_at",
-            "updated_at",
-            "deleted_at",
-        ),
-        ("id",),
-    ),
+    "links": (tuple(LINK_FIELDS), ("id",)),
     "link_tags": (("link_id", "tag_id"), ("link_id", "tag_id")),
     "clicks": (
         (
@@ -423,20 +426,13 @@ def row_key(table: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(row[columns.index(k)] for k in key)
 
 
-class Store(Protocol):
-    """Async storage for one Clypt installation. Uniqueness lives in the database.
+# The Store, by aggregate: a feature with tables of its own adds a small protocol here and one
+# implementation module beside `links.py` (run on both databases through `sql.py`).
 
-    Raises (any method): UnavailableError when the database stays busy or unreachable.
-    """
 
-    async def open(self) -> None:
-        """Connect and apply pending migrations."""
+class LinkStore(Protocol):
+    """Links, with their tags and folder placed in the same transaction."""
 
-    async def close(self) -> None: ...
-
-    async def ensure_workspace(self, workspace_id: str, now: datetime) -> None: ...
-
-    # links
     async def insert_link(
         self,
         record: LinkRecord,
@@ -482,15 +478,13 @@ class Store(Protocol):
     ) -> tuple[list[LinkRecord], int]:
         """One page of links after the keyset `(sort value, id)`, and the total matching."""
 
-    async def get_idempotent(self, workspace_id: str, key: str) -> tuple[str, str] | None:
-        """`(request_hash, response)` stored under an idempotency key."""
+    async def count_redirect(self, link_id: str, now: datetime) -> bool:
+        """Count one redirect; False when the link's `max_clicks` is already reached."""
 
-    async def put_idempotent(
-        self, workspace_id: str, key: str, request_hash: str, response: str, now: datetime
-    ) -> bool:
-        """Store a response; False when the key already exists."""
 
-    # tags
+class OrganiseStore(Protocol):
+    """Tags and folders."""
+
     async def list_tags(self, workspace_id: str) -> list[TagRecord]: ...
     async def create_tag(self, workspace_id: str, record: TagRecord) -> None:
         """Raises: TagTakenError."""
@@ -501,8 +495,6 @@ class Store(Protocol):
         """Raises: TagTakenError."""
 
     async def delete_tag(self, workspace_id: str, tag_id: str) -> bool: ...
-
-    # folders
     async def list_folders(self, workspace_id: str) -> list[FolderRecord]: ...
     async def create_folder(self, workspace_id: str, record: FolderRecord) -> None:
         """Raises: ConflictError when the parent already holds that name."""
@@ -518,7 +510,10 @@ class Store(Protocol):
     async def delete_folder(self, workspace_id: str, folder_id: str) -> bool:
         """Delete a folder, moving its links and subfolders to its parent."""
 
-    # clicks and analytics
+
+class ClickStore(Protocol):
+    """Raw clicks, their rollups, and the analytics read from them."""
+
     async def record_clicks(self, events: list[ClickEvent]) -> None: ...
     async def click_page(
         self,
@@ -536,28 +531,15 @@ class Store(Protocol):
     ) -> int: ...
 
     async def purge_clicks(self, before: int, limit: int) -> int:
-        """Delete at most `limit` raw clicks, and first-visit marks, older than `before`
-        (Unix seconds), in every workspace; the number of rows deleted. Rollups and link
-        counters stay, so analytics and totals do not change: only exports see less."""
+        """Delete at most `limit` raw clicks older than `before` (Unix seconds), in every
+        workspace; the number deleted. Rollups, visitor marks and link counters stay, so
+        analytics and totals do not change: only exports see less."""
         ...
 
     async def cap_rollups(self, since: int) -> int:
         """Fold the rollup keys of VISITOR_DIMS beyond each bucket's ROLLUP_KEYS biggest
         into `other`, for buckets starting at `since` or later; the rows folded."""
         ...
-
-    async def purge_idempotency(self, before: int, limit: int) -> int:
-        """Delete at most `limit` remembered idempotency keys (MCP and REST) stored before
-        `before` (Unix µs); the number deleted."""
-        ...
-
-    async def purge_request_counts(self, before: int) -> int:
-        """Delete the request counters of windows that started before `before` (Unix seconds);
-        the number deleted."""
-        ...
-
-    async def count_redirect(self, link_id: str, now: datetime) -> bool:
-        """Count one redirect; False when the link's `max_clicks` is already reached."""
 
     async def click_stats(
         self,
@@ -572,7 +554,10 @@ class Store(Protocol):
         """Counts over `[start, end)` (epoch seconds, multiples of SLOT) from the rollups;
         the time series in `unit`-second buckets (SLOT or 3600)."""
 
-    # api keys
+
+class KeyStore(Protocol):
+    """API keys (hashed) and the install's secrets."""
+
     async def insert_key(self, record: KeyRecord, key_hash: str, max_active: int) -> bool:
         """Insert a key; False when the workspace already has `max_active` active keys."""
 
@@ -581,7 +566,6 @@ class Store(Protocol):
     async def revoke_key(self, workspace_id: str | None, key_id: str, now: datetime) -> bool: ...
     async def touch_key(self, key_id: str, now: datetime) -> None: ...
 
-    # state every process on the store shares
     async def visitor_secret(self) -> bytes:
         """The install's visitor-hash secret (VISITOR_SECRET_BYTES random bytes), made on
         first use. Processes that ask at once get the same one: the first insert wins and every
@@ -590,6 +574,23 @@ class Store(Protocol):
     async def set_visitor_secret(self, secret: bytes) -> None:
         """Replace the visitor-hash secret (`db copy` carries the source's over, so visitors
         keep their hashes and today's unique counts go on)."""
+        ...
+
+
+class GuardStore(Protocol):
+    """Idempotency keys and request counters: state every process on the store shares."""
+
+    async def get_idempotent(self, workspace_id: str, key: str) -> tuple[str, str] | None:
+        """`(request_hash, response)` stored under an idempotency key."""
+
+    async def put_idempotent(
+        self, workspace_id: str, key: str, request_hash: str, response: str, now: datetime
+    ) -> bool:
+        """Store a response; False when the key already exists."""
+
+    async def purge_idempotency(self, before: int, limit: int) -> int:
+        """Delete at most `limit` remembered idempotency keys (MCP and REST) stored before
+        `before` (Unix µs); the number deleted."""
         ...
 
     async def count_request(self, key: str, window_start: int, limit: int) -> int | None:
@@ -603,8 +604,26 @@ class Store(Protocol):
         only."""
         ...
 
-    # whole-store operations: status, copies between stores
+    async def purge_request_counts(self, before: int) -> int:
+        """Delete the request counters of windows that started before `before` (Unix seconds);
+        the number deleted."""
+        ...
+
+
+class AdminStore(Protocol):
+    """The store as a whole: lifecycle, workspaces, status, copies between stores."""
+
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None: ...
+    async def ensure_workspace(self, workspace_id: str, now: datetime) -> None: ...
     async def count_links(self) -> int: ...
+    async def links_with_codes(self, codes: list[str]) -> list[tuple[str, str]]:
+        """`(workspace, code)` of the links not deleted whose code is one of `codes` (lower
+        case) in any letter case, by workspace and code."""
+        ...
+
     async def schema_version(self) -> int:
         """The newest migration applied."""
 
@@ -626,6 +645,25 @@ class Store(Protocol):
 
     async def clear_all(self) -> None:
         """Delete every row of every table (the schema stays)."""
+
+
+class FeatureStores(Protocol):
+    """Aggregates reached as attributes, each a class of its own over the same seam: OAuth's
+    clients, grants and tokens (`store/oauth.py`) and dashboard sessions (`web_sessions.py`)."""
+
+    @property
+    def oauth(self) -> OAuthStore: ...
+    @property
+    def web_sessions(self) -> WebSessions: ...
+
+
+class Store(
+    LinkStore, OrganiseStore, ClickStore, KeyStore, GuardStore, AdminStore, FeatureStores, Protocol
+):
+    """Async storage for one Clypt installation. Uniqueness lives in the database.
+
+    Raises (any method): UnavailableError when the database stays busy or unreachable.
+    """
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

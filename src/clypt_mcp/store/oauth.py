@@ -1,97 +1,17 @@
 """What the OAuth authorization server keeps: clients, pending consents, grants, codes and
 tokens, sign-in links (tables of migration 0007, the same on SQLite and PostgreSQL).
 
-Written against a three-call SQL runner (`execute`, `fetchone`, `fetchall`, `?` placeholders,
-each call its own transaction) so that it sits beside either store without touching them: every
-step that must not race is one conditional statement (`UPDATE … WHERE used_at IS NULL`), never a
-read followed by a write. Callers pass hashes, never secrets: nothing here sees a token.
+An aggregate on the store's `Db` (`store.oauth`): every step that must not race is one
+conditional statement (`UPDATE … WHERE used_at IS NULL`), never a read followed by a write.
+Callers pass hashes, never secrets: nothing here sees a token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
-from clypt_mcp.store.base import Store
-
-
-class SqlRunner(Protocol):
-    """One statement per call, in its own transaction; `?` placeholders."""
-
-    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        """Run a statement; the number of rows it changed."""
-        ...
-
-    async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
-
-    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-
-
-class _SqliteRunner:
-    def __init__(self, store: Any) -> None:
-        self.store = store
-
-    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        return int(await self.store._tx(lambda db: db.execute(sql, tuple(args)).rowcount))
-
-    async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        def job(db: Any) -> tuple[Any, ...] | None:
-            row = db.execute(sql, tuple(args)).fetchone()
-            return tuple(row) if row is not None else None
-
-        result: tuple[Any, ...] | None = await self.store._read(job)
-        return result
-
-    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        def job(db: Any) -> list[tuple[Any, ...]]:
-            return [tuple(r) for r in db.execute(sql, tuple(args)).fetchall()]
-
-        result: list[tuple[Any, ...]] = await self.store._read(job)
-        return result
-
-
-class _PostgresRunner:
-    def __init__(self, store: Any) -> None:
-        self.store = store
-
-    @staticmethod
-    def _sql(sql: str) -> str:
-        return sql.replace("?", "%s")
-
-    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        async def job(conn: Any) -> int:
-            cur = await conn.execute(self._sql(sql), tuple(args))
-            return int(cur.rowcount)
-
-        result: int = await self.store._tx(job)
-        return result
-
-    async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        async def job(conn: Any) -> tuple[Any, ...] | None:
-            cur = await conn.execute(self._sql(sql), tuple(args))
-            row = await cur.fetchone()
-            return tuple(row) if row is not None else None
-
-        result: tuple[Any, ...] | None = await self.store._run(job)
-        return result
-
-    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        async def job(conn: Any) -> list[tuple[Any, ...]]:
-            cur = await conn.execute(self._sql(sql), tuple(args))
-            return [tuple(r) for r in await cur.fetchall()]
-
-        result: list[tuple[Any, ...]] = await self.store._run(job)
-        return result
-
-
-def sql_runner(store: Store) -> SqlRunner:
-    """The runner for the store's dialect."""
-    from clypt_mcp.store.sqlite import SqliteStore
-
-    if isinstance(store, SqliteStore):
-        return _SqliteRunner(store)
-    return _PostgresRunner(store)
+from clypt_mcp.store.sql import Aggregate, Db, Q
 
 
 @dataclass(frozen=True)
@@ -162,16 +82,24 @@ def _grant(row: tuple[Any, ...]) -> GrantRecord:
     )
 
 
-class OAuthStore:
-    """The OAuth tables over a SqlRunner. Times are microseconds since the epoch."""
+class OAuthStore(Aggregate):
+    """The OAuth tables. Times are microseconds since the epoch."""
 
-    def __init__(self, sql: SqlRunner) -> None:
-        self.sql = sql
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def _exec(self, sql: str, args: Any = ()) -> int:
+        """Run one write statement in its own transaction; the rows it changed."""
+        return await self._write(lambda q: q.run(sql, args))
+
+    async def _one(self, sql: str, args: Any = ()) -> tuple[Any, ...] | None:
+        row = await self._read(lambda q: q.one(sql, args))
+        return None if row is None else tuple(row)
 
     # --- clients ----------------------------------------------------------------------
 
     async def put_client(self, client_id: str, info: str, kind: str, now: int) -> None:
-        await self.sql.execute(
+        await self._exec(
             """INSERT INTO oauth_clients (client_id, info, kind, created_at, fetched_at)
                VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (client_id) DO UPDATE SET info = excluded.info,
@@ -180,7 +108,7 @@ class OAuthStore:
         )
 
     async def get_client(self, client_id: str) -> ClientRow | None:
-        row = await self.sql.fetchone(
+        row = await self._one(
             "SELECT client_id, info, kind, fetched_at FROM oauth_clients WHERE client_id = ?",
             (client_id,),
         )
@@ -191,13 +119,13 @@ class OAuthStore:
     async def put_request(
         self, handle_hash: str, client_id: str, params: str, expires: int
     ) -> None:
-        await self.sql.execute(
+        await self._exec(
             "INSERT INTO oauth_requests (hash, client_id, params, expires_at) VALUES (?, ?, ?, ?)",
             (handle_hash, client_id, params, expires),
         )
 
     async def get_request(self, handle_hash: str, now: int) -> tuple[str, str] | None:
-        row = await self.sql.fetchone(
+        row = await self._one(
             "SELECT client_id, params FROM oauth_requests WHERE hash = ? AND expires_at > ?",
             (handle_hash, now),
         )
@@ -205,16 +133,14 @@ class OAuthStore:
 
     async def take_request(self, handle_hash: str) -> bool:
         """Remove a pending request; False when another answer took it first."""
-        return (
-            await self.sql.execute("DELETE FROM oauth_requests WHERE hash = ?", (handle_hash,)) > 0
-        )
+        return await self._exec("DELETE FROM oauth_requests WHERE hash = ?", (handle_hash,)) > 0
 
     # --- grants (connected apps) -------------------------------------------------------
 
     async def upsert_grant(self, grant: GrantRecord) -> str:
         """Record an approval; approving the same client again in the same workspace updates
         the one grant (and brings a revoked one back). Returns the grant's id."""
-        await self.sql.execute(
+        insert = (
             """INSERT INTO oauth_grants (id, workspace_id, client_id, client_name, redirect_host,
                    scopes, key_id, created_at, last_used_at, revoked_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)
@@ -232,12 +158,17 @@ class OAuthStore:
                 grant.created_at,
             ),
         )
-        row = await self.sql.fetchone(
-            "SELECT id FROM oauth_grants WHERE workspace_id = ? AND client_id = ?",
-            (grant.workspace_id, grant.client_id),
-        )
-        assert row is not None
-        return str(row[0])
+
+        def job(q: Q) -> str:
+            q.run(*insert)
+            return str(
+                q.scalar(
+                    "SELECT id FROM oauth_grants WHERE workspace_id = ? AND client_id = ?",
+                    (grant.workspace_id, grant.client_id),
+                )
+            )
+
+        return await self._write(job)
 
     async def list_grants(self, workspace_id: str | None) -> list[GrantRecord]:
         """Grants, oldest first; one whose approving key is revoked or gone counts as revoked
@@ -252,7 +183,7 @@ class OAuthStore:
             sql += " WHERE g.workspace_id = ?"
             args.append(workspace_id)
         out = []
-        for row in await self.sql.fetchall(sql + " ORDER BY g.created_at, g.id", args):
+        for row in await self._read(lambda q: q.all(sql + " ORDER BY g.created_at, g.id", args)):
             grant = _grant(row[:10])
             if grant.revoked_at is None and (row[10] or row[11] is not None):
                 grant = replace(grant, revoked_at=row[11] if row[11] is not None else 0)
@@ -267,17 +198,21 @@ class OAuthStore:
         if workspace_id is not None:
             sql += " AND workspace_id = ?"
             args.append(workspace_id)
-        if await self.sql.execute(sql, args) == 0:
-            return False
-        await self.sql.execute(
-            "UPDATE oauth_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
-            (now, grant_id),
-        )
-        return True
+
+        def job(q: Q) -> bool:
+            if q.run(sql, args) == 0:
+                return False
+            q.run(
+                "UPDATE oauth_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
+                (now, grant_id),
+            )
+            return True
+
+        return await self._write(job)
 
     async def touch_grant(self, grant_id: str, now: int, every: int) -> None:
         """Note a use, at most one write per `every` microseconds."""
-        await self.sql.execute(
+        await self._exec(
             """UPDATE oauth_grants SET last_used_at = ?
                WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)""",
             (now, grant_id, now - every),
@@ -299,7 +234,7 @@ class OAuthStore:
         now: int,
         expires: int,
     ) -> None:
-        await self.sql.execute(
+        await self._exec(
             """INSERT INTO oauth_tokens (hash, kind, grant_id, family, client_id, scopes,
                    resource, data, created_at, expires_at, used_at, revoked_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)""",
@@ -318,7 +253,7 @@ class OAuthStore:
         )
 
     async def token(self, token_hash: str, kind: str) -> TokenRow | None:
-        row = await self.sql.fetchone(
+        row = await self._one(
             """SELECT t.kind, t.grant_id, t.family, t.client_id, t.scopes, t.resource, t.data,
                       t.expires_at, t.used_at, t.revoked_at, g.workspace_id, g.revoked_at,
                       g.key_id, k.id, k.revoked_at, k.expires_at
@@ -349,7 +284,7 @@ class OAuthStore:
 
     async def spend(self, token_hash: str, now: int) -> bool:
         """Mark a code or refresh token used; False when it was used or revoked already."""
-        changed = await self.sql.execute(
+        changed = await self._exec(
             """UPDATE oauth_tokens SET used_at = ?
                WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL""",
             (now, token_hash),
@@ -357,7 +292,7 @@ class OAuthStore:
         return changed > 0
 
     async def revoke_family(self, family: str, now: int) -> None:
-        await self.sql.execute(
+        await self._exec(
             "UPDATE oauth_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
             (now, family),
         )
@@ -367,7 +302,7 @@ class OAuthStore:
     async def insert_signin(
         self, link_hash: str, workspace_id: str, scopes: list[str], now: int, expires: int
     ) -> None:
-        await self.sql.execute(
+        await self._exec(
             """INSERT INTO signin_links (hash, workspace_id, scopes, created_at, expires_at,
                    used_at) VALUES (?, ?, ?, ?, ?, NULL)""",
             (link_hash, workspace_id, " ".join(scopes), now, expires),
@@ -375,7 +310,7 @@ class OAuthStore:
 
     async def peek_signin(self, link_hash: str, now: int) -> tuple[str, list[str]] | None:
         """A sign-in link's (workspace, scopes) while it is unused and unexpired."""
-        row = await self.sql.fetchone(
+        row = await self._one(
             """SELECT workspace_id, scopes FROM signin_links
                WHERE hash = ? AND used_at IS NULL AND expires_at > ?""",
             (link_hash, now),
@@ -385,23 +320,29 @@ class OAuthStore:
     async def use_signin(self, link_hash: str, now: int) -> tuple[str, list[str]] | None:
         """Spend a sign-in link: its (workspace, scopes) the first time, None after that or
         once it has expired."""
-        changed = await self.sql.execute(
-            """UPDATE signin_links SET used_at = ?
-               WHERE hash = ? AND used_at IS NULL AND expires_at > ?""",
-            (now, link_hash, now),
-        )
-        if changed == 0:
-            return None
-        row = await self.sql.fetchone(
-            "SELECT workspace_id, scopes FROM signin_links WHERE hash = ?", (link_hash,)
-        )
+
+        def job(q: Q) -> Any:
+            changed = q.run(
+                """UPDATE signin_links SET used_at = ?
+                   WHERE hash = ? AND used_at IS NULL AND expires_at > ?""",
+                (now, link_hash, now),
+            )
+            if changed == 0:
+                return None
+            return q.one(
+                "SELECT workspace_id, scopes FROM signin_links WHERE hash = ?", (link_hash,)
+            )
+
+        row = await self._write(job)
         return (row[0], _scopes(row[1])) if row else None
 
     # --- housekeeping -------------------------------------------------------------------
 
     async def purge(self, now: int) -> int:
         """Drop expired codes, tokens, pending requests and sign-in links."""
-        removed = await self.sql.execute("DELETE FROM oauth_tokens WHERE expires_at < ?", (now,))
-        removed += await self.sql.execute("DELETE FROM oauth_requests WHERE expires_at < ?", (now,))
-        removed += await self.sql.execute("DELETE FROM signin_links WHERE expires_at < ?", (now,))
-        return removed
+
+        def job(q: Q) -> int:
+            tables = ("oauth_tokens", "oauth_requests", "signin_links")
+            return sum(q.run(f"DELETE FROM {t} WHERE expires_at < ?", (now,)) for t in tables)
+
+        return await self._write(job)

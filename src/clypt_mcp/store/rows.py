@@ -5,22 +5,25 @@ both build on it."""
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime
 from importlib import resources
 from typing import Any
 
 from clypt_mcp.errors import CodeTakenError, ConflictError, TagTakenError
-from clypt_mcp.store.base import LINK_COLUMNS, LinkRecord, from_us, to_us
+from clypt_mcp.store.base import LINK_COLUMNS, LINK_FIELDS, LinkRecord, from_us, to_us
 
-JSON_COLUMNS = ("variants", "geo", "devices")
-TIME_COLUMNS = (
-    "starts_at",
-    "expires_at",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "last_clicked_at",
-)
+JSON_COLUMNS = tuple(name for name, (kind, _) in LINK_FIELDS.items() if kind == "json")
+TIME_COLUMNS = tuple(name for name, (kind, _) in LINK_FIELDS.items() if kind == "time")
+FLAG_COLUMNS = tuple(name for name, (kind, _) in LINK_FIELDS.items() if kind == "flag")
+LINK_SELECT = ", ".join(f"l.{name}" for name in LINK_FIELDS)
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id for a row the store makes itself (a tag or folder named in passing), in the
+    core's format: a type prefix and 16 random base62 characters."""
+    return f"{prefix}_{''.join(secrets.choice(_BASE62) for _ in range(16))}"
 
 
 def migrations(dialect: str) -> list[tuple[int, str]]:
@@ -60,7 +63,7 @@ def encode_values(values: dict[str, Any]) -> dict[str, Any]:
             out[key] = to_us(value)
         elif key in JSON_COLUMNS:
             out[key] = None if value is None else json.dumps(value, separators=(",", ":"))
-        elif key == "disabled":
+        elif key in FLAG_COLUMNS:
             out[key] = int(bool(value))
         else:
             out[key] = value
@@ -79,15 +82,17 @@ def link_row(record: LinkRecord) -> dict[str, Any]:
 
 
 def decode_link(
-    data: dict[str, Any], tags: dict[str, list[str]], paths: dict[str, str]
+    row: tuple[Any, ...], tags: dict[str, list[str]], paths: dict[str, str]
 ) -> LinkRecord:
-    """A link row (a dict of its columns, as stored) back into a LinkRecord, with its tag names
-    (`tags` by link id) and folder path (`paths` by folder id)."""
+    """A link row (its columns in LINK_FIELDS order, as stored) back into a LinkRecord, with its
+    tag names (`tags` by link id) and folder path (`paths` by folder id)."""
+    data = dict(zip(LINK_FIELDS, row, strict=True))
     for key in JSON_COLUMNS:
         data[key] = json.loads(data[key]) if data[key] else None
     for key in TIME_COLUMNS:
         data[key] = from_us(data[key])
-    data["disabled"] = bool(data["disabled"])
+    for key in FLAG_COLUMNS:
+        data[key] = bool(data[key])
     data["tags"] = tags.get(data["id"], [])
     data["folder_path"] = paths.get(data["folder_id"]) if data["folder_id"] else None
     return LinkRecord(**data)

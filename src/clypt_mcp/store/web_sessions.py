@@ -1,17 +1,15 @@
-"""Dashboard sessions (#18) in either store: one row per signed-in browser.
+"""Dashboard sessions (#18) on either database: one row per signed-in browser.
 
-Kept apart from the Store protocol so the dashboard needs nothing of the link and click code;
-it runs its statements through the store's own connection handling (retries, transactions),
-in the dialect of the store it is given. Tokens arrive already hashed: the raw cookie value
-never reaches the database.
+An aggregate on the store's `Db` (`store.web_sessions`), so the dashboard needs nothing of the
+link and click code. Tokens arrive already hashed: the raw cookie value never reaches the
+database.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from clypt_mcp.store.base import Store
+from clypt_mcp.store.sql import Aggregate, Db
 
 
 @dataclass(frozen=True)
@@ -21,60 +19,34 @@ class SessionRow:
     expires_at: int  # microseconds since the epoch
 
 
-async def create(
-    store: Store, token_hash: str, workspace_id: str, key_id: str, now_us: int, expires_us: int
-) -> None:
-    args = (token_hash, workspace_id, key_id, now_us, expires_us)
-    await _write(
-        store,
-        "INSERT INTO web_sessions (token_hash, workspace_id, key_id, created_at, expires_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        args,
-    )
+class WebSessions(Aggregate):
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
+    async def create(
+        self, token_hash: str, workspace_id: str, key_id: str, now_us: int, expires_us: int
+    ) -> None:
+        args = {"hash": token_hash, "ws": workspace_id, "key": key_id, "now": now_us,
+                "expires": expires_us}  # fmt: skip
+        sql = """INSERT INTO web_sessions (token_hash, workspace_id, key_id, created_at,
+                     expires_at) VALUES (:hash, :ws, :key, :now, :expires)"""
+        await self._write(lambda q: q.run(sql, args))
 
-async def find(store: Store, token_hash: str, now_us: int) -> SessionRow | None:
-    row = await _one(
-        store,
-        "SELECT workspace_id, key_id, expires_at FROM web_sessions "
-        "WHERE token_hash = ? AND expires_at > ?",
-        (token_hash, now_us),
-    )
-    return None if row is None else SessionRow(str(row[0]), str(row[1]), int(row[2]))
+    async def find(self, token_hash: str, now_us: int) -> SessionRow | None:
+        row = await self._read(
+            lambda q: q.one(
+                "SELECT workspace_id, key_id, expires_at FROM web_sessions "
+                "WHERE token_hash = :hash AND expires_at > :now",
+                {"hash": token_hash, "now": now_us},
+            )
+        )
+        return None if row is None else SessionRow(str(row[0]), str(row[1]), int(row[2]))
 
+    async def delete(self, token_hash: str) -> None:
+        sql = "DELETE FROM web_sessions WHERE token_hash = :hash"
+        await self._write(lambda q: q.run(sql, {"hash": token_hash}))
 
-async def delete(store: Store, token_hash: str) -> None:
-    await _write(store, "DELETE FROM web_sessions WHERE token_hash = ?", (token_hash,))
-
-
-async def purge(store: Store, now_us: int) -> None:
-    """Forget sessions that have expired."""
-    await _write(store, "DELETE FROM web_sessions WHERE expires_at <= ?", (now_us,))
-
-
-async def _write(store: Store, sql: str, args: tuple[Any, ...]) -> None:
-    from clypt_mcp.store.sqlite import SqliteStore
-
-    if isinstance(store, SqliteStore):
-        await store._tx(lambda db: db.execute(sql, args))
-        return
-    from clypt_mcp.store.postgres import PostgresStore
-    from clypt_mcp.store.postgres_sql import rowcount
-
-    assert isinstance(store, PostgresStore), f"no web sessions for {type(store).__name__}"
-    pg = sql.replace("?", "%s")
-    await store._tx(lambda c: rowcount(c, pg, args))
-
-
-async def _one(store: Store, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    from clypt_mcp.store.sqlite import SqliteStore
-
-    if isinstance(store, SqliteStore):
-        row = await store._read(lambda db: db.execute(sql, args).fetchone())
-        return None if row is None else tuple(row)
-    from clypt_mcp.store.postgres import PostgresStore
-    from clypt_mcp.store.postgres_sql import fetchone
-
-    assert isinstance(store, PostgresStore), f"no web sessions for {type(store).__name__}"
-    pg = sql.replace("?", "%s")
-    return await store._run(lambda c: fetchone(c, pg, args))
+    async def purge(self, now_us: int) -> None:
+        """Forget sessions that have expired."""
+        sql = "DELETE FROM web_sessions WHERE expires_at <= :now"
+        await self._write(lambda q: q.run(sql, {"now": now_us}))

@@ -14,7 +14,7 @@ from clypt_mcp.http.api.params import no_params
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import Principal, Scope
 from clypt_mcp.store.base import from_us
-from clypt_mcp.store.oauth import GrantRecord, OAuthStore, sql_runner
+from clypt_mcp.store.oauth import GrantRecord
 
 
 class App(BaseModel):
@@ -48,7 +48,7 @@ def app_model(grant: GrantRecord) -> App:
 
 
 def endpoints(state: AppState) -> list[Endpoint]:
-    store = OAuthStore(sql_runner(state.service.store))
+    store = state.service.store.oauth
 
     async def list_apps(request: Request, principal: Principal) -> AppList:
         no_params(request)

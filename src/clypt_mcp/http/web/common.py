@@ -28,7 +28,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import Principal, Scope, expand_scopes
-from clypt_mcp.store import web_sessions
 from clypt_mcp.store.base import to_us
 
 if TYPE_CHECKING:
@@ -142,9 +141,8 @@ async def open_session(state: AppState, principal: Principal) -> str:
     key_ref = principal.key_id
     if key_ref is None:
         key_ref = LINK_KEY + " ".join(sorted(s.value for s in principal.scopes))
-    await web_sessions.purge(state.service.store, to_us(now) or 0)
-    await web_sessions.create(
-        state.service.store,
+    await state.service.store.web_sessions.purge(to_us(now) or 0)
+    await state.service.store.web_sessions.create(
         _digest(token),
         principal.workspace_id,
         key_ref,
@@ -155,7 +153,7 @@ async def open_session(state: AppState, principal: Principal) -> str:
 
 
 async def close_session(state: AppState, token: str) -> None:
-    await web_sessions.delete(state.service.store, _digest(token))
+    await state.service.store.web_sessions.delete(_digest(token))
 
 
 async def current_session(request: Request, state: AppState) -> Session | None:
@@ -164,7 +162,7 @@ async def current_session(request: Request, state: AppState) -> Session | None:
     if not token or len(token) > 200:
         return None
     now = state.service.clock()
-    row = await web_sessions.find(state.service.store, _digest(token), to_us(now) or 0)
+    row = await state.service.store.web_sessions.find(_digest(token), to_us(now) or 0)
     if row is None:
         return None
     if row.key_id.startswith(LINK_KEY):

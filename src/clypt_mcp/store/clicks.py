@@ -1,0 +1,341 @@
+"""Clicks, rollups and analytics on either database."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from clypt_mcp.errors import ClyptError
+from clypt_mcp.models import ClickEvent
+from clypt_mcp.store.base import (
+    DAY,
+    DIMENSIONS,
+    EPOCH,
+    SLOT,
+    ClickStats,
+    LinkFilter,
+    capped_rollups_sql,
+    cover,
+    first_visit_buckets,
+    first_visit_times,
+    link_counts,
+    rollup_rows,
+    set_key,
+    unique_day_plan,
+)
+from clypt_mcp.store.links import link_where
+from clypt_mcp.store.sql import Aggregate, Q
+
+log = logging.getLogger(__name__)
+RollupKey = tuple[str, str, int, str, int, str, int]
+PAGE_COLUMNS = ("id", "ts", "code", "variant", "country", "device", "browser", "os", "referrer",
+                "visitor", "bot", "traffic", "city")  # fmt: skip
+_UPSERT_ROLLUPS = """INSERT INTO rollups (workspace_id, link_id, grain, dim, t, key, bot, clicks)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (workspace_id, link_id, grain, dim, t, key, bot)
+    DO UPDATE SET clicks = rollups.clicks + excluded.clicks"""
+
+
+class Clicks(Aggregate):
+    async def record_clicks(self, events: list[ClickEvent]) -> None:
+        if events:
+            await self._write(lambda q: record_clicks(q, events))
+
+    async def click_page(
+        self,
+        workspace_id: str,
+        link_id: str | None,
+        since: int | None,
+        after: int,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        where, args = _click_filter(workspace_id, link_id, since)
+        sql = (
+            "SELECT c.id, c.ts, l.code, c.variant, c.country, c.device, c.browser, c.os, "
+            "c.referrer, c.visitor, c.bot, c.traffic, c.city FROM clicks c "
+            "JOIN links l ON l.id = c.link_id "
+            f"WHERE {where} AND c.id > :after ORDER BY c.id LIMIT :limit"
+        )
+        rows = await self._read(lambda q: q.all(sql, {**args, "after": after, "limit": limit}))
+        return [dict(zip(PAGE_COLUMNS, r, strict=True)) for r in rows]
+
+    async def count_clicks(self, workspace_id: str, link_id: str | None, since: int | None) -> int:
+        where, args = _click_filter(workspace_id, link_id, since)
+        sql = f"SELECT COUNT(*) FROM clicks c WHERE {where}"
+        return int(await self._read(lambda q: q.scalar(sql, args)))
+
+    async def purge_clicks(self, before: int, limit: int) -> int:
+        def job(q: Q) -> int:
+            deleted = 0
+            for (ws,) in q.all("SELECT id FROM workspaces ORDER BY id"):
+                if deleted >= limit:
+                    return deleted
+                deleted += q.run(
+                    """DELETE FROM clicks WHERE id IN (SELECT id FROM clicks
+                        WHERE workspace_id = :ws AND ts < :before LIMIT :n)""",
+                    {"ws": ws, "before": before, "n": limit - deleted},
+                )
+            # Visitor marks stay: unique visitors of a folder, a tag or any set of links are
+            # counted from them, and must not change when raw clicks go.
+            return deleted
+
+        return await self._write(job)
+
+    async def cap_rollups(self, since: int) -> int:
+        def job(q: Q) -> int:
+            rows = q.all(capped_rollups_sql(":since"), {"since": since})
+            folded: dict[tuple[Any, ...], int] = {}
+            for r in rows:
+                key = (r[0], r[1], r[2], r[3], r[4], "other", r[6])
+                folded[key] = folded.get(key, 0) + int(r[7])
+            q.many(_UPSERT_ROLLUPS, [(*k, n) for k, n in sorted(folded.items())])
+            q.many(
+                "DELETE FROM rollups WHERE workspace_id = ? AND link_id = ? AND grain = ? "
+                "AND dim = ? AND t = ? AND key = ? AND bot = ?",
+                [tuple(r[:7]) for r in rows],
+            )
+            return len(rows)
+
+        return await self._write(job)
+
+    async def click_stats(
+        self,
+        flt: LinkFilter,
+        start: int,
+        end: int,
+        include_bots: bool,
+        top: int,
+        unit: int = SLOT,
+        want_first: bool = False,
+    ) -> ClickStats:
+        """Counts over `[start, end)` from the rollups, decomposed by `cover()`."""
+        whole = flt.link_id is None and not (flt.tag or flt.folder_ids or flt.query)
+        args: dict[str, Any]
+        members = ""
+        if whole:
+            links_sql, args = "r.link_id = ''", {"ws": flt.workspace_id}
+        else:
+            link_sql, args = link_where(self.db.dialect, flt, EPOCH, include_deleted=True)
+            members = f"SELECT l.id FROM links l WHERE {link_sql}"
+            links_sql = f"r.link_id IN ({members})"
+        every = f"r.workspace_id = :ws AND {links_sql}"
+        base = every + ("" if include_bots else " AND r.bot = 0")
+        key = set_key(members, args) if members else ""  # names the set in unique_days
+        args["_top"] = top
+        period = cover(start, end)
+        top_order = "n DESC, k LIMIT :_top"
+        remember: list[tuple[str, int, str, int]] = []  # unique_days rows to cache
+
+        def job(q: Q) -> ClickStats:
+            s = _Stats(q, base, args)
+            breakdowns = {dim: s.grouped(dim, period, "r.key", top_order) for dim in DIMENSIONS}
+            by_link = s.grouped(
+                "link" if whole else "*", period, "r.key" if whole else "r.link_id", top_order
+            )
+            breakdowns["link"] = _codes(q, by_link)
+            buckets = s.grouped("*", cover(start, end, unit), f"(r.t / {unit}) * {unit}", "k")
+            traffic = _Stats(q, every, args).grouped("traffic", period, "r.key", "n DESC, k")
+            variants: list[tuple[str, int, int]] = []
+            if flt.link_id is not None:
+                seen = dict(s.grouped("variant_uniques", period, "r.key", "k"))
+                variants = [
+                    (k, n, seen.get(k, 0))
+                    for k, n in s.grouped("variant", period, "r.key", "n DESC, k")
+                ]
+            if whole or flt.link_id is not None:  # one set's own first-visit rollups
+                uniques = s.total("uniques", period)
+            else:  # any other set: distinct visitors of each UTC day over its links' marks
+                uniques = _set_uniques(q, members, args, key, (start, end), remember)
+            first = None
+            if want_first:
+                first = s.value("SELECT MIN(r.t) FROM rollups r WHERE {base} AND r.grain = 900 "
+                                "AND r.dim = '*'")  # fmt: skip
+            all_time = s.value("SELECT COALESCE(SUM(r.clicks), 0) FROM rollups r WHERE {base} "
+                               "AND r.grain = 86400 AND r.dim = '*'")  # fmt: skip
+            return ClickStats(
+                total_clicks=int(all_time),
+                clicks_in_period=s.total("*", period),
+                unique_visitors=uniques,
+                buckets=[(int(k), n) for k, n in buckets],
+                breakdowns=breakdowns,
+                first_bucket=None if first is None else int(first),
+                traffic=[(str(k), n) for k, n in traffic],
+                variants=variants,
+            )
+
+        stats = await self._read(job)
+        if remember:
+            try:
+                await self._write(
+                    lambda q: q.many(
+                        "INSERT INTO unique_days (workspace_id, day, set_key, visitors) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        remember,
+                    )
+                )
+            except ClyptError:  # a cache: a read-only or busy store goes on without it
+                log.debug("unique_days not written", exc_info=True)
+        return stats
+
+
+def record_clicks(q: Q, events: list[ClickEvent]) -> None:
+    """Append clicks, bump their links' counters and upsert the rollups, in one transaction.
+
+    Link rows are locked first, in id order: a permanent delete waits for this batch (and
+    then removes its clicks and rollups), and concurrent batches cannot deadlock on them.
+    Clicks of links deleted before the batch are dropped instead of failing the batch.
+    """
+    args: dict[str, Any] = {}
+    ids = q.d.in_list("id", "ids", sorted({e.link_id for e in events}), args)
+    live = {
+        r[0] for r in q.all(f"SELECT id FROM links WHERE {ids} ORDER BY id{q.d.lock_rows}", args)
+    }
+    events = [e for e in events if e.link_id in live]
+    if not events:
+        return
+    q.many(
+        """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device, browser,
+               os, referrer, visitor, bot, traffic, city)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            (e.workspace_id, e.link_id, e.ts, e.variant, e.country, e.device,
+             e.browser, e.os, e.referrer, e.visitor, int(e.bot), e.traffic, e.city)
+            for e in events
+        ],
+    )  # fmt: skip
+    q.many(
+        f"""UPDATE links SET clicks = clicks + ?,
+               last_clicked_at = {q.d.greatest("COALESCE(last_clicked_at, 0)", "?")}
+             WHERE id = ?""",
+        [(n, last, link_id) for link_id, n, last in link_counts(events)],
+    )
+    rollups = rollup_rows(events)
+    for key, n in first_visits(q, events).items():
+        rollups[key] = rollups.get(key, 0) + n
+    q.many(_UPSERT_ROLLUPS, [(*key, n) for key, n in sorted(rollups.items())])
+
+
+def first_visits(q: Q, events: list[ClickEvent]) -> dict[RollupKey, int]:
+    """Count each human visitor once per UTC day (workspace-wide, per link and per variant),
+    in the rollup buckets of their first visit that day; the new marks are kept. The insert
+    into visitor_days decides who is new, so concurrent writers never count one visitor
+    twice."""
+    firsts = first_visit_times(events)  # (ws, link, day, visitor) -> first ts
+    new = q.returning(
+        """INSERT INTO visitor_days (workspace_id, link_id, day, visitor, first_ts)
+           VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT DO NOTHING RETURNING workspace_id, link_id, day, visitor""",
+        [(*mark, firsts[mark]) for mark in sorted(firsts)],
+    )
+    return first_visit_buckets(firsts, [(r[0], r[1], int(r[2]), r[3]) for r in new])
+
+
+def _set_uniques(
+    q: Q,
+    members: str,
+    args: dict[str, Any],
+    key: str,
+    span: tuple[int, int],
+    remember: list[tuple[str, int, str, int]],
+) -> int:
+    """Distinct visitors of each UTC day over the marks of the links `members` selects (whole
+    past days read from the unique_days cache; those missing are added to `remember`), and at a
+    partial day at an edge of the window those whose first visit to the set falls in it."""
+    start, end = span
+    settled, fresh, partial = unique_day_plan(start, end, int(time.time()))
+    counts: dict[int, int] = {}
+    if settled:
+        rows = q.all(
+            "SELECT day, visitors FROM unique_days WHERE workspace_id = :ws "
+            "AND day >= :_a AND day <= :_b AND set_key = :_k",
+            {**args, "_a": settled[0], "_b": settled[-1], "_k": key},
+        )
+        counts.update((int(d), int(n)) for d, n in rows)
+    todo = [d for d in settled if d not in counts] + fresh
+    if todo:
+        found = {
+            int(d): int(n)
+            for d, n in q.all(
+                f"""SELECT v.day, COUNT(DISTINCT v.visitor) FROM visitor_days v
+                     WHERE v.workspace_id = :ws AND v.link_id IN ({members})
+                       AND v.day >= :_a AND v.day <= :_b GROUP BY v.day""",
+                {**args, "_a": min(todo), "_b": max(todo)},
+            )
+        }
+        for day in todo:
+            counts[day] = found.get(day, 0)
+        done = set(settled)
+        remember.extend((args["ws"], d, key, counts[d]) for d in todo if d in done)
+    n = sum(counts[d] for d in settled + fresh)
+    for lo, hi in partial:
+        n += int(
+            q.scalar(
+                f"""SELECT COUNT(*) FROM (SELECT MIN(v.first_ts) AS f FROM visitor_days v
+                     WHERE v.workspace_id = :ws AND v.link_id IN ({members})
+                       AND v.day = :_d GROUP BY v.visitor) AS s
+                    WHERE f >= :_lo AND f < :_hi""",
+                {**args, "_d": lo // DAY * DAY, "_lo": lo, "_hi": hi},
+            )
+        )
+    return n
+
+
+def _click_filter(
+    workspace_id: str, link_id: str | None, since: int | None
+) -> tuple[str, dict[str, Any]]:
+    sql = "c.workspace_id = :ws"
+    args: dict[str, Any] = {"ws": workspace_id}
+    if link_id is not None:
+        sql += " AND c.link_id = :link"
+        args["link"] = link_id
+    if since is not None:
+        sql += " AND c.ts >= :since"
+        args["since"] = since
+    return sql, args
+
+
+class _Stats:
+    """Queries over the rollup rows that `base` selects."""
+
+    def __init__(self, q: Q, base: str, args: dict[str, Any]) -> None:
+        self.q = q
+        self.base = base
+        self.args = args
+
+    def rows(self, dim: str, ranges: list[tuple[int, int, int]], cols: str) -> str:
+        return (
+            " UNION ALL ".join(
+                f"SELECT {cols} FROM rollups r WHERE {self.base} AND r.grain = {g} "
+                f"AND r.dim = '{dim}' AND r.t >= {lo} AND r.t < {hi}"
+                for g, lo, hi in ranges
+            )
+            or "SELECT NULL AS k, 0 AS n WHERE 1 = 0"
+        )
+
+    def grouped(
+        self, dim: str, ranges: list[tuple[int, int, int]], key: str, order: str
+    ) -> list[tuple[Any, int]]:
+        inner = self.rows(dim, ranges, f"{key} AS k, r.clicks AS n")
+        sql = (
+            f"SELECT k, SUM(n) AS n FROM ({inner}) AS s GROUP BY k "
+            f"HAVING SUM(n) > 0 ORDER BY {order}"
+        )
+        return [(r[0], int(r[1])) for r in self.q.all(sql, self.args)]
+
+    def total(self, dim: str, ranges: list[tuple[int, int, int]]) -> int:
+        inner = self.rows(dim, ranges, "r.clicks AS n")
+        return int(self.q.scalar(f"SELECT COALESCE(SUM(n), 0) FROM ({inner}) AS s", self.args))
+
+    def value(self, template: str) -> Any:
+        return self.q.scalar(template.format(base=self.base), self.args)
+
+
+def _codes(q: Q, by_id: list[tuple[Any, int]]) -> list[tuple[str, int]]:
+    """Link ids to their codes (a link deleted for good keeps its id as the key)."""
+    if not by_id:
+        return []
+    args: dict[str, Any] = {}
+    ids = q.d.in_list("id", "ids", [i for i, _ in by_id], args)
+    codes = dict(q.all(f"SELECT id, code FROM links WHERE {ids}", args))
+    return [(codes.get(i, i), n) for i, n in by_id]
