@@ -151,6 +151,11 @@ class ClyptService:
         # that code): the redirects of this process forget what they cached of it at once.
         self.link_listeners: list[Callable[[str], None]] = []
         self._workspaces: set[str] = set()
+        from clypt_mcp.core.webhooks import Webhooks
+
+        # Webhook endpoints (#16); `allow_loopback` follows CLYPT_DEV_ALLOW_LOOPBACK (set by
+        # whoever builds the service from settings).
+        self.webhooks = Webhooks(store, clock, self.to_link, self._record, self.folder_ids_under)
 
     def _changed(self, *codes: str | None) -> None:
         for code in codes:

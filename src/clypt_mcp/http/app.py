@@ -135,6 +135,7 @@ def create_app(
     default when the store is PostgreSQL (`serve --workers N` asks for it on SQLite too).
     """
     own_recorder = recorder is None
+    service.webhooks.allow_loopback = settings.dev_allow_loopback
     state = AppState(
         service=service,
         settings=settings,
@@ -161,9 +162,13 @@ def create_app(
                 yield
                 return
             housekeeping = Housekeeping(service.store, settings.click_retention_days)
+            from clypt_mcp.http.webhooks import DeliveryWorker
+
+            deliveries = DeliveryWorker(service, settings.dev_allow_loopback)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.recorder.run)
                 tg.start_soon(housekeeping.run)
+                tg.start_soon(deliveries.run)
                 if state.oauth is not None:
                     tg.start_soon(state.oauth.run_housekeeping)
                 try:
@@ -171,6 +176,7 @@ def create_app(
                 finally:
                     state.recorder.close()  # run() drains the queue, then the group exits
                     housekeeping.close()
+                    deliveries.close()
                     if state.oauth is not None:
                         state.oauth.stop_housekeeping()
 

@@ -12,6 +12,7 @@ from clypt_mcp.models import ClickEvent, LinkSort
 if TYPE_CHECKING:
     from clypt_mcp.store.oauth import OAuthStore
     from clypt_mcp.store.web_sessions import WebSessions
+    from clypt_mcp.store.webhooks import Webhooks
 
 
 @dataclass
@@ -125,6 +126,52 @@ class KeyRecord:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+
+
+@dataclass
+class WebhookRecord:
+    """A webhook endpoint of a workspace (its secret is never part of it)."""
+
+    id: str
+    workspace_id: str
+    url: str
+    events: list[str]
+    filter: dict[str, Any] | None
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    disabled_reason: str | None = None
+    failing_since: datetime | None = None
+
+
+@dataclass
+class AttemptRecord:
+    """One try at delivering an event to an endpoint."""
+
+    id: int
+    delivery_id: str
+    event_id: str | None
+    event_type: str | None
+    at: datetime
+    status: int | None  # the HTTP status; None when no answer came
+    error: str | None
+    duration_ms: int
+    delivery_status: str | None = None  # pending | delivered | failed
+    delivery_attempts: int | None = None
+
+
+@dataclass
+class OutgoingMessage:
+    """A due delivery: the event to send (its data decoded: `link` is a LinkRecord for link
+    events, `clicks` a list for `link.clicked`)."""
+
+    delivery_id: str
+    event_id: str
+    event_type: str
+    event_at: datetime
+    data: dict[str, Any]
+    attempts: int
+    first_try_at: int | None  # µs of its first attempt
 
 
 @dataclass
@@ -649,12 +696,15 @@ class AdminStore(Protocol):
 
 class FeatureStores(Protocol):
     """Aggregates reached as attributes, each a class of its own over the same seam: OAuth's
-    clients, grants and tokens (`store/oauth.py`) and dashboard sessions (`web_sessions.py`)."""
+    clients, grants and tokens (`store/oauth.py`), dashboard sessions (`web_sessions.py`) and
+    webhook endpoints with their outbox (`webhooks.py`)."""
 
     @property
     def oauth(self) -> OAuthStore: ...
     @property
     def web_sessions(self) -> WebSessions: ...
+    @property
+    def webhooks(self) -> Webhooks: ...
 
 
 class Store(
