@@ -788,3 +788,8 @@ class WebhookQueued(_Wire):
     webhook: str
     event_id: str | None
     queued: bool
+
+
+class WebhookDeliveriesQuery(_Input):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, Field(min_length=1, max_length=40)] | None = None
