@@ -382,6 +382,15 @@ class Webhooks(Aggregate):
         """Lease up to `limit` enabled endpoints that have a due delivery and no live lease;
         their ids."""
 
+        due_sql = """SELECT 1 FROM webhook_endpoints e
+                      WHERE e.enabled = 1 AND (e.lease_until IS NULL OR e.lease_until < :now)
+                        AND EXISTS (SELECT 1 FROM webhook_deliveries d
+                                     WHERE d.endpoint_id = e.id AND d.status = 'pending'
+                                       AND d.next_at <= :now) LIMIT 1"""
+        # A read first: an idle worker's pass costs no write transaction.
+        if await self._read(lambda q: q.one(due_sql, {"now": now})) is None:
+            return []
+
         def job(q: Q) -> list[str]:
             pick = """SELECT e.id FROM webhook_endpoints e
                        WHERE e.enabled = 1 AND (e.lease_until IS NULL OR e.lease_until < :now)
