@@ -85,6 +85,8 @@ async def test_every_change_and_click_arrives_signed_in_order(
     clicked = [c for e in events if e["type"] == "link.clicked" for c in e["data"]["clicks"]]
     assert len(clicked) == 100 and len({c["id"] for c in clicked}) == 100
     assert all(c["linkId"] == target.id and c["code"] == target.code for c in clicked)
+    stored = await store.click_page("default", target.id, None, 0, 200)
+    assert sorted(c["id"] for c in clicked) == sorted(r["id"] for r in stored)
     assert all("ip" not in c and "visitor" not in c for c in clicked)
     assert len(events) == 52 + 1 + 1 + 1 + sum(1 for t in types if t == "link.clicked")
     first = [e["type"] for e in events if e["data"].get("id") == link.id]

@@ -329,15 +329,17 @@ class DeliveryRules:
             if "permanent" in data:
                 rendered["permanent"] = data["permanent"]
             data = rendered
-        elif "clicks" in data:
-            clicks = []
-            for c in data["clicks"]:
-                c = dict(c)
-                c["time"] = _iso(c["time"])
-                clicks.append(c)
-            data = {"clicks": clicks}
         at = _iso(to_us(msg.event_at) or 0)
         return {"id": msg.event_id, "type": msg.event_type, "timestamp": at, "data": data}
+
+    def body(self, msg: OutgoingMessage, camelize: Callable[[Any], Any]) -> str:
+        """The request body: the event as JSON, keys in camelCase. Data the store keeps as
+        the wire's JSON already (click batches) is spliced in as it is."""
+        if "wire" in msg.data:
+            at = _iso(to_us(msg.event_at) or 0)
+            head = body_json({"id": msg.event_id, "type": msg.event_type, "timestamp": at})
+            return head[:-1] + ',"data":' + str(msg.data["wire"]) + "}"
+        return body_json(camelize(self.event(msg)))
 
     @staticmethod
     def sign(secret: str, msg_id: str, at: datetime, body: str) -> dict[str, str]:

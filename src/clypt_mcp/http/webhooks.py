@@ -27,7 +27,6 @@ from clypt_mcp.core.webhooks import (
     ATTEMPTS_KEPT,
     AddressRefused,
     DeliveryRules,
-    body_json,
     resolve_public,
 )
 from clypt_mcp.http.wire import camelize
@@ -183,7 +182,7 @@ class DeliveryWorker:
     async def _attempt(self, endpoint_id: str, url: str, secret: str, msg: OutgoingMessage) -> bool:
         assert self._http is not None
         at = self.clock()
-        body = body_json(camelize(self.rules.event(msg)))
+        body = self.rules.body(msg, camelize)
         headers = self.rules.sign(secret, msg.event_id, at, body)
         started = time.monotonic()
         status, error, retry_after = await post(self._http, url, headers, body, self.allow_loopback)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from clypt_mcp.models import ClickEvent
@@ -165,15 +166,21 @@ def emit_clicks(q: Q, events: list[ClickEvent], ids: list[int] | None) -> None:
                 e = events[i]
                 code, folder_id = links.get(e.link_id, ("", None))
                 if _matches(lst, e.link_id, folder_id, tags.get(e.link_id, [])):
+                    # already as the wire shows it (camelCase, ISO time): the worker sends
+                    # this text as it is, without parsing it again
                     clicks.append({
-                        "id": ids[i] if ids else None, "link_id": e.link_id, "code": code,
-                        "time": to_us(e.at), "variant": e.variant, "country": e.country,
+                        "id": ids[i] if ids else None, "linkId": e.link_id, "code": code,
+                        "time": _iso(e.at), "variant": e.variant, "country": e.country,
                         "city": e.city, "device": e.device, "browser": e.browser, "os": e.os,
                         "referrer": e.referrer, "traffic": e.traffic,
                     })  # fmt: skip
             for start in range(0, len(clicks), MAX_CLICKS_PER_EVENT):
                 chunk = clicks[start : start + MAX_CLICKS_PER_EVENT]
                 _enqueue(q, ws, "link.clicked", {"clicks": chunk}, [lst.id], now)
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def wants_clicks(q: Q, workspace_ids: set[str]) -> bool:
@@ -217,6 +224,9 @@ def decode_event_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
             out["permanent"] = data["permanent"]
         return out
     return data
+
+
+WIRE_TYPES = ("link.clicked",)  # events whose stored data is already the wire's JSON
 
 
 class Webhooks(Aggregate):
@@ -458,7 +468,9 @@ class Webhooks(Aggregate):
                         event_id=r[1],
                         event_type=r[2],
                         event_at=from_us(r[3]),  # type: ignore[arg-type]
-                        data=decode_event_data(r[2], json.loads(r[4])),
+                        data={"wire": r[4]}
+                        if r[2] in WIRE_TYPES
+                        else decode_event_data(r[2], json.loads(r[4])),
                         attempts=int(r[5]),
                         first_try_at=r[6],
                     )
