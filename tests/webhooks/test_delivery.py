@@ -11,9 +11,16 @@ import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.errors import InvalidInputError
+from clypt_mcp.errors import InvalidInputError, NotFoundError
 from clypt_mcp.http.webhooks import DeliveryWorker
-from clypt_mcp.models import ClickEvent, LinkCreate, LinkUpdate, Principal, WebhookCreate
+from clypt_mcp.models import (
+    ClickEvent,
+    LinkCreate,
+    LinkUpdate,
+    Principal,
+    WebhookCreate,
+    WebhookUpdate,
+)
 from clypt_mcp.store.base import Store
 from tests.conftest import BASE_URL, FakeClock
 from tests.webhooks.receiver import Receiver
@@ -181,3 +188,166 @@ async def test_delivery_refuses_when_loopback_is_not_allowed(
     attempts = (await hooks_service.webhooks.deliveries(principal, hook.id)).deliveries
     assert attempts[0].status is None and "loopback" in (attempts[0].error or "")
     assert json.dumps(attempts[0].model_dump(mode="json")).find("whsec_") == -1
+
+
+async def test_retry_after_is_honoured(
+    hooks_service: ClyptService, principal: Principal, wclock: FakeClock
+) -> None:
+    answers = iter([(429, {"retry-after": "30"})])
+
+    def answer(headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str]]:
+        return next(answers, (200, {}))
+
+    async with Receiver(answer) as receiver:
+        await hooks_service.webhooks.create(principal, WebhookCreate(url=receiver.url))
+        await hooks_service.create_link(principal, LinkCreate(url="https://example.com/r"))
+        worker = DeliveryWorker(hooks_service, allow_loopback=True, clock=wclock)
+        await drain(worker)
+        wclock.advance(seconds=20)
+        await drain(worker)
+        assert len(receiver.got) == 1  # not before the 30 s the receiver asked for
+        wclock.advance(seconds=11)
+        await drain(worker)
+        assert len(receiver.got) == 2
+        assert receiver.got[0].headers["webhook-id"] == receiver.got[1].headers["webhook-id"]
+
+
+async def test_an_endpoint_failing_for_24_hours_is_disabled_with_the_reason(
+    hooks_service: ClyptService, store: Store, principal: Principal, wclock: FakeClock
+) -> None:
+    async with Receiver(lambda h, b: (503, {})) as receiver:
+        hook = await hooks_service.webhooks.create(principal, WebhookCreate(url=receiver.url))
+        await hooks_service.create_link(principal, LinkCreate(url="https://example.com/f"))
+        worker = DeliveryWorker(hooks_service, allow_loopback=True, clock=wclock)
+        for _ in range(40):  # retries back off: each pass moves the clock to the next one
+            await drain(worker)
+            wclock.advance(hours=1)
+            current = await hooks_service.webhooks.get(principal, hook.id)
+            if not current.enabled:
+                break
+        tries = len(receiver.got)
+    current = await hooks_service.webhooks.get(principal, hook.id)
+    assert not current.enabled
+    assert current.disabled_reason is not None and "24 hours" in current.disabled_reason
+    assert "HTTP 503" in current.disabled_reason
+    assert 5 <= tries <= 30
+    attempts = (await hooks_service.webhooks.deliveries(principal, hook.id)).deliveries
+    assert attempts[0].delivery_status == "failed"  # its last retry came 24 hours after the first
+    assert await store.webhooks.pending_count() == 0
+    enabled = await hooks_service.webhooks.update(
+        principal, hook.id, WebhookUpdate.model_validate({"enabled": True})
+    )
+    assert enabled.enabled and enabled.disabled_reason is None
+
+
+async def test_filters_pick_the_links(
+    hooks_service: ClyptService, principal: Principal, wclock: FakeClock
+) -> None:
+    async with Receiver() as receiver:
+        by_folder = await hooks_service.webhooks.create(
+            principal,
+            WebhookCreate.model_validate(
+                {"url": receiver.url, "events": ["link.created"], "filter": {"tag": "promo"}}
+            ),
+        )
+        await hooks_service.create_link(principal, LinkCreate(url="https://example.com/1"))
+        tagged = await hooks_service.create_link(
+            principal, LinkCreate(url="https://example.com/2", tags=["Promo"])
+        )
+        worker = DeliveryWorker(hooks_service, allow_loopback=True, clock=wclock)
+        await drain(worker)
+        events = events_of(receiver, by_folder.secret)
+    assert [e["data"]["id"] for e in events] == [tagged.id]
+
+
+async def test_folder_filter_takes_subfolders_and_links_filter_takes_codes(
+    hooks_service: ClyptService, principal: Principal, wclock: FakeClock
+) -> None:
+    async with Receiver() as receiver:
+        await hooks_service.create_link(
+            principal, LinkCreate(url="https://example.com/seed", folder="Top/Sub")
+        )
+        folder_hook = await hooks_service.webhooks.create(
+            principal,
+            WebhookCreate.model_validate(
+                {"url": receiver.url, "events": ["link.updated"], "filter": {"folder": "Top"}}
+            ),
+        )
+        outside = await hooks_service.create_link(principal, LinkCreate(url="https://e.com/o"))
+        inside = await hooks_service.create_link(
+            principal, LinkCreate(url="https://example.com/i", folder="Top/Sub")
+        )
+        links_hook = await hooks_service.webhooks.create(
+            principal,
+            WebhookCreate.model_validate(
+                {
+                    "url": receiver.url,
+                    "events": ["link.updated"],
+                    "filter": {"links": [outside.code]},
+                }
+            ),
+        )
+        for link in (outside, inside):
+            await hooks_service.update_link(principal, link.id, LinkUpdate(title="t"))
+        worker = DeliveryWorker(hooks_service, allow_loopback=True, clock=wclock)
+        await drain(worker)
+    got: dict[str, list[str]] = {}
+    for r in receiver.got:
+        for hook in (folder_hook, links_hook):
+            try:
+                payload = Verifier(hook.secret).verify(r.body, r.headers)
+            except Exception:
+                continue
+            got.setdefault(hook.id, []).append(payload["data"]["id"])
+    assert got == {folder_hook.id: [inside.id], links_hook.id: [outside.id]}
+    with pytest.raises(NotFoundError):
+        await hooks_service.webhooks.create(
+            principal,
+            WebhookCreate.model_validate({"url": receiver.url, "filter": {"folder": "Nope"}}),
+        )
+
+
+async def test_expired_links_and_permanent_deletes_send_events(
+    hooks_service: ClyptService, store: Store, principal: Principal, wclock: FakeClock
+) -> None:
+    async with Receiver() as receiver:
+        hook = await hooks_service.webhooks.create(
+            principal,
+            WebhookCreate.model_validate(
+                {"url": receiver.url, "events": ["link.expired", "link.deleted"]}
+            ),
+        )
+        now_us = int(wclock().timestamp() * 1e6)
+        assert await store.webhooks.emit_expired(now_us) == 0  # the first sweep starts the clock
+        soon = await hooks_service.create_link(
+            principal,
+            LinkCreate(url="https://example.com/e", expires_at=wclock() + timedelta(minutes=1)),
+        )
+        gone = await hooks_service.create_link(principal, LinkCreate(url="https://example.com/g"))
+        await hooks_service.delete_link(principal, gone.id, permanent=True)
+        wclock.advance(minutes=2)
+        now_us = int(wclock().timestamp() * 1e6)
+        assert await store.webhooks.emit_expired(now_us) == 1
+        assert await store.webhooks.emit_expired(now_us + 1) == 0  # once
+        worker = DeliveryWorker(hooks_service, allow_loopback=True, clock=wclock)
+        await drain(worker)
+        events = events_of(receiver, hook.secret)
+    by_type = {e["type"]: e["data"] for e in events}
+    assert by_type["link.expired"]["id"] == soon.id
+    assert by_type["link.expired"]["status"] == "expired"
+    assert by_type["link.deleted"]["id"] == gone.id and by_type["link.deleted"]["permanent"] is True
+
+
+async def test_attempts_are_kept_30_days(
+    hooks_service: ClyptService, store: Store, principal: Principal, wclock: FakeClock
+) -> None:
+    async with Receiver() as receiver:
+        hook = await hooks_service.webhooks.create(principal, WebhookCreate(url=receiver.url))
+        await hooks_service.create_link(principal, LinkCreate(url="https://example.com/k"))
+        await drain(DeliveryWorker(hooks_service, allow_loopback=True, clock=wclock))
+    assert len((await hooks_service.webhooks.deliveries(principal, hook.id)).deliveries) == 1
+    day = 86_400_000_000
+    now_us = int(wclock().timestamp() * 1e6)
+    assert await store.webhooks.purge(now_us - 29 * day, 1000) == 0
+    assert await store.webhooks.purge(now_us + 1, 1000) == 3  # attempt, delivery, event
+    assert (await hooks_service.webhooks.deliveries(principal, hook.id)).deliveries == []

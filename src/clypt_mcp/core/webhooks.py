@@ -364,20 +364,19 @@ class DeliveryRules:
         self, msg: OutgoingMessage, at: datetime, failing_since: int | None,
         retry_after: float | None, error: str,
     ) -> Outcome:  # fmt: skip
-        """Retry, or give up 24 hours after the first attempt; disable the endpoint once it
-        has failed for 24 hours."""
+        """Retry (the last time 24 hours after the first attempt), then give up; disable the
+        endpoint once it has failed for 24 hours (its other deliveries wait for it to be
+        enabled again)."""
         now = to_us(at) or 0
         window = int(RETRY_WINDOW.total_seconds() * 1e6)
         disable = None
         if failing_since is not None and now - failing_since >= window:
             disable = f"every delivery failed for 24 hours (last: {error}); fix it and enable it"
         first = msg.first_try_at if msg.first_try_at is not None else now
+        if now - first >= window:
+            return Outcome("failed", None, disable)
         delay = int(self.backoff(msg.attempts + 1, retry_after) * 1e6)
-        if disable is None and now + delay - first <= window:
-            return Outcome("retry", now + delay)
-        if disable is None:
-            return Outcome("failed")
-        return Outcome("retry", now + delay, disable)
+        return Outcome("retry", min(now + delay, first + window), disable)
 
 
 def _iso(us: int) -> str:
