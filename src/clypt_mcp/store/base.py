@@ -457,7 +457,52 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("hash", "workspace_id", "scopes", "created_at", "expires_at", "used_at"),
         ("hash",),
     ),
+    # Webhooks (migration 0009, store/webhooks.py): endpoints with their secrets, the outbox,
+    # the attempts; a lease copied from another store lapses within 30 s.
+    "webhook_endpoints": (
+        (
+            "id",
+            "workspace_id",
+            "url",
+            "events",
+            "filter",
+            "secret",
+            "enabled",
+            "disabled_reason",
+            "failing_since",
+            "lease_owner",
+            "lease_until",
+            "created_at",
+            "updated_at",
+        ),
+        ("id",),
+    ),
+    "webhook_events": (("id", "workspace_id", "type", "created_at", "data"), ("id",)),
+    "webhook_deliveries": (
+        (
+            "seq",
+            "id",
+            "endpoint_id",
+            "event_id",
+            "status",
+            "attempts",
+            "next_at",
+            "first_try_at",
+            "last_status",
+            "last_error",
+            "created_at",
+            "done_at",
+        ),
+        ("seq",),
+    ),
+    "webhook_attempts": (
+        ("id", "delivery_id", "endpoint_id", "at", "status", "error", "duration_ms"),
+        ("id",),
+    ),
+    "webhook_state": (("name", "value"), ("name",)),
 }
+# Tables whose key a PostgreSQL identity generates: after a copy, new rows continue after it.
+IDENTITY_COLUMNS = {"clicks": "id", "webhook_deliveries": "seq", "webhook_attempts": "id"}
 
 
 def table_spec(table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
