@@ -113,35 +113,44 @@ class DeliveryWorker:
         self.owner = f"w_{secrets.token_hex(8)}"
         self.attempts = 0
         self._stop = anyio.Event()
+        self._scope: anyio.CancelScope | None = None
         self._http: httpx2.AsyncClient | None = None
         self._swept = 0.0
+        self._purged = 0.0
 
     def close(self) -> None:
+        """Stop now: an attempt in flight is abandoned (its lease lapses and it is sent again,
+        with the same webhook-id), so a shutdown never waits for a slow receiver."""
         self._stop.set()
+        if self._scope is not None:
+            self._scope.cancel()
 
     async def run(self) -> None:
-        async with httpx2.AsyncClient(follow_redirects=False, timeout=TIMEOUT) as http:
-            self._http = http
-            while not self._stop.is_set():
-                try:
-                    await self.housekeeping()
-                    busy = await self.run_once()
-                except Exception:
-                    log.exception("webhook delivery pass failed; trying again")
-                    busy = False
-                if not busy:
-                    with anyio.move_on_after(self.poll):
-                        await self._stop.wait()
+        with anyio.CancelScope() as self._scope:
+            if self._stop.is_set():
+                return
+            async with httpx2.AsyncClient(follow_redirects=False, timeout=TIMEOUT) as http:
+                self._http = http
+                while not self._stop.is_set():
+                    try:
+                        await self.housekeeping()
+                        busy = await self.run_once()
+                    except Exception:
+                        log.exception("webhook delivery pass failed; trying again")
+                        busy = False
+                    if not busy:
+                        with anyio.move_on_after(self.poll):
+                            await self._stop.wait()
 
     async def housekeeping(self) -> None:
         """`link.expired` events every few seconds; old attempts and deliveries hourly."""
-        now = self.clock()
-        if time.monotonic() - self._swept < 5:
+        now, tick = self.clock(), time.monotonic()
+        if self._swept and tick - self._swept < 5:
             return
-        first = self._swept == 0.0
-        self._swept = time.monotonic()
+        self._swept = tick
         await self.outbox.emit_expired(to_us(now) or 0)
-        if first or int(time.monotonic()) % 3600 < 5:
+        if not self._purged or tick - self._purged >= 3600:
+            self._purged = tick
             await self.outbox.purge(to_us(now - ATTEMPTS_KEPT) or 0, 5000)
 
     async def run_once(self) -> bool:
