@@ -37,6 +37,8 @@ class Scope(StrEnum):
     FOLDERS_READ = "folders:read"
     FOLDERS_WRITE = "folders:write"
     KEYS_WRITE = "keys:write"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
 
     def implies(self) -> "frozenset[Scope]":
         """This scope plus the ones it grants: a `:write` scope implies its `:read`."""
@@ -844,3 +846,111 @@ def tool_words(message: str) -> str:
     """The reverse of rest_words: REST field names back to the tools' snake_case."""
     back = {camel: snake for snake, camel in _field_names().items()}
     return _CAMEL_WORD.sub(lambda m: back.get(m.group(), m.group()), message)
+
+
+# --- webhooks (#16) ---------------------------------------------------------------------
+
+WEBHOOK_EVENTS = (
+    "link.created",
+    "link.updated",
+    "link.deleted",
+    "link.expired",
+    "link.click_limit_reached",
+    "link.clicked",
+    "conversion.created",
+)
+WebhookEvent = Literal[
+    "link.created",
+    "link.updated",
+    "link.deleted",
+    "link.expired",
+    "link.click_limit_reached",
+    "link.clicked",
+    "conversion.created",
+]
+
+
+class WebhookFilter(_Input):
+    """Which links' events an endpoint gets: one of a folder (with its subfolders), a tag, or
+    listed links (ids, codes or short URLs); none: every link of the workspace."""
+
+    folder: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    tag: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    links: (
+        Annotated[
+            list[Annotated[str, Field(min_length=1, max_length=500)]],
+            Field(min_length=1, max_length=1000),
+        ]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "WebhookFilter":
+        given = [k for k in ("folder", "tag", "links") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of folder, tag or links")
+        return self
+
+
+class WebhookCreate(_Input):
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=7)] | None = None
+    filter: WebhookFilter | None = None
+    enabled: bool = True
+
+
+class WebhookUpdate(_Input):
+    url: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=7)] | None = None
+    filter: WebhookFilter | None = None
+    enabled: bool | None = None
+
+
+class Webhook(_Wire):
+    id: str
+    url: str
+    events: list[str]
+    filter: dict[str, Any] | None
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookWithSecret(Webhook):
+    """The answer of create and rotate_secret: the only ones that show the secret."""
+
+    secret: str
+
+
+class WebhookList(_Wire):
+    webhooks: list[Webhook]
+
+
+class WebhookAttempt(_Wire):
+    id: int
+    delivery: str
+    event_id: str | None
+    event_type: str | None
+    time: datetime
+    status: int | None
+    error: str | None
+    duration_ms: int
+    delivery_status: str | None
+
+
+class WebhookDeliveries(_Wire):
+    deliveries: list[WebhookAttempt]
+    next_cursor: str | None
+
+
+class WebhookQueued(_Wire):
+    webhook: str
+    event_id: str | None
+    queued: bool
+
+
+class WebhookDeliveriesQuery(_Input):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, Field(min_length=1, max_length=40)] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.models import ApiKeyCreate, LinkCreate, LinkQuery, Principal, Scope
+from clypt_mcp.models import ApiKeyCreate, LinkCreate, LinkQuery, Principal, Scope, WebhookCreate
 from clypt_mcp.store.oauth import GrantRecord
 
 # (method, path with {link}/{tag}/{folder}/{key}, scope, a valid body, success status)
@@ -35,6 +35,21 @@ ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
     ("DELETE", "/keys/{key}", Scope.KEYS_WRITE, None, 200),
     ("GET", "/apps", Scope.KEYS_WRITE, None, 200),
     ("DELETE", "/apps/{app}", Scope.KEYS_WRITE, None, 204),
+    ("GET", "/webhooks", Scope.WEBHOOKS_READ, None, 200),
+    ("POST", "/webhooks", Scope.WEBHOOKS_WRITE, {"url": "http://127.0.0.1:9/new"}, 201),
+    ("GET", "/webhooks/{webhook}", Scope.WEBHOOKS_READ, None, 200),
+    ("PATCH", "/webhooks/{webhook}", Scope.WEBHOOKS_WRITE, {"enabled": False}, 200),
+    ("DELETE", "/webhooks/{webhook}", Scope.WEBHOOKS_WRITE, None, 200),
+    ("POST", "/webhooks/{webhook}/rotate-secret", Scope.WEBHOOKS_WRITE, {}, 200),
+    ("POST", "/webhooks/{webhook}/test", Scope.WEBHOOKS_WRITE, {}, 202),
+    ("GET", "/webhooks/{webhook}/deliveries", Scope.WEBHOOKS_READ, None, 200),
+    (
+        "POST",
+        "/webhooks/{webhook}/deliveries/{delivery}/redeliver",
+        Scope.WEBHOOKS_WRITE,
+        {},
+        202,
+    ),
 ]
 WITH_ID = [e for e in ENDPOINTS if "{" in e[1]]
 WITH_BODY = [e for e in ENDPOINTS if e[3] is not None]
@@ -69,7 +84,14 @@ async def seed(service: ClyptService, workspace: str) -> dict[str, str]:
             revoked_at=None,
         )
     )
-    return {"link": link.id, "tag": tag.id, "folder": folder.id, "key": key.id, "app": app}
+    # a webhook endpoint (on loopback: the REST tests' server allows it) with one queued event
+    service.webhooks.allow_loopback = True
+    hook = await service.webhooks.create(
+        principal, WebhookCreate(url="http://127.0.0.1:9/seed", events=["link.updated"])
+    )
+    queued = await service.webhooks.test(principal, hook.id)
+    return {"link": link.id, "tag": tag.id, "folder": folder.id, "key": key.id, "app": app,
+            "webhook": hook.id, "delivery": queued.event_id or ""}  # fmt: skip
 
 
 async def snapshot(service: ClyptService) -> dict[str, Any]:

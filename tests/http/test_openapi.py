@@ -40,7 +40,7 @@ async def test_every_operation_declares_bearer_auth_with_its_scope(api: Api) -> 
     for method, path, scope, _, status in ENDPOINTS:
         template = path.replace("{link}", "{id}").replace("{tag}", "{id}")
         template = template.replace("{folder}", "{id}").replace("{key}", "{id}")
-        template = template.replace("{app}", "{id}")
+        template = template.replace("{app}", "{id}").replace("{webhook}", "{id}")
         op = document["paths"][template][method.lower()]
         assert op["security"] == [{"bearer": [scope.value]}]
         assert {"401", "403", "429", str(status)} <= set(op["responses"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from clypt_mcp.models import (
     Analytics,
     AnalyticsQuery,
@@ -57,6 +59,13 @@ class Backend(Protocol):
         self, ref: str, name: str | None = None, parent: str | None = None, to_root: bool = False
     ) -> Folder: ...
     async def delete_folder(self, ref: str) -> Folder: ...
+    async def manage_webhooks(
+        self, action: str, webhook: str | None, data: dict[str, Any]
+    ) -> BaseModel:
+        """One webhook action (`create`, `list`, `update`, `delete`, `rotate_secret`, `test`,
+        `deliveries`, `redeliver`) on endpoint `webhook`, with `data` its other arguments
+        (snake_case: url, events, filter, enabled, delivery, limit, cursor)."""
+        ...
 
 
 BackendProvider = Callable[[], Backend]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from clypt_mcp.backends.base import Progress
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import (
@@ -22,6 +24,8 @@ from clypt_mcp.models import (
     Scope,
     Tag,
     TagList,
+    WebhookCreate,
+    WebhookUpdate,
     expand_scopes,
 )
 
@@ -94,3 +98,30 @@ class LocalBackend:
 
     async def delete_folder(self, ref: str) -> Folder:
         return await self.service.delete_folder(self.principal, ref)
+
+    async def manage_webhooks(
+        self, action: str, webhook: str | None, data: dict[str, Any]
+    ) -> BaseModel:
+        hooks, me = self.service.webhooks, self.principal
+        if action == "list":
+            return await hooks.list(me)
+        if action == "create":
+            return await hooks.create(me, WebhookCreate.model_validate(data))
+        target = webhook or ""
+        if action == "update":
+            return await hooks.update(me, target, WebhookUpdate.model_validate(data))
+        if action == "delete":
+            return await hooks.delete(me, target)
+        if action == "rotate_secret":
+            return await hooks.rotate_secret(me, target)
+        if action == "test":
+            return await hooks.test(me, target)
+        if action == "deliveries":
+            return await hooks.deliveries(
+                me, target, int(data.get("limit") or 50), data.get("cursor")
+            )
+        if action == "redeliver":
+            return await hooks.redeliver(me, target, str(data.get("delivery") or ""))
+        if action == "get":
+            return await hooks.get(me, target)
+        raise ValueError(f"unknown webhook action {action!r}")

@@ -33,6 +33,11 @@ from clypt_mcp.models import (
     Scope,
     Tag,
     TagList,
+    Webhook,
+    WebhookDeliveries,
+    WebhookList,
+    WebhookQueued,
+    WebhookWithSecret,
     ascii_fold,
     expand_scopes,
     tool_words,
@@ -352,6 +357,36 @@ class RemoteBackend:
 
     async def delete_folder(self, ref: str) -> Folder:
         return await self._model(Folder, "DELETE", f"/folders/{await self._folder_id(ref)}")
+
+    # --- webhooks -------------------------------------------------------------------------
+
+    async def manage_webhooks(
+        self, action: str, webhook: str | None, data: dict[str, Any]
+    ) -> BaseModel:
+        path = "/webhooks/" + quote(webhook or "", safe="")
+        if action == "list":
+            return await self._model(WebhookList, "GET", "/webhooks")
+        if action == "create":
+            return await self._model(WebhookWithSecret, "POST", "/webhooks", body=camelize(data))
+        if action == "get":
+            return await self._model(Webhook, "GET", path)
+        if action == "update":
+            return await self._model(Webhook, "PATCH", path, body=camelize(data))
+        if action == "delete":
+            return await self._model(Webhook, "DELETE", path)
+        if action == "rotate_secret":
+            return await self._model(WebhookWithSecret, "POST", path + "/rotate-secret", body={})
+        if action == "test":
+            return await self._model(WebhookQueued, "POST", path + "/test", body={})
+        if action == "deliveries":
+            params = {"limit": data.get("limit"), "cursor": data.get("cursor")}
+            return await self._model(WebhookDeliveries, "GET", path + "/deliveries", params=params)
+        if action == "redeliver":
+            delivery = quote(str(data.get("delivery") or ""), safe="")
+            return await self._model(
+                WebhookQueued, "POST", f"{path}/deliveries/{delivery}/redeliver", body={}
+            )
+        raise ValueError(f"unknown webhook action {action!r}")
 
 
 def _param(value: Any) -> str:

@@ -142,6 +142,7 @@ def create_app(
     """
     own_recorder = recorder is None
     clock = clock or service.clock
+    service.webhooks.allow_loopback = settings.dev_allow_loopback
     state = AppState(
         service=service,
         store=store,
@@ -171,9 +172,13 @@ def create_app(
                 yield
                 return
             housekeeping = Housekeeping(store, settings.click_retention_days)
+            from clypt_mcp.http.webhooks import DeliveryWorker
+
+            deliveries = DeliveryWorker(service, settings.dev_allow_loopback)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.recorder.run)
                 tg.start_soon(housekeeping.run)
+                tg.start_soon(deliveries.run)
                 if state.oauth is not None:
                     tg.start_soon(state.oauth.run_housekeeping)
                 try:
@@ -181,6 +186,7 @@ def create_app(
                 finally:
                     state.recorder.close()  # run() drains the queue, then the group exits
                     housekeeping.close()
+                    deliveries.close()
                     if state.oauth is not None:
                         state.oauth.stop_housekeeping()
 

@@ -12,6 +12,7 @@ from clypt_mcp.models import ClickEvent, LinkSort
 if TYPE_CHECKING:
     from clypt_mcp.store.oauth import OAuthStore
     from clypt_mcp.store.web_sessions import WebSessions
+    from clypt_mcp.store.webhooks import Webhooks
 
 
 @dataclass
@@ -125,6 +126,52 @@ class KeyRecord:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+
+
+@dataclass
+class WebhookRecord:
+    """A webhook endpoint of a workspace (its secret is never part of it)."""
+
+    id: str
+    workspace_id: str
+    url: str
+    events: list[str]
+    filter: dict[str, Any] | None
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    disabled_reason: str | None = None
+    failing_since: datetime | None = None
+
+
+@dataclass
+class AttemptRecord:
+    """One try at delivering an event to an endpoint."""
+
+    id: int
+    delivery_id: str
+    event_id: str | None
+    event_type: str | None
+    at: datetime
+    status: int | None  # the HTTP status; None when no answer came
+    error: str | None
+    duration_ms: int
+    delivery_status: str | None = None  # pending | delivered | failed
+    delivery_attempts: int | None = None
+
+
+@dataclass
+class OutgoingMessage:
+    """A due delivery: the event to send (its data decoded: `link` is a LinkRecord for link
+    events, `clicks` a list for `link.clicked`)."""
+
+    delivery_id: str
+    event_id: str
+    event_type: str
+    event_at: datetime
+    data: dict[str, Any]
+    attempts: int
+    first_try_at: int | None  # µs of its first attempt
 
 
 @dataclass
@@ -410,7 +457,52 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("hash", "workspace_id", "scopes", "created_at", "expires_at", "used_at"),
         ("hash",),
     ),
+    # Webhooks (migration 0009, store/webhooks.py): endpoints with their secrets, the outbox,
+    # the attempts; a lease copied from another store lapses within 30 s.
+    "webhook_endpoints": (
+        (
+            "id",
+            "workspace_id",
+            "url",
+            "events",
+            "filter",
+            "secret",
+            "enabled",
+            "disabled_reason",
+            "failing_since",
+            "lease_owner",
+            "lease_until",
+            "created_at",
+            "updated_at",
+        ),
+        ("id",),
+    ),
+    "webhook_events": (("id", "workspace_id", "type", "created_at", "data"), ("id",)),
+    "webhook_deliveries": (
+        (
+            "seq",
+            "id",
+            "endpoint_id",
+            "event_id",
+            "status",
+            "attempts",
+            "next_at",
+            "first_try_at",
+            "last_status",
+            "last_error",
+            "created_at",
+            "done_at",
+        ),
+        ("seq",),
+    ),
+    "webhook_attempts": (
+        ("id", "delivery_id", "endpoint_id", "at", "status", "error", "duration_ms"),
+        ("id",),
+    ),
+    "webhook_state": (("name", "value"), ("name",)),
 }
+# Tables whose key a PostgreSQL identity generates: after a copy, new rows continue after it.
+IDENTITY_COLUMNS = {"clicks": "id", "webhook_deliveries": "seq", "webhook_attempts": "id"}
 
 
 def table_spec(table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -649,12 +741,15 @@ class AdminStore(Protocol):
 
 class FeatureStores(Protocol):
     """Aggregates reached as attributes, each a class of its own over the same seam: OAuth's
-    clients, grants and tokens (`store/oauth.py`) and dashboard sessions (`web_sessions.py`)."""
+    clients, grants and tokens (`store/oauth.py`), dashboard sessions (`web_sessions.py`) and
+    webhook endpoints with their outbox (`webhooks.py`)."""
 
     @property
     def oauth(self) -> OAuthStore: ...
     @property
     def web_sessions(self) -> WebSessions: ...
+    @property
+    def webhooks(self) -> Webhooks: ...
 
 
 class Store(

@@ -20,6 +20,7 @@ from clypt_mcp.store.base import (
 from clypt_mcp.store.organise import ensure_path, set_tags
 from clypt_mcp.store.rows import LINK_SELECT, code_taken, decode_link, encode_values, link_row
 from clypt_mcp.store.sql import Aggregate, Dialect, Q
+from clypt_mcp.store.webhooks import emit_links, has_listeners
 
 _FOLDER = tuple(LINK_FIELDS).index("folder_id")
 
@@ -71,6 +72,7 @@ class Links(Aggregate):
                 )  # fmt: skip
             q.unique(sql, row, code_taken(record.code))
             set_tags(q, record.workspace_id, record.id, tags, row["created_at"])
+            emit(q, "link.created", record.workspace_id, record.id, row["created_at"])
 
         await self._write(job)
 
@@ -115,6 +117,8 @@ class Links(Aggregate):
             if tags is not None:
                 q.run("DELETE FROM link_tags WHERE link_id = :id", {"id": link_id})
                 set_tags(q, workspace_id, link_id, tags, now_us)
+            deleted = changes.get("deleted_at") is not None
+            emit(q, "link.deleted" if deleted else "link.updated", workspace_id, link_id, now_us)
 
         await self._write(job)
 
@@ -122,6 +126,8 @@ class Links(Aggregate):
         args = {"ws": workspace_id, "id": link_id, "variants": link_id + "|%"}
 
         def job(q: Q) -> bool:
+            now_us = int(time.time() * 1_000_000)
+            emit(q, "link.deleted", workspace_id, link_id, now_us, permanent=True)
             if not q.run("DELETE FROM links WHERE id = :id AND workspace_id = :ws", args):
                 return False
             # The workspace's totals forget this link's clicks, and its unique visitors are
@@ -181,14 +187,31 @@ class Links(Aggregate):
         return await self._read(job)
 
     async def count_redirect(self, link_id: str, now: datetime) -> bool:
-        counted = await self._write(
-            lambda q: q.run(
+        def job(q: Q) -> bool:
+            row = q.one(
                 """UPDATE links SET redirects = redirects + 1
-                    WHERE id = :id AND (max_clicks IS NULL OR redirects < max_clicks)""",
+                    WHERE id = :id AND (max_clicks IS NULL OR redirects < max_clicks)
+                    RETURNING workspace_id, redirects, max_clicks""",
                 {"id": link_id},
             )
-        )
-        return counted > 0
+            if row is None:
+                return False
+            if row[2] is not None and row[1] >= row[2]:  # this visit spent the last use
+                emit(q, "link.click_limit_reached", row[0], link_id, to_us(now) or 0)
+            return True
+
+        return await self._write(job)
+
+
+def emit(
+    q: Q, event_type: str, workspace_id: str, link_id: str, now_us: int, permanent: bool = False
+) -> None:
+    """The webhook outbox hook of a link write: an event for the link as it now is (before a
+    permanent delete: as it was), in the caller's transaction; nothing without a listener."""
+    if not has_listeners(q, workspace_id, event_type):
+        return
+    rows = q.all(f"SELECT {LINK_SELECT} FROM links l WHERE l.id = :id", {"id": link_id})
+    emit_links(q, event_type, rows, hydrate(q, rows), now_us, permanent)
 
 
 def recount_workspace_uniques(q: Q, workspace_id: str, days: list[int]) -> None:

@@ -17,7 +17,7 @@ import anyio
 import anyio.to_thread
 
 from clypt_mcp.errors import ClyptError, ConflictError, UnavailableError
-from clypt_mcp.store.base import TABLES, table_spec
+from clypt_mcp.store.base import IDENTITY_COLUMNS, TABLES, table_spec
 from clypt_mcp.store.sql import POSTGRES, Dialect, Q, migrate
 from clypt_mcp.store.tables import SqlStore
 
@@ -200,10 +200,11 @@ class PostgresStore(SqlStore):
                 if q.d.is_unique_violation(exc):
                     raise ConflictError(f"{table}: a copied row is already there") from exc
                 raise
-            if table == "clicks":  # new clicks continue after the copied ids
+            column = IDENTITY_COLUMNS.get(table)
+            if column is not None:  # new rows continue after the copied ids
                 q.run(
-                    "SELECT setval(pg_get_serial_sequence('clicks', 'id'), "
-                    "GREATEST((SELECT MAX(id) FROM clicks), 1))"
+                    f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                    f"GREATEST((SELECT MAX({column}) FROM {table}), 1))"
                 )
 
         await self._write(job)

@@ -14,7 +14,7 @@ from clypt_mcp.assets import PNG_SIZE, TOOL_ICONS, icon_data_uri
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.errors import describe_validation_error
 from clypt_mcp.models import ALL_SCOPES, Scope, expand_scopes
-from clypt_mcp.tools import analytics, links, organize, qr, resources, ui
+from clypt_mcp.tools import analytics, links, organize, qr, resources, ui, webhooks
 from clypt_mcp.tools.common import SENT_ARGUMENTS
 from clypt_mcp.tools.protocol import (
     PROMPT_SCOPES,
@@ -51,6 +51,7 @@ TOOL_SCOPES: dict[str, Scope] = {
     "get_analytics": Scope.ANALYTICS_READ,
     "manage_tags": Scope.TAGS_READ,
     "manage_folders": Scope.FOLDERS_READ,
+    "manage_webhooks": Scope.WEBHOOKS_READ,
 }
 
 
@@ -189,6 +190,7 @@ def build_server(
         qr.register(mcp, backends)
         analytics.register(mcp, backends)
         organize.register(mcp, backends, granted)
+        webhooks.register(mcp, backends)
         for name in hidden:
             if name not in ("manage_tags", "manage_folders"):
                 mcp.remove_tool(name)

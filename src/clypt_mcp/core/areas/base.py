@@ -96,6 +96,11 @@ class ServiceBase:
         self.link_listeners: list[Callable[[str], None]] = []
         self.idempotency = Idempotency(store, clock)
         self._workspaces: set[str] = set()
+        from clypt_mcp.core.webhooks import Webhooks
+
+        # Webhook endpoints (#16); `allow_loopback` follows CLYPT_DEV_ALLOW_LOOPBACK (set by
+        # whoever builds the service from settings).
+        self.webhooks = Webhooks(store, clock, self.to_link, self._record, self.folder_ids_under)
 
     def _changed(self, *codes: str | None) -> None:
         for code in codes:
