@@ -14,7 +14,7 @@ from tests.conftest import text
 pytestmark = pytest.mark.anyio
 
 
-async def test_lists_all_ten_tools_with_schemas_and_annotations(client: Client) -> None:
+async def test_lists_all_eleven_tools_with_schemas_and_annotations(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {
         "create_link",
@@ -26,6 +26,7 @@ async def test_lists_all_ten_tools_with_schemas_and_annotations(client: Client) 
         "get_analytics",
         "manage_tags",
         "manage_folders",
+        "manage_domains",
         "get_qr_code",
     }
     assert tools["create_link"].input_schema["required"] == ["url"]
@@ -66,7 +67,7 @@ async def test_lazy_server_registers_everything_on_first_use(
     async with Client(server, mode=mode) as c:
         made = await c.call_tool("create_link", {"url": "https://example.com/lazy"})
         assert not made.is_error, text(made)
-        assert len((await c.list_tools()).tools) == 10
+        assert len((await c.list_tools()).tools) == 11
         assert (await c.list_prompts()).prompts
 
 

@@ -16,13 +16,21 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_camel, to_snake
 
 from clypt_mcp.backends.base import Progress
-from clypt_mcp.errors import ClyptError, NotFoundError, UnavailableError, tool_wording
+from clypt_mcp.errors import (
+    ClyptError,
+    InvalidInputError,
+    NotFoundError,
+    UnavailableError,
+    tool_wording,
+)
 from clypt_mcp.models import (
     Analytics,
     AnalyticsQuery,
     BulkError,
     BulkResult,
     Deleted,
+    Domain,
+    DomainList,
     Folder,
     FolderList,
     Link,
@@ -239,8 +247,8 @@ class RemoteBackend:
 
     async def list_links(self, query: LinkQuery) -> LinkPage:
         params = {"q": query.query, "tag": query.tag, "folder": query.folder,
-                  "status": query.status, "sort": query.sort, "limit": query.limit,
-                  "cursor": query.cursor}  # fmt: skip
+                  "status": query.status, "domain": query.domain, "sort": query.sort,
+                  "limit": query.limit, "cursor": query.cursor}  # fmt: skip
         return await self._model(LinkPage, "GET", "/links", params=params)
 
     async def update_link(self, ref: str, data: LinkUpdate) -> Link:
@@ -347,6 +355,54 @@ class RemoteBackend:
 
     async def delete_folder(self, ref: str) -> Folder:
         return await self._model(Folder, "DELETE", f"/folders/{await self._folder_id(ref)}")
+
+    # --- domains ----------------------------------------------------------------------
+
+    async def list_domains(self) -> DomainList:
+        return await self._model(DomainList, "GET", "/domains")
+
+    async def _domain(self, ref: str) -> tuple[DomainList, str | None]:
+        """The listing and the id of the domain named by `ref` (None: the server's own host).
+        Raises: NotFoundError."""
+        listing = await self.list_domains()
+        wanted = ref.strip().rstrip(".").lower()
+        for domain in listing.domains:
+            if wanted in (domain.id.lower(), domain.domain):
+                return listing, domain.id
+        if urlsplit(self.base_url).hostname == wanted:
+            return listing, None
+        raise NotFoundError(
+            f"domain: '{ref}' is not a domain of this workspace — see them with "
+            "manage_domains(action='list'), or add it with manage_domains(action='add')",
+            field="domain",
+        )
+
+    async def add_domain(self, domain: str) -> Domain:
+        return await self._model(Domain, "POST", "/domains", body={"domain": domain})
+
+    async def verify_domain(self, ref: str) -> Domain:
+        _, domain_id = await self._domain(ref)
+        if domain_id is None:
+            raise InvalidInputError("domain: the server's own host needs no verification")
+        return await self._model(Domain, "POST", f"/domains/{quote(domain_id, safe='')}/verify")
+
+    async def set_default_domain(self, ref: str) -> DomainList:
+        listing, domain_id = await self._domain(ref)
+        if domain_id is None:  # back to the server's own host: unset the current default
+            current = next((d.id for d in listing.domains if d.default), None)
+            if current is None:
+                return listing
+            domain_id, default = current, False
+        else:
+            default = True
+        path = f"/domains/{quote(domain_id, safe='')}"
+        return await self._model(DomainList, "PATCH", path, body={"default": default})
+
+    async def remove_domain(self, ref: str) -> Domain:
+        _, domain_id = await self._domain(ref)
+        if domain_id is None:
+            raise InvalidInputError("domain: the server's own host cannot be removed")
+        return await self._model(Domain, "DELETE", f"/domains/{quote(domain_id, safe='')}")
 
 
 def _param(value: Any) -> str:

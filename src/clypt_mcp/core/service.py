@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from clypt_mcp.core import analytics as analytics_rules
 from clypt_mcp.core.codes import CodeGenerator, random_code
+from clypt_mcp.core.domains import DomainCases, host_name
 from clypt_mcp.core.ids import new_id
 from clypt_mcp.core.passwords import hash_password_async
 from clypt_mcp.core.urls import points_at
@@ -131,7 +132,7 @@ def missing_scope_message(principal: Principal, scope: Scope) -> str:
     )
 
 
-class ClyptService:
+class ClyptService(DomainCases):
     """The use cases of Clypt over a Store. Every method takes the caller's Principal."""
 
     def __init__(
@@ -141,8 +142,10 @@ class ClyptService:
         clock: Clock = utcnow,
         codes: CodeGenerator = random_code,
         geoip_db: Path | None = None,
+        dns_resolver: str | None = None,
     ) -> None:
         self.store = store
+        self.dns_resolver = dns_resolver  # CLYPT_DNS_RESOLVER, for domain verification
         self.base_url = base_url.rstrip("/")
         self.clock = clock
         self.codes = codes
@@ -185,7 +188,7 @@ class ClyptService:
         return Link(
             id=rec.id,
             code=rec.code,
-            short_url=f"{self.base_url}/{rec.code}",
+            short_url=self.short_url_of(rec),
             url=rec.url,
             title=rec.title,
             notes=rec.notes,
@@ -211,6 +214,7 @@ class ClyptService:
             created_at=rec.created_at,
             updated_at=rec.updated_at,
             deleted_at=rec.deleted_at,
+            domain=self.domain_of(rec),
         )
 
     def _check_no_loop(self, *urls: str | None) -> None:
@@ -242,10 +246,17 @@ class ClyptService:
         ws = principal.workspace_id
         link_id, code = self.code_from_ref(ref)
         rec = None
-        if link_id is not None:
-            rec = await self.store.get_link(ws, link_id=link_id)
-        if rec is None and (code or ref):
-            rec = await self.store.get_link(ws, code=code or ref)
+        host = host_name(urlsplit(ref.strip()).netloc) if "://" in ref else ""
+        if host and code:  # a short URL: its host says which domain the code is on
+            domain = None if host == self.base_host else await self.store.get_domain(ws, name=host)
+            if domain is not None or host == self.base_host:
+                rec = await self.store.link_on_domain(domain.id if domain else None, code)
+                rec = rec if rec is not None and rec.workspace_id == ws else None
+        else:
+            if link_id is not None:
+                rec = await self.store.get_link(ws, link_id=link_id)
+            if rec is None and (code or ref):
+                rec = await self.store.get_link(ws, code=code or ref)
         if rec is None:
             raise NotFoundError(
                 f"no link '{ref}' in this workspace — check the code, or find it with list_links",
@@ -314,6 +325,7 @@ class ClyptService:
             if earlier is not None:
                 return self.to_link(await self._record(principal, earlier))
         folder_id, folder_names = await self._folder_target(principal, data.folder)
+        domain_id = await self.link_domain(principal, data.domain)
         now = self.clock()
         rec = LinkRecord(
             id=new_id("lnk"),
@@ -337,6 +349,7 @@ class ClyptService:
             variants=[v.model_dump() for v in data.variants] if data.variants else None,
             geo=data.geo,
             devices={str(k): v for k, v in data.devices.items()} if data.devices else None,
+            domain_id=domain_id,
         )
         idem = (idempotency_key, request_hash, rec.id) if idempotency_key else None
         for attempt in range(_GENERATE_ATTEMPTS):
@@ -395,6 +408,9 @@ class ClyptService:
             folder_ids=folder_ids,
             status=query.status,
         )
+        if query.domain is not None:
+            flt.by_domain = True
+            flt.domain_id = await self._list_domain(principal, query.domain)
         after = _decode_cursor(query.cursor, query.sort) if query.cursor else None
         records, total = await self.store.list_links(
             flt, query.sort, query.limit + 1, after, self.clock()
@@ -403,6 +419,13 @@ class ClyptService:
         records = records[: query.limit]
         cursor = _encode_cursor(records[-1], query.sort) if more and records else None
         return LinkPage(links=[self.to_link(r) for r in records], next_cursor=cursor, total=total)
+
+    async def _list_domain(self, principal: Principal, name: str) -> str | None:
+        """The domain id to list links of; a name that is not the workspace's lists none."""
+        if host_name(name) == self.base_host:
+            return None
+        found = await self.store.get_domain(principal.workspace_id, name=host_name(name))
+        return found.id if found is not None else "-"  # no link has that id
 
     async def update_link(self, principal: Principal, ref: str, data: LinkUpdate) -> Link:
         """Change the fields present in `data`; `None` clears.
@@ -450,6 +473,10 @@ class ClyptService:
             changes["folder_id"], folder_names = await self._folder_target(principal, data.folder)
         if "deleted" in given:
             changes["deleted_at"] = self.clock() if data.deleted else None
+        if "domain" in given:  # null: the workspace's default
+            changes["domain_id"] = await self.link_domain(principal, data.domain)
+            if changes["domain_id"] == rec.domain_id:
+                del changes["domain_id"]
         starts = changes.get("starts_at", rec.starts_at)
         expires = changes.get("expires_at", rec.expires_at)
         if starts and expires and expires <= starts:
@@ -457,9 +484,19 @@ class ClyptService:
         tags = (data.tags or []) if "tags" in given else None
         if changes or tags is not None:
             changes["updated_at"] = self.clock()
-            await self.store.update_link(
-                principal.workspace_id, rec.id, changes, tags, folder_names
-            )
+            try:
+                await self.store.update_link(
+                    principal.workspace_id, rec.id, changes, tags, folder_names
+                )
+            except CodeTakenError:
+                if "domain_id" not in changes:
+                    raise
+                code = changes.get("code", rec.code)
+                raise CodeTakenError(
+                    f"code '{code}' is already taken on {data.domain or 'that domain'} — move "
+                    "the link with a new code (give code too), or leave it where it is",
+                    field="code",
+                ) from None
             self._changed(rec.code, changes.get("code"))
         return await self.get_link(principal, rec.id)
 

@@ -7,7 +7,13 @@ import logging
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
-from clypt_mcp.errors import BadRequestError, ClyptError, InvalidInputError, rest_wording
+from clypt_mcp.errors import (
+    BadRequestError,
+    ClyptError,
+    DomainNotVerifiedError,
+    InvalidInputError,
+    rest_wording,
+)
 from clypt_mcp.models import rest_words
 
 log = logging.getLogger(__name__)
@@ -15,7 +21,11 @@ log = logging.getLogger(__name__)
 
 def error_body(exc: ClyptError) -> dict[str, str]:
     """The REST body of an error, naming fields as REST does (camelCase)."""
-    return {"error": rest_words(rest_wording(exc.message)), "code": exc.code}
+    body = {"error": rest_words(rest_wording(exc.message)), "code": exc.code}
+    if isinstance(exc, DomainNotVerifiedError):  # the record to publish, as fields too
+        body["txtName"] = str(exc.details.get("txt_name", ""))
+        body["txtValue"] = str(exc.details.get("txt_value", ""))
+    return body
 
 
 def error_response(exc: ClyptError, headers: dict[str, str] | None = None) -> JSONResponse:

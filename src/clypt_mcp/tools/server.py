@@ -14,7 +14,7 @@ from clypt_mcp.assets import PNG_SIZE, TOOL_ICONS, icon_data_uri
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.core.service import describe_validation_error
 from clypt_mcp.models import ALL_SCOPES, Scope, expand_scopes
-from clypt_mcp.tools import analytics, links, organize, qr, resources, ui
+from clypt_mcp.tools import analytics, domains, links, organize, qr, resources, ui
 from clypt_mcp.tools.common import SENT_ARGUMENTS
 from clypt_mcp.tools.protocol import (
     PROMPT_SCOPES,
@@ -189,6 +189,7 @@ def build_server(
         qr.register(mcp, backends)
         analytics.register(mcp, backends)
         organize.register(mcp, backends, granted)
+        domains.register(mcp, backends, granted)
         for name in hidden:
             if name not in ("manage_tags", "manage_folders"):
                 mcp.remove_tool(name)

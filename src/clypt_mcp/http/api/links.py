@@ -130,7 +130,8 @@ def endpoints(state: AppState) -> list[Endpoint]:
             params=LIST_PARAMS,
             errors=(422,),
             description="Newest first by default; pass nextCursor back as cursor for the next "
-            "page. q searches code, url, title and notes; status defaults to all but deleted.",
+            "page. q searches code, url, title and notes; status defaults to all but deleted; "
+            "domain keeps the links served on that host name.",
         ),
         Endpoint(
             "POST",

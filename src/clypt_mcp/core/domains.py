@@ -1,0 +1,345 @@
+"""Custom domains (#14): a workspace's domains, their DNS verification, and which domain a
+link is on.
+
+A domain is added pending; it serves nothing and takes no links until its owner publishes a
+TXT record `_clypt-challenge.<domain>` whose value is the domain's token and asks Clypt to
+verify it. The record is looked up with dnspython, at `CLYPT_DNS_RESOLVER` (`host:port`) when
+set, else at the system's resolvers. A name may be pending in several workspaces; the first to
+verify it owns it, and the others are refused from then on.
+
+Links store the id of their domain; none (NULL) is the server's own host, CLYPT_BASE_URL's,
+which is every workspace's default until it picks one of its own verified domains.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from clypt_mcp.core.ids import new_id
+from clypt_mcp.errors import (
+    ConflictError,
+    DomainNotVerifiedError,
+    InvalidInputError,
+    NotFoundError,
+)
+from clypt_mcp.models import (
+    TXT_PREFIX,
+    Domain,
+    DomainList,
+    Principal,
+    Scope,
+    check_domain_name,
+)
+from clypt_mcp.store.base import DomainRecord, LinkRecord, Store
+
+DNS_TIMEOUT = 5.0  # seconds for one verification's lookup, every try included
+TOKEN_BYTES = 24
+
+
+def host_name(host: str | None) -> str:
+    """A `Host` header's (or a URL's) name alone: lower case, no port, no trailing dot."""
+    if not host:
+        return ""
+    host = host.strip().lower()
+    if host.startswith("["):  # an IPv6 literal, with or without a port
+        return host[1 : host.find("]")] if "]" in host else host
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".")
+
+
+def txt_name(domain: str) -> str:
+    return f"{TXT_PREFIX}{domain}"
+
+
+def parse_resolver(value: str) -> tuple[str, int]:
+    """`host:port` (an IP address; IPv6 in brackets) as a pair. Raises ValueError."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"CLYPT_DNS_RESOLVER: '{value}' is not host:port, e.g. 127.0.0.1:53")
+    host = host.removeprefix("[").removesuffix("]")
+    from ipaddress import ip_address
+
+    try:
+        ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"CLYPT_DNS_RESOLVER: '{host}' is not an IP address — give the resolver's address"
+        ) from None
+    return host, int(port)
+
+
+async def lookup_txt(name: str, resolver: str | None, lifetime: float = DNS_TIMEOUT) -> list[str]:
+    """Every TXT value at `name` (a record's strings joined, as DNS splits long ones).
+
+    Raises: DomainNotVerifiedError-friendly `LookupError` with a reason when DNS does not
+    answer; an empty list when the name has no TXT record."""
+    import dns.asyncresolver
+    import dns.exception
+    import dns.resolver
+
+    if resolver:
+        host, port = parse_resolver(resolver)
+        res = dns.asyncresolver.Resolver(configure=False)
+        res.nameservers = [host]
+        res.port = port
+    else:
+        res = dns.asyncresolver.Resolver()
+    res.lifetime = lifetime
+    res.cache = None
+    try:
+        answer = await res.resolve(name, "TXT", raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        return []
+    except (dns.resolver.NoNameservers, dns.exception.Timeout) as exc:
+        raise LookupError(f"DNS did not answer for {name} ({type(exc).__name__})") from exc
+    except dns.exception.DNSException as exc:
+        raise LookupError(f"DNS lookup of {name} failed ({type(exc).__name__})") from exc
+    values = []
+    for rdata in answer.rrset or []:
+        values.append(b"".join(rdata.strings).decode("utf-8", "replace"))
+    return values
+
+
+def _domain(rec: DomainRecord) -> Domain:
+    return Domain(
+        id=rec.id,
+        domain=rec.name,
+        verified=rec.verified_at is not None,
+        default=rec.is_default,
+        links=rec.links,
+        txt_name=txt_name(rec.name),
+        txt_value=rec.token,
+        created_at=rec.created_at,
+        verified_at=rec.verified_at,
+    )
+
+
+def _publish(rec: DomainRecord) -> str:
+    return f"publish a TXT record {txt_name(rec.name)} with the value {rec.token}"
+
+
+class DomainCases:
+    """The domain use cases of ClyptService (mixed into it)."""
+
+    store: Store
+    base_url: str
+    clock: Callable[[], datetime]
+    dns_resolver: str | None
+
+    # provided by ClyptService
+    @staticmethod
+    def require(principal: Principal, scope: Scope) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def _workspace(self, principal: Principal) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def base_host(self) -> str:
+        """CLYPT_BASE_URL's host name: the domain of links that name none."""
+        return host_name(urlsplit(self.base_url).netloc)
+
+    def short_url_of(self, rec: LinkRecord) -> str:
+        """`CLYPT_BASE_URL/<code>` on the server's own host, else `<scheme>://<domain>/<code>`."""
+        if rec.domain_id is None or not rec.domain_name:
+            return f"{self.base_url}/{rec.code}"
+        scheme = urlsplit(self.base_url).scheme or "https"
+        return f"{scheme}://{rec.domain_name}/{rec.code}"
+
+    def domain_of(self, rec: LinkRecord) -> str:
+        return rec.domain_name if rec.domain_id and rec.domain_name else self.base_host
+
+    @staticmethod
+    def _name(value: str) -> str:
+        try:
+            return check_domain_name(value)
+        except ValueError as exc:
+            raise InvalidInputError(f"domain: {exc}", field="domain") from None
+
+    async def _find_domain(self, principal: Principal, ref: str) -> DomainRecord:
+        ws = principal.workspace_id
+        rec = None
+        if ref.startswith("dom_"):
+            rec = await self.store.get_domain(ws, domain_id=ref)
+        else:
+            rec = await self.store.get_domain(ws, name=self._name(ref))
+        if rec is None:
+            raise NotFoundError(
+                f"domain: '{ref}' is not a domain of this workspace — see them with "
+                "manage_domains(action='list'), or add it with manage_domains(action='add')",
+                field="domain",
+            )
+        return rec
+
+    async def link_domain(self, principal: Principal, ref: str | None) -> str | None:
+        """The id of the domain a link goes on (None: the server's own host): the named one,
+        which must be a verified domain of the workspace, else the workspace's default."""
+        if ref is None:
+            default = await self.store.get_domain(principal.workspace_id)
+            return default.id if default is not None and default.verified_at else None
+        if self._name(ref) == self.base_host:
+            return None
+        rec = await self._find_domain(principal, ref)
+        if rec.verified_at is None:
+            raise InvalidInputError(
+                f"domain: '{rec.name}' is not verified yet — {_publish(rec)}, then "
+                "manage_domains(action='verify')",
+                field="domain",
+            )
+        return rec.id
+
+    async def domain_for_host(self, host: str | None) -> str | None:
+        """The id of the verified domain named `host` (`Host` header, port ignored); None for
+        the server's own host. Until some workspace has a verified domain, every host is the
+        server's own (as before domains existed: a proxy that rewrites `Host` keeps working).
+        Raises: NotFoundError for a host this server does not serve."""
+        name = host_name(host)
+        if not name or name == self.base_host:
+            return None
+        rec = await self.store.get_domain(None, name=name)
+        if rec is not None:
+            return rec.id
+        if not await self.store.any_verified_domain():
+            return None
+        raise NotFoundError("this server does not serve that host")
+
+    async def tls_allowed(self, host: str) -> bool:
+        """Whether a certificate may be issued for `host`: the server's own host or a
+        verified domain."""
+        name = host_name(host)
+        if not name:
+            return False
+        if name == self.base_host:
+            return True
+        return await self.store.get_domain(None, name=name) is not None
+
+    # --- the use cases ------------------------------------------------------------------
+
+    async def list_domains(self, principal: Principal) -> DomainList:
+        self.require(principal, Scope.DOMAINS_READ)
+        records = await self.store.list_domains(principal.workspace_id)
+        default = next((r.name for r in records if r.is_default), self.base_host)
+        return DomainList(domains=[_domain(r) for r in records], default_domain=default)
+
+    async def get_domain(self, principal: Principal, ref: str) -> Domain:
+        self.require(principal, Scope.DOMAINS_READ)
+        return _domain(await self._find_domain(principal, ref))
+
+    async def add_domain(self, principal: Principal, domain: str) -> Domain:
+        """Add a pending domain; its TXT record is in the answer.
+
+        Raises: InvalidInputError, ConflictError (already here, or verified elsewhere)."""
+        self.require(principal, Scope.DOMAINS_WRITE)
+        ws = await self._workspace(principal)
+        return _domain(await self._insert(ws, self._name(domain), verified=False))
+
+    async def operator_add_domain(self, workspace_id: str, domain: str, verified: bool) -> Domain:
+        """The operator's `clypt-mcp domains add`: no scope, optionally verified at once."""
+        await self._workspace(Principal(workspace_id=workspace_id, scopes=frozenset()))
+        return _domain(await self._insert(workspace_id, self._name(domain), verified=verified))
+
+    async def _insert(self, ws: str, name: str, verified: bool) -> DomainRecord:
+        if name == self.base_host:
+            raise ConflictError(
+                f"domain: '{name}' is this server's own host (CLYPT_BASE_URL), every "
+                "workspace's default already",
+                field="domain",
+            )
+        owner = await self.store.get_domain(None, name=name)
+        if owner is not None and owner.workspace_id != ws:
+            raise ConflictError(
+                f"domain '{name}' is already verified by another workspace — a domain serves "
+                "one workspace only",
+                field="domain",
+            )
+        now = self.clock()
+        rec = DomainRecord(
+            id=new_id("dom"),
+            workspace_id=ws,
+            name=name,
+            token=f"clypt-verify={secrets.token_urlsafe(TOKEN_BYTES)}",
+            created_at=now,
+            verified_at=now if verified else None,
+        )
+        await self.store.insert_domain(rec)
+        found = await self.store.get_domain(ws, domain_id=rec.id)
+        assert found is not None
+        return found
+
+    async def verify_domain(self, principal: Principal, ref: str) -> Domain:
+        """Look the domain's TXT record up; verified when a value equals its token.
+
+        Raises: DomainNotVerifiedError (nothing changed; names the record to publish),
+        ConflictError when another workspace verified the name first."""
+        self.require(principal, Scope.DOMAINS_WRITE)
+        rec = await self._find_domain(principal, ref)
+        if rec.verified_at is not None:
+            return _domain(rec)
+        owner = await self.store.get_domain(None, name=rec.name)
+        if owner is not None and owner.workspace_id != rec.workspace_id:
+            raise ConflictError(
+                f"domain '{rec.name}' is already verified by another workspace — a domain "
+                "serves one workspace only",
+                field="domain",
+            )
+        details = {"txt_name": txt_name(rec.name), "txt_value": rec.token}
+        try:
+            values = await lookup_txt(txt_name(rec.name), self.dns_resolver)
+        except LookupError as exc:
+            raise DomainNotVerifiedError(
+                f"domain '{rec.name}' is not verified: {exc} — {_publish(rec)}, and verify "
+                "again once DNS answers",
+                field="domain",
+                **details,
+            ) from None
+        if rec.token not in values:
+            found = "no TXT record there" if not values else "TXT records there, none with it"
+            raise DomainNotVerifiedError(
+                f"domain '{rec.name}' is not verified: {found} — {_publish(rec)} (other "
+                "records may stay), wait for DNS to pick it up, then verify again",
+                field="domain",
+                **details,
+            )
+        await self.store.verify_domain(rec.workspace_id, rec.id, self.clock())
+        return await self.get_domain(principal, rec.id)
+
+    async def set_default_domain(
+        self, principal: Principal, ref: str, default: bool = True
+    ) -> DomainList:
+        """Links that name no domain go on `ref` from now on (the server's own host: back to
+        it); `default=False` on the current default goes back to the server's own host. Links
+        made before stay where they are."""
+        self.require(principal, Scope.DOMAINS_WRITE)
+        if not ref.startswith("dom_") and self._name(ref) == self.base_host:
+            await self.store.set_default_domain(principal.workspace_id, None)
+            return await self.list_domains(principal)
+        rec = await self._find_domain(principal, ref)
+        if not default:
+            if rec.is_default:
+                await self.store.set_default_domain(principal.workspace_id, None)
+            return await self.list_domains(principal)
+        if rec.verified_at is None:
+            raise InvalidInputError(
+                f"domain: '{rec.name}' is not verified yet — {_publish(rec)}, then "
+                "manage_domains(action='verify')",
+                field="domain",
+            )
+        await self.store.set_default_domain(principal.workspace_id, rec.id)
+        return await self.list_domains(principal)
+
+    async def remove_domain(self, principal: Principal, ref: str) -> Domain:
+        """Raises: ConflictError while links use the domain (they stay; move them first)."""
+        self.require(principal, Scope.DOMAINS_WRITE)
+        rec = await self._find_domain(principal, ref)
+        used = await self.store.delete_domain(principal.workspace_id, rec.id)
+        if used:
+            raise ConflictError(
+                f"domain '{rec.name}' still has {used} link(s) (deleted ones count) — move "
+                "each with update_link(domain=…) or delete it for good, then remove the domain",
+                field="domain",
+            )
+        return _domain(rec)
