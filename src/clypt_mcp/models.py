@@ -165,10 +165,11 @@ DOMAIN_PATTERN = r"^[^\s/:@]{3,253}$"
 
 
 def check_domain_name(value: str) -> str:
-    """A host name for short links: lower case, an internationalised name as punycode, two
-    labels or more, no port, path, scheme or IP address."""
+    """A host name as links are served on it: lower case, an internationalised name as
+    punycode, no port, path or scheme. (Only a name of two labels or more, not an IP address,
+    can be added as a domain; the server's own host may be either.)"""
     host = value.strip().rstrip(".").lower()
-    if not host or any(c in host for c in "/:@ ") or "\\" in host:
+    if not host or any(c in host for c in "/:@ \\"):
         raise ValueError(
             f"'{value}' is not a host name — give the bare name, like 'go.example.com' "
             "(no scheme, port or path)"
@@ -177,18 +178,18 @@ def check_domain_name(value: str) -> str:
         host = host.encode("idna").decode("ascii")
     except UnicodeError:
         raise ValueError(f"'{value}' is not a valid host name") from None
-    labels = host.split(".")
-    if (
-        len(host) > 253
-        or len(labels) < 2
-        or not all(_LABEL_RE.match(label) for label in labels)
-        or labels[-1].isdigit()
-    ):
+    if len(host) > 253 or not all(_LABEL_RE.match(label) for label in host.split(".")):
         raise ValueError(
-            f"'{value}' is not a host name with a domain — give a name like 'go.example.com' "
-            "(letters, digits and hyphens; no IP address)"
+            f"'{value}' is not a valid host name — letters, digits and hyphens in dot-separated "
+            "labels, like 'go.example.com'"
         )
     return host
+
+
+def is_domain(host: str) -> bool:
+    """Whether a checked host name is a domain: two labels or more, not an IPv4 address."""
+    labels = host.split(".")
+    return len(labels) >= 2 and not labels[-1].isdigit()
 
 
 DomainName = Annotated[

@@ -21,6 +21,7 @@ RESERVED_CODES = frozenset(
         "llms.txt",
         "llms",
         "healthz",
+        "internal",  # /internal/tls-allowed, the TLS proxy's question
         "health",
         "static",
         "admin",
@@ -45,7 +46,6 @@ RESERVED_CODES = frozenset(
         "register",
         "revoke",
         "oauth",
-        "internal",
         "robots",
         "favicon",
         "openapi",

@@ -32,6 +32,7 @@ from clypt_mcp.models import (
     Principal,
     Scope,
     check_domain_name,
+    is_domain,
 )
 from clypt_mcp.store.base import DomainRecord, LinkRecord, Store
 
@@ -129,6 +130,13 @@ class DomainCases:
     base_url: str
     clock: Callable[[], datetime]
     dns_resolver: str | None
+    # Called with a domain's name when it starts or stops serving (verified, removed): the
+    # redirects of this process forget what they cached of that host at once.
+    domain_listeners: list[Callable[[str], None]]
+
+    def _domain_changed(self, name: str) -> None:
+        for listener in self.domain_listeners:
+            listener(name)
 
     # provided by ClyptService
     @staticmethod
@@ -243,6 +251,12 @@ class DomainCases:
         return _domain(await self._insert(workspace_id, self._name(domain), verified=verified))
 
     async def _insert(self, ws: str, name: str, verified: bool) -> DomainRecord:
+        if not is_domain(name):
+            raise InvalidInputError(
+                f"domain: '{name}' is not a domain name — give a name with a dot, like "
+                "'go.example.com' (not an IP address)",
+                field="domain",
+            )
         if name == self.base_host:
             raise ConflictError(
                 f"domain: '{name}' is this server's own host (CLYPT_BASE_URL), every "
@@ -266,6 +280,7 @@ class DomainCases:
             verified_at=now if verified else None,
         )
         await self.store.insert_domain(rec)
+        self._domain_changed(name)
         found = await self.store.get_domain(ws, domain_id=rec.id)
         assert found is not None
         return found
@@ -305,6 +320,7 @@ class DomainCases:
                 **details,
             )
         await self.store.verify_domain(rec.workspace_id, rec.id, self.clock())
+        self._domain_changed(rec.name)
         return await self.get_domain(principal, rec.id)
 
     async def set_default_domain(
@@ -342,4 +358,5 @@ class DomainCases:
                 "each with update_link(domain=…) or delete it for good, then remove the domain",
                 field="domain",
             )
+        self._domain_changed(rec.name)
         return _domain(rec)

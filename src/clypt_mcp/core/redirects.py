@@ -382,6 +382,11 @@ class HostCache:
         self.clock = clock
         self._entries: OrderedDict[str, tuple[float, str | None, bool]] = OrderedDict()
 
+    def forget(self, host: str) -> None:
+        """A domain (`host`) started or stopped serving: forget every host, since the first
+        verified domain also changes what unknown hosts get."""
+        self._entries.clear()
+
     async def get(self, host: str) -> str | None:
         """The domain id of `host` (None: the server's own). Raises: UnknownHost."""
         entry = self._entries.get(host)

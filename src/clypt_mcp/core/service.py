@@ -153,6 +153,7 @@ class ClyptService(DomainCases):
         # Called with a link's code whenever this service changes the link (or makes one with
         # that code): the redirects of this process forget what they cached of it at once.
         self.link_listeners: list[Callable[[str], None]] = []
+        self.domain_listeners: list[Callable[[str], None]] = []
         self._workspaces: set[str] = set()
 
     def _changed(self, *codes: str | None) -> None:

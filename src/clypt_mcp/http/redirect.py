@@ -152,6 +152,7 @@ class RedirectHandler:
         state.service.link_listeners.append(self.links.forget)  # changes apply at once here
         self.redirector = Redirector(state.service.store, self.links)
         self.hosts = HostCache(state.service.domain_for_host, ttl=link_ttl)
+        state.service.domain_listeners.append(self.hosts.forget)
         counters: Counters = (
             state.service.store
             if isinstance(state.limiter, StoreRateLimiter)
