@@ -93,6 +93,12 @@ async def test_moving_onto_a_taken_code_is_a_clear_conflict(
         assert r.is_error and "taken" in text(r) and "go.example.org" in text(r)
         still = await call(c, "get_link", link=mine["id"])
         assert still["domain"] == "clypt.test"
+        # a bare code on two domains names neither: the error gives both short URLs
+        r = await c.call_tool("get_link", {"link": "taken"})
+        assert r.is_error
+        assert "https://clypt.test/taken" in text(r) and "https://go.example.org/taken" in text(r)
+        got = await call(c, "get_link", link="https://go.example.org/taken")
+        assert got["domain"] == "go.example.org"
 
 
 async def test_another_workspaces_domain_is_neither_seen_nor_used(

@@ -227,11 +227,25 @@ class RemoteBackend:
     async def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         return model.model_validate(await self._call(method, path, **kwargs))
 
-    @staticmethod
-    def _link_path(ref: str) -> str:
+    async def _link_path(self, ref: str) -> str:
+        """`/links/{id}` for a code or id; a short URL's code is looked up on its domain (the
+        path holds no host), so the same code on two domains is never confused."""
         ref = ref.strip()
         if ref.lower().startswith(("http://", "https://")):
-            ref = urlsplit(ref).path.strip("/")
+            parts = urlsplit(ref)
+            code = parts.path.strip("/")
+            host = (parts.hostname or "").lower()
+            if code and host:
+                query = LinkQuery(query=code, domain=host, status="all", limit=100)
+                for link in (await self.list_links(query)).links:
+                    if link.code == code:
+                        return "/links/" + quote(link.id, safe="")
+                raise NotFoundError(
+                    f"no link '{ref}' in this workspace — check the code, or find it with "
+                    "list_links",
+                    link=ref,
+                )
+            ref = code
         if not ref:
             raise NotFoundError("no link '' in this workspace — give a code, id or short URL")
         return "/links/" + quote(ref, safe="")
@@ -243,7 +257,7 @@ class RemoteBackend:
         return await self._model(Link, "POST", "/links", body=body, idempotency_key=idempotency_key)
 
     async def get_link(self, ref: str) -> Link:
-        return await self._model(Link, "GET", self._link_path(ref))
+        return await self._model(Link, "GET", await self._link_path(ref))
 
     async def list_links(self, query: LinkQuery) -> LinkPage:
         params = {"q": query.query, "tag": query.tag, "folder": query.folder,
@@ -253,11 +267,11 @@ class RemoteBackend:
 
     async def update_link(self, ref: str, data: LinkUpdate) -> Link:
         body = camelize(data.model_dump(mode="json", exclude_unset=True))
-        return await self._model(Link, "PATCH", self._link_path(ref), body=body)
+        return await self._model(Link, "PATCH", await self._link_path(ref), body=body)
 
     async def delete_link(self, ref: str, permanent: bool = False) -> Deleted:
         params = {"permanent": "true"} if permanent else None
-        return await self._model(Deleted, "DELETE", self._link_path(ref), params=params)
+        return await self._model(Deleted, "DELETE", await self._link_path(ref), params=params)
 
     async def bulk_create_links(
         self,
@@ -295,7 +309,9 @@ class RemoteBackend:
             "top": query.top, "timezone": query.timezone,
             "includeBots": query.include_bots or None,
         }  # fmt: skip
-        path = "/analytics" if query.link is None else self._link_path(query.link) + "/analytics"
+        path = (
+            "/analytics" if query.link is None else await self._link_path(query.link) + "/analytics"
+        )
         return await self._model(Analytics, "GET", path, params=params)
 
     # --- tags and folders -------------------------------------------------------------

@@ -257,7 +257,15 @@ class ClyptService(DomainCases):
             if link_id is not None:
                 rec = await self.store.get_link(ws, link_id=link_id)
             if rec is None and (code or ref):
-                rec = await self.store.get_link(ws, code=code or ref)
+                found = await self.store.links_with_code(ws, code or ref)
+                if len(found) > 1:  # the same code on several of the workspace's domains
+                    urls = ", ".join(self.short_url_of(r) for r in found)
+                    raise ConflictError(
+                        f"link: '{ref}' is a code on several domains ({urls}) — name the link "
+                        "by its short URL or its id",
+                        field="link",
+                    )
+                rec = found[0] if found else None
         if rec is None:
             raise NotFoundError(
                 f"no link '{ref}' in this workspace — check the code, or find it with list_links",

@@ -711,6 +711,9 @@ class DomainStore(Protocol):
     async def link_on_domain(self, domain_id: str | None, code: str) -> LinkRecord | None:
         """The link with `code` on a domain (None: the server's own host), in any workspace."""
 
+    async def links_with_code(self, workspace_id: str, code: str) -> list[LinkRecord]:
+        """The workspace's links with `code`, on whichever domains (the server's own first)."""
+
     async def any_verified_domain(self) -> bool:
         """Whether any workspace has a verified domain."""
 

@@ -144,6 +144,21 @@ class Domains(Aggregate):
 
         return await self._write(job)
 
+    async def links_with_code(self, workspace_id: str, code: str) -> list[LinkRecord]:
+        from clypt_mcp.store.links import hydrate
+
+        args = {"ws": workspace_id, "code": code}
+        return await self._read(
+            lambda q: hydrate(
+                q,
+                q.all(
+                    f"SELECT {LINK_SELECT} FROM links l WHERE l.workspace_id = :ws "
+                    "AND l.code = :code ORDER BY COALESCE(l.domain_id, ''), l.id",
+                    args,
+                ),
+            )
+        )
+
     async def any_verified_domain(self) -> bool:
         return bool(
             await self._read(

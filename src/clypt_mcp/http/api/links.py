@@ -166,7 +166,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             get_link,
             read,
             Link,
-            errors=(404,),
+            errors=(404, 409),
             description="By id (a code works too). Another workspace's link is a 404.",
         ),
         Endpoint(
@@ -189,7 +189,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             write,
             Deleted,
             params=DELETE_PARAMS,
-            errors=(404, 422),
+            errors=(404, 409, 422),
         ),
         Endpoint(
             "GET",
@@ -199,7 +199,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             Scope.ANALYTICS_READ,
             Analytics,
             params=ANALYTICS_PARAMS,
-            errors=(404, 422),
+            errors=(404, 409, 422),
         ),
         Endpoint(
             "GET",
@@ -209,7 +209,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             read,
             None,
             params=QR_PARAMS,
-            errors=(404, 422),
+            errors=(404, 409, 422),
             media=("image/png", "image/svg+xml"),
         ),
     ]
