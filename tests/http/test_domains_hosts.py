@@ -58,6 +58,8 @@ async def test_forwarded_host_counts_only_from_a_trusted_proxy(service: ClyptSer
         assert r.headers["location"] == "https://e.com/on-domain"
         r = await http.get("/camp", headers={"host": "elsewhere.example"})
         assert r.status_code == 404 and "camp" not in r.text
+        r = await http.get("/nope", headers={"host": "go.example.org"})  # its own 404 page
+        assert r.status_code == 404 and "go.example.org/nope" in r.text
 
 
 async def test_the_ask_endpoint_answers_loopback_and_trusted_proxies_only(

@@ -312,12 +312,18 @@ class RedirectHandler:
     def short(self, code: str) -> str:
         return pages.short_label(self.state.settings.base, code)
 
-    def page(self, outcome: NotFound | Unavailable | Neutral, code: str) -> Response:
+    def page(
+        self, outcome: NotFound | Unavailable | Neutral, code: str, domain_host: str = ""
+    ) -> Response:
+        """The page for `code`; on a custom domain (`domain_host`) the label names it."""
+        short = self.short(code)
+        if domain_host:
+            short = pages.short_label(f"https://{domain_host}", code)
         if isinstance(outcome, Neutral):
-            return pages.neutral(self.short(code))
+            return pages.neutral(short)
         if isinstance(outcome, NotFound):
-            return pages.not_found(self.short(code))
-        return pages.unavailable(self.short(code), outcome.link, outcome.reason)
+            return pages.not_found(short)
+        return pages.unavailable(short, outcome.link, outcome.reason)
 
     def record(
         self, outcome: Redirect | Neutral, visitor: Visitor, now: datetime, hit: Hit
@@ -399,7 +405,7 @@ class RedirectEndpoint:
             found = {n: v.decode("latin-1") for n, v in scope["headers"] if n in _FORM_HEADERS}
             cookie = read_cookie(found.get(b"cookie"))
             return await self.handler.form(code, cookie, found.get(b"host"))
-        return self.handler.page(outcome, code)
+        return self.handler.page(outcome, code, self.handler.request_host(hit) if domain else "")
 
 
 _FORM_HEADERS = frozenset({b"cookie", b"host"})
