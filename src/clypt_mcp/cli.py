@@ -61,6 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--workspace", default=None)
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")
+    domains = sub.add_parser("domains", help="custom domains of workspaces").add_subparsers(
+        dest="domains_command"
+    )
+    dom_add = domains.add_parser("add", help="add a domain to a workspace")
+    dom_add.add_argument("domain", help="host name, e.g. go.example.com")
+    dom_add.add_argument("--workspace", default=None)
+    dom_add.add_argument(
+        "--verified", action="store_true", help="skip the DNS TXT check (the operator vouches)"
+    )
+    dom_list = domains.add_parser("list", help="list a workspace's domains")
+    dom_list.add_argument("--workspace", default=None)
     apps = sub.add_parser("apps", help="apps connected by OAuth").add_subparsers(
         dest="apps_command"
     )
@@ -151,7 +162,12 @@ async def open_service(settings: Settings) -> AsyncIterator[ClyptService]:
     store = open_store(settings.database_url, settings.sqlite_path())
     await store.open()
     try:
-        yield ClyptService(store, base_url=settings.base, geoip_db=settings.geoip_db)
+        yield ClyptService(
+            store,
+            base_url=settings.base,
+            geoip_db=settings.geoip_db,
+            dns_resolver=settings.dns_resolver,
+        )
     finally:
         await store.close()
 
@@ -278,6 +294,33 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
             _err(f"revoked {args.id}\n")
         else:
             raise ConfigError("keys: choose create, list or revoke")
+
+
+async def _domains(settings: Settings, args: argparse.Namespace) -> None:
+    from clypt_mcp.models import Principal
+
+    workspace = args.workspace or settings.workspace
+    async with open_service(settings) as service:
+        if args.domains_command == "add":
+            added = await service.operator_add_domain(workspace, args.domain, args.verified)
+            _out(f"{added.id}\t{added.domain}\n")
+            if added.verified:
+                _err(f"domain {added.domain} added to workspace '{workspace}', verified\n")
+            else:
+                _err(
+                    f"domain {added.domain} added to workspace '{workspace}', pending: publish "
+                    f"a TXT record {added.txt_name} with the value {added.txt_value}, then "
+                    "verify it (manage_domains or POST /api/v1/domains/{id}/verify)\n"
+                )
+        elif args.domains_command == "list":
+            listing = await service.list_domains(Principal(workspace_id=workspace))
+            for d in listing.domains:
+                state = "verified" if d.verified else "pending"
+                mark = "\tdefault" if d.default else ""
+                _out(f"{d.id}\t{d.domain}\t{state}\t{d.links} links{mark}\n")
+            _err(f"default domain of '{workspace}': {listing.default_domain}\n")
+        else:
+            raise ConfigError("domains: choose add or list")
 
 
 async def _apps(settings: Settings, args: argparse.Namespace) -> None:
@@ -528,6 +571,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             _serve(settings, args)
         elif args.command == "keys":
             anyio.run(_keys, settings, args)
+        elif args.command == "domains":
+            anyio.run(_domains, settings, args)
         elif args.command in ("apps", "signin-link"):
             anyio.run(_apps, settings, args)
         elif args.command == "db":

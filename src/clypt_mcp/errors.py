@@ -159,6 +159,14 @@ class TagTakenError(ConflictError):
     code = "tag_taken"
 
 
+class DomainNotVerifiedError(ConflictError):
+    """A domain's TXT record was not found: nothing changed. `txt_name` and `txt_value` (in
+    `details`, and in the REST body) say what to publish."""
+
+    code = "domain_not_verified"
+    status = 409
+
+
 class LinkUnavailableError(ClyptError):
     """The link exists but does not redirect now; `reason` says why."""
 
@@ -207,3 +215,35 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
         # a rule over several fields (dates in order) names them in its message
         parts.append(f"{prefix}{loc}: {msg}" if loc else f"{prefix}{msg}")
     return "; ".join(parts)
+
+
+# Messages give hints in the words of MCP tools. The REST API answers with the endpoint
+# instead, and the remote backend turns them back, so an assistant reads the same hint
+# whether its server is embedded or remote.
+_REST_WORDS = (
+    (
+        "see them with manage_domains(action='list'), or add it with manage_domains(action='add')",
+        "see them with GET /api/v1/domains, or add it with POST /api/v1/domains",
+    ),
+    ("then manage_domains(action='verify')", "then POST /api/v1/domains/{id}/verify"),
+    ("move each with update_link(domain=…)", "move each with PATCH /api/v1/links/{id} (domain)"),
+    ("find it with list_links", "find it with GET /api/v1/links"),
+    (
+        "not a cursor from list_links — pass next_cursor unchanged",
+        "not a cursor from GET /api/v1/links — pass nextCursor unchanged",
+    ),
+)
+
+
+def rest_wording(message: str) -> str:
+    """`message` as the REST API says it."""
+    for tool, rest in _REST_WORDS:
+        message = message.replace(tool, rest)
+    return message
+
+
+def tool_wording(message: str) -> str:
+    """A REST API message back in the words of the MCP tools."""
+    for tool, rest in _REST_WORDS:
+        message = message.replace(rest, tool)
+    return message

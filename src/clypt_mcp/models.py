@@ -39,6 +39,8 @@ class Scope(StrEnum):
     KEYS_WRITE = "keys:write"
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
+    DOMAINS_READ = "domains:read"
+    DOMAINS_WRITE = "domains:write"
 
     def implies(self) -> "frozenset[Scope]":
         """This scope plus the ones it grants: a `:write` scope implies its `:read`."""
@@ -283,6 +285,43 @@ TagName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=TAG_PA
 FOLDER_NAME_PATTERN = r"^[^\x00-\x1f\x7f/]{1,64}$"
 FolderName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=FOLDER_NAME_PATTERN)]
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+DOMAIN_PATTERN = r"^[^\s/:@]{3,253}$"
+
+
+def check_domain_name(value: str) -> str:
+    """A host name as links are served on it: lower case, an internationalised name as
+    punycode, no port, path or scheme. (Only a name of two labels or more, not an IP address,
+    can be added as a domain; the server's own host may be either.)"""
+    host = value.strip().rstrip(".").lower()
+    if not host or any(c in host for c in "/:@ \\"):
+        raise ValueError(
+            f"'{value}' is not a host name — give the bare name, like 'go.example.com' "
+            "(no scheme, port or path)"
+        )
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"'{value}' is not a valid host name") from None
+    if len(host) > 253 or not all(_LABEL_RE.match(label) for label in host.split(".")):
+        raise ValueError(
+            f"'{value}' is not a valid host name — letters, digits and hyphens in dot-separated "
+            "labels, like 'go.example.com'"
+        )
+    return host
+
+
+def is_domain(host: str) -> bool:
+    """Whether a checked host name is a domain: two labels or more, not an IPv4 address."""
+    labels = host.split(".")
+    return len(labels) >= 2 and not labels[-1].isdigit()
+
+
+DomainName = Annotated[
+    str,
+    AfterValidator(check_domain_name),
+    WithJsonSchema({"type": "string", "minLength": 3, "maxLength": 253, "pattern": DOMAIN_PATTERN}),
+]
 DeviceKind = Literal["ios", "android", "desktop", "mobile", "tablet"]
 MAX_TAGS = 10
 MAX_VARIANTS = 10
@@ -400,6 +439,7 @@ class _LinkFields(_Input):
     variants: Variants | None = None
     geo: Geo | None = None
     devices: Devices | None = None
+    domain: DomainName | None = None
 
     @field_validator("starts_at", "expires_at")
     @classmethod
@@ -517,6 +557,7 @@ class Link(_Wire):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    domain: str = Field(description="The host name the short link is served on.")
 
 
 class LinkPage(_Wire):
@@ -534,6 +575,7 @@ class LinkQuery(_Input):
     tag: TagFilter | None = None
     folder: FolderRef | None = None
     status: StatusFilter | None = None
+    domain: DomainName | None = None
     sort: LinkSort = "-created_at"
     limit: PageSize = 20
     cursor: Cursor | None = None
@@ -558,6 +600,46 @@ class BulkResult(_Wire):
 
 
 MAX_BULK = 100
+
+
+# --- domains ----------------------------------------------------------------------------
+
+DomainAction = Literal["list", "add", "verify", "set_default", "remove"]
+TXT_PREFIX = "_clypt-challenge."
+
+
+class Domain(_Wire):
+    """A domain of a workspace. Until `verified`, it serves no redirects and takes no links;
+    `txt_name` and `txt_value` say which TXT record proves it is the workspace's."""
+
+    id: str
+    domain: str
+    verified: bool
+    default: bool
+    links: int
+    txt_name: str
+    txt_value: str
+    created_at: datetime
+    verified_at: datetime | None
+
+
+class DomainList(_Wire):
+    """The workspace's domains; `default_domain` is where links go when they name none (the
+    server's own host while the workspace has no default of its own)."""
+
+    domains: list[Domain]
+    default_domain: str
+
+
+class DomainCreate(_Input):
+    domain: DomainName
+
+
+class DomainUpdate(_Input):
+    """`default: true` makes the domain the workspace's default; `false` on the default goes
+    back to the server's own host."""
+
+    default: bool
 
 
 # --- tags and folders -------------------------------------------------------------------
@@ -825,7 +907,7 @@ def _field_names() -> dict[str, str]:
         names: dict[str, str] = {}
         models: list[type[BaseModel]] = [
             LinkCreate, LinkUpdate, LinkQuery, Link, LinkPage, AnalyticsQuery, Analytics,
-            TagCreate, FolderCreate, Folder, ApiKeyCreate, ApiKey,
+            TagCreate, FolderCreate, Folder, ApiKeyCreate, ApiKey, Domain, DomainList,
         ]  # fmt: skip
         for model in models:
             for name in model.model_fields:

@@ -8,7 +8,7 @@ from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import ApiKeyCreate, LinkCreate, LinkQuery, Principal, Scope, WebhookCreate
 from clypt_mcp.store.oauth import GrantRecord
 
-# (method, path with {link}/{tag}/{folder}/{key}, scope, a valid body, success status)
+# (method, path with {link}/{tag}/{folder}/{domain}/{key}, scope, a valid body, success status)
 ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
     ("GET", "/links", Scope.LINKS_READ, None, 200),
     ("POST", "/links", Scope.LINKS_WRITE, {"url": "https://example.com/new"}, 201),
@@ -29,6 +29,12 @@ ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
     ("GET", "/folders/{folder}", Scope.FOLDERS_READ, None, 200),
     ("PATCH", "/folders/{folder}", Scope.FOLDERS_WRITE, {"name": "Renamed"}, 200),
     ("DELETE", "/folders/{folder}", Scope.FOLDERS_WRITE, None, 200),
+    ("GET", "/domains", Scope.DOMAINS_READ, None, 200),
+    ("POST", "/domains", Scope.DOMAINS_WRITE, {"domain": "fresh.example.org"}, 201),
+    ("GET", "/domains/{domain}", Scope.DOMAINS_READ, None, 200),
+    ("POST", "/domains/{domain}/verify", Scope.DOMAINS_WRITE, None, 200),
+    ("PATCH", "/domains/{domain}", Scope.DOMAINS_WRITE, {"default": True}, 200),
+    ("DELETE", "/domains/{domain}", Scope.DOMAINS_WRITE, None, 200),
     ("GET", "/keys", Scope.KEYS_WRITE, None, 200),
     ("POST", "/keys", Scope.KEYS_WRITE, {"name": "ci", "scopes": ["links:read"]}, 201),
     ("GET", "/keys/{key}", Scope.KEYS_WRITE, None, 200),
@@ -60,7 +66,8 @@ def endpoint_id(entry: tuple[str, str, Any, Any, int]) -> str:
 
 
 async def seed(service: ClyptService, workspace: str) -> dict[str, str]:
-    """A link (tagged `seed`, in folder `Seed`), its tag and folder, and a key, by kind."""
+    """A link (tagged `seed`, in folder `Seed`), its tag and folder, a verified domain no link
+    uses, and a key, by kind."""
     principal = Principal(workspace_id=workspace)
     link = await service.create_link(
         principal, LinkCreate(url="https://example.com/seed", tags=["seed"], folder="Seed")
@@ -90,8 +97,10 @@ async def seed(service: ClyptService, workspace: str) -> dict[str, str]:
         principal, WebhookCreate(url="http://127.0.0.1:9/seed", events=["link.updated"])
     )
     queued = await service.webhooks.test(principal, hook.id)
+    domain = await service.operator_add_domain(workspace, f"go.{workspace}.seed.test", True)
     return {"link": link.id, "tag": tag.id, "folder": folder.id, "key": key.id, "app": app,
-            "webhook": hook.id, "delivery": queued.event_id or ""}  # fmt: skip
+            "webhook": hook.id, "delivery": queued.event_id or "",
+            "domain": domain.id}  # fmt: skip
 
 
 async def snapshot(service: ClyptService) -> dict[str, Any]:
@@ -112,6 +121,7 @@ async def snapshot(service: ClyptService) -> dict[str, Any]:
             "links": links,
             "tags": (await service.list_tags(principal)).model_dump(),
             "folders": (await service.list_folders(principal)).model_dump(),
+            "domains": (await service.list_domains(principal)).model_dump(),
             # when a key was last used is bookkeeping, not something a request writes
             "keys": [
                 k.model_dump(exclude={"last_used_at"})

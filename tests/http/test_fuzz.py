@@ -23,7 +23,7 @@ from tests.http.seed import ENDPOINTS
 
 EXAMPLES = 15
 OPERATIONS = {
-    (m, re.sub(r"\{(link|tag|folder|key|app|webhook)\}", "{id}", p)) for m, p, *_ in ENDPOINTS
+    (m, re.sub(r"\{(link|tag|folder|key|app|webhook|domain)\}", "{id}", p)) for m, p, *_ in ENDPOINTS
 } | {("GET", "/me")}
 
 

@@ -40,7 +40,11 @@ async def test_every_operation_declares_bearer_auth_with_its_scope(api: Api) -> 
     for method, path, scope, _, status in ENDPOINTS:
         template = path.replace("{link}", "{id}").replace("{tag}", "{id}")
         template = template.replace("{folder}", "{id}").replace("{key}", "{id}")
-        template = template.replace("{app}", "{id}").replace("{webhook}", "{id}")
+        template = (
+            template.replace("{app}", "{id}")
+            .replace("{webhook}", "{id}")
+            .replace("{domain}", "{id}")
+        )
         op = document["paths"][template][method.lower()]
         assert op["security"] == [{"bearer": [scope.value]}]
         assert {"401", "403", "429", str(status)} <= set(op["responses"])
@@ -74,7 +78,7 @@ async def test_query_parameters_use_the_rest_names(api: Api) -> None:
     def names(path: str) -> list[str]:
         return [p["name"] for p in api.document["paths"][path]["get"]["parameters"]]
 
-    assert names("/links") == ["q", "tag", "folder", "status", "sort", "limit", "cursor"]
+    assert names("/links") == ["q", "tag", "folder", "status", "domain", "sort", "limit", "cursor"]
     assert names("/analytics") == [
         "tag",
         "folder",
@@ -87,7 +91,7 @@ async def test_query_parameters_use_the_rest_names(api: Api) -> None:
         "includeBots",
     ]
     assert names("/links/{id}/qr") == ["id", "size", "margin", "format"]
-    limit = api.document["paths"]["/links"]["get"]["parameters"][5]["schema"]
+    limit = api.document["paths"]["/links"]["get"]["parameters"][6]["schema"]
     assert (limit["type"], limit["minimum"], limit["maximum"]) == ("integer", 1, 100)
 
 

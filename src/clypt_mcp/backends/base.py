@@ -12,6 +12,8 @@ from clypt_mcp.models import (
     AnalyticsQuery,
     BulkResult,
     Deleted,
+    Domain,
+    DomainList,
     Folder,
     FolderList,
     Link,
@@ -66,6 +68,12 @@ class Backend(Protocol):
         `deliveries`, `redeliver`) on endpoint `webhook`, with `data` its other arguments
         (snake_case: url, events, filter, enabled, delivery, limit, cursor)."""
         ...
+
+    async def list_domains(self) -> DomainList: ...
+    async def add_domain(self, domain: str) -> Domain: ...
+    async def verify_domain(self, ref: str) -> Domain: ...
+    async def set_default_domain(self, ref: str) -> DomainList: ...
+    async def remove_domain(self, ref: str) -> Domain: ...
 
 
 BackendProvider = Callable[[], Backend]

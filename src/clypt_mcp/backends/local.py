@@ -13,6 +13,8 @@ from clypt_mcp.models import (
     AnalyticsQuery,
     BulkResult,
     Deleted,
+    Domain,
+    DomainList,
     Folder,
     FolderList,
     Link,
@@ -125,3 +127,18 @@ class LocalBackend:
         if action == "get":
             return await hooks.get(me, target)
         raise ValueError(f"unknown webhook action {action!r}")
+
+    async def list_domains(self) -> DomainList:
+        return await self.service.list_domains(self.principal)
+
+    async def add_domain(self, domain: str) -> Domain:
+        return await self.service.add_domain(self.principal, domain)
+
+    async def verify_domain(self, ref: str) -> Domain:
+        return await self.service.verify_domain(self.principal, ref)
+
+    async def set_default_domain(self, ref: str) -> DomainList:
+        return await self.service.set_default_domain(self.principal, ref)
+
+    async def remove_domain(self, ref: str) -> Domain:
+        return await self.service.remove_domain(self.principal, ref)

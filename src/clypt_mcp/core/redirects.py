@@ -30,7 +30,7 @@ import random
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -39,6 +39,7 @@ import anyio
 import anyio.to_thread
 
 from clypt_mcp.core.passwords import check_password
+from clypt_mcp.errors import NotFoundError
 from clypt_mcp.models import UnavailableReason, unavailable_because
 from clypt_mcp.store.base import LinkRecord, Store
 
@@ -196,8 +197,11 @@ def ascii_host(host: str) -> str:
 # --- lookups ------------------------------------------------------------------------------
 
 
+Key = tuple[str, str]  # (domain id, "" for the server's own host; code)
+
+
 class LinkCache:
-    """Compiled links by code, each kept for `ttl` seconds (0: always ask the store).
+    """Compiled links by domain and code, each kept for `ttl` seconds (0: always ask the store).
 
     A change to a link reaches redirects within `ttl`. Unknown codes are cached too, so a flood
     of made-up codes does not reach the database more than once a `ttl` each. One lookup per
@@ -215,37 +219,40 @@ class LinkCache:
         self.ttl = ttl
         self.max_size = max_size
         self.clock = clock
-        self._entries: OrderedDict[str, tuple[float, CompiledLink | None]] = OrderedDict()
-        self._loading: dict[str, anyio.Event] = {}
+        self._entries: OrderedDict[Key, tuple[float, CompiledLink | None]] = OrderedDict()
+        self._loading: dict[Key, anyio.Event] = {}
+        self._domains: set[str] = {""}  # every domain seen, so `forget` reaches each
 
-    async def get(self, code: str) -> CompiledLink | None:
-        """The link with this code (in any workspace), or None."""
+    async def get(self, code: str, domain: str | None = None) -> CompiledLink | None:
+        """The link with this code on `domain` (None: the server's own host), or None."""
         if not CODE_RE.match(code):
             return None
+        key = (domain or "", code)
         if self.ttl <= 0:
-            return await self._load(code)
-        entry = self._entries.get(code)
+            return await self._load(key)
+        self._domains.add(key[0])
+        entry = self._entries.get(key)
         if entry is not None and entry[0] > self.clock():
             return entry[1]
-        loading = self._loading.get(code)
+        loading = self._loading.get(key)
         if loading is not None:
             if entry is not None:
                 return entry[1]  # being refreshed: the previous answer will do meanwhile
             await loading.wait()
-            if (entry := self._entries.get(code)) is not None:
+            if (entry := self._entries.get(key)) is not None:
                 return entry[1]
-        return await self._refresh(code)
+        return await self._refresh(key)
 
-    async def _refresh(self, code: str) -> CompiledLink | None:
-        done = self._loading[code] = anyio.Event()
+    async def _refresh(self, key: Key) -> CompiledLink | None:
+        done = self._loading[key] = anyio.Event()
         try:
             started = self.clock()
-            link = await self._load(code)
+            link = await self._load(key)
             now = self.clock()
             # good for `ttl` from when the store was asked, so no answer outlives a change
             # by more than `ttl`, however long the lookup took
-            self._entries[code] = (started + self.ttl, link)
-            self._entries.move_to_end(code)
+            self._entries[key] = (started + self.ttl, link)
+            self._entries.move_to_end(key)
             # Oldest first: drop what expired a while ago (memory follows the codes in use,
             # not every code ever seen), and anything beyond max_size.
             while self._entries:
@@ -255,17 +262,18 @@ class LinkCache:
                 self._entries.popitem(last=False)
             return link
         finally:
-            if self._loading.get(code) is done:
-                del self._loading[code]
+            if self._loading.get(key) is done:
+                del self._loading[key]
             done.set()
 
-    async def _load(self, code: str) -> CompiledLink | None:
-        rec = await self.store.get_link(None, code=code)
+    async def _load(self, key: Key) -> CompiledLink | None:
+        rec = await self.store.link_on_domain(key[0] or None, key[1])
         return CompiledLink.from_record(rec) if rec is not None else None
 
     def forget(self, code: str) -> None:
-        """Drop what is known of `code`: the next lookup reads the store."""
-        self._entries.pop(code, None)
+        """Drop what is known of `code`, on every domain: the next lookup reads the store."""
+        for domain in self._domains:
+            self._entries.pop((domain, code), None)
 
 
 # --- outcomes -----------------------------------------------------------------------------
@@ -323,12 +331,13 @@ class Redirector:
         password: str | None = None,
         count: bool = True,
         person: bool = True,
+        domain: str | None = None,
     ) -> Outcome:
         """What a visit to `code` gets. Passwords are checked only when the link has one;
         `count=False` (HEAD) leaves the `max_clicks` counter alone. A visit that is not a
         person's (`person=False`: unfurler, assistant fetch, crawler) never spends `max_clicks`
         and never opens a password link: those links give it `Neutral`."""
-        link = await self.links.get(code)
+        link = await self.links.get(code, domain)
         if link is None:
             return NotFound(code)
         if (reason := link.unavailable(now)) is not None:
@@ -347,3 +356,50 @@ class Redirector:
             if not counted:
                 return Unavailable(link, "click_limit")
         return Redirect(link, target)
+
+
+class UnknownHost(Exception):
+    """A `Host` this server serves no links on."""
+
+
+class HostCache:
+    """Which domain a request's host name is, kept for `ttl` seconds like links: the id of a
+    verified domain, None for the server's own host, UnknownHost for anything else (cached
+    too, at most `max_size` names, so made-up hosts cost one lookup a `ttl` each)."""
+
+    def __init__(
+        self,
+        lookup: Callable[[str], Awaitable[str | None]],
+        ttl: float = 0.0,
+        max_size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lookup = lookup  # raises NotFoundError for a host not served
+        self.ttl = ttl
+        self.max_size = max_size
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[float, str | None, bool]] = OrderedDict()
+
+    def forget(self, host: str) -> None:
+        """A domain (`host`) started or stopped serving: forget every host, since the first
+        verified domain also changes what unknown hosts get."""
+        self._entries.clear()
+
+    async def get(self, host: str) -> str | None:
+        """The domain id of `host` (None: the server's own). Raises: UnknownHost."""
+        entry = self._entries.get(host)
+        now = self.clock()
+        if entry is None or entry[0] <= now:
+            try:
+                domain, known = await self.lookup(host), True
+            except NotFoundError:
+                domain, known = None, False
+            entry = (now + self.ttl, domain, known)
+            if self.ttl > 0:
+                self._entries[host] = entry
+                self._entries.move_to_end(host)
+                while len(self._entries) > self.max_size:
+                    self._entries.popitem(last=False)
+        if not entry[2]:
+            raise UnknownHost(host)
+        return entry[1]

@@ -21,7 +21,7 @@ from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.housekeeping import Housekeeping
 from clypt_mcp.core.idempotency import Idempotency
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.http import api, docs, redirect, web
+from clypt_mcp.http import api, docs, redirect, tls, web
 from clypt_mcp.http.ratelimit import Limiter, RateLimiter, StoreRateLimiter
 from clypt_mcp.http.state import AppState
 from clypt_mcp.store import is_postgres_url
@@ -197,6 +197,7 @@ def create_app(
     main = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/internal/tls-allowed", tls.endpoint(state), methods=["GET", "HEAD"]),
             Route("/llms.txt", docs.markdown(guide_text), methods=["GET", "HEAD"]),
             Route("/llms-full.txt", docs.markdown(full_guide_text), methods=["GET", "HEAD"]),
             Route("/icons/{filename}", docs.icon, methods=["GET", "HEAD"]),

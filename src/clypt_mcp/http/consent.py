@@ -64,6 +64,8 @@ SCOPE_TEXT = {
     "tags:write": "create and change tags",
     "folders:read": "see folders",
     "folders:write": "create and change folders",
+    "domains:read": "see custom domains",
+    "domains:write": "add, verify and remove custom domains",
     "keys:write": "manage API keys and connected apps",
 }
 _STYLE = """body{font:16px/1.5 system-ui,sans-serif;color:#1f2328;background:#f6f8fa;margin:0;

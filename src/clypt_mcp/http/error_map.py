@@ -10,7 +10,13 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from clypt_mcp.errors import BadRequestError, ClyptError, InvalidInputError
+from clypt_mcp.errors import (
+    BadRequestError,
+    ClyptError,
+    DomainNotVerifiedError,
+    InvalidInputError,
+    rest_wording,
+)
 from clypt_mcp.models import rest_words
 from clypt_mcp.tools.wording import TOOL_WORDS
 
@@ -41,7 +47,13 @@ def error_body(exc: ClyptError, words: Mapping[str, str] = REST_WORDS) -> dict[s
     """The body of an error, its hint in `words`; in the REST API's own words the fields are
     named as REST names them (camelCase)."""
     text = exc.worded(words)
-    return {"error": rest_words(text) if words is REST_WORDS else text, "code": exc.code}
+    if words is REST_WORDS:
+        text = rest_words(rest_wording(text))
+    body = {"error": text, "code": exc.code}
+    if isinstance(exc, DomainNotVerifiedError):  # the record to publish, as fields too
+        body["txtName"] = str(exc.details.get("txt_name", ""))
+        body["txtValue"] = str(exc.details.get("txt_value", ""))
+    return body
 
 
 def error_response(

@@ -82,6 +82,11 @@ def not_found(short: str) -> HTMLResponse:
     return render("Link not found", body, 404)
 
 
+def unknown_host() -> HTMLResponse:
+    """A host this server does not serve: a plain 404 that names nothing of anyone's."""
+    return render("Not found", "<p>Nothing is served at this address.</p>", 404)
+
+
 def unavailable(short: str, link: CompiledLink, reason: Reason) -> HTMLResponse:
     title, text = _REASONS[reason]
     text = text.format(starts_at=_when(link.starts_at), expires_at=_when(link.expires_at))

@@ -140,7 +140,10 @@ class ServedApp:
         try:
             await anyio.to_thread.run_sync(_warm_up)
             service = ClyptService(
-                store, base_url=self.settings.base, geoip_db=self.settings.geoip_db
+                store,
+                base_url=self.settings.base,
+                geoip_db=self.settings.geoip_db,
+                dns_resolver=self.settings.dns_resolver,
             )
             app = create_app(service, self.settings, store=store, shared_limits=self.shared_limits)
             async with app.main.router.lifespan_context(app.main):

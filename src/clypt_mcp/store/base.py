@@ -47,6 +47,8 @@ class LinkRecord:
     last_clicked_at: datetime | None = None
     deleted_at: datetime | None = None
     tags: list[str] = field(default_factory=list)
+    domain_id: str | None = None  # None: the server's own host (CLYPT_BASE_URL's)
+    domain_name: str | None = None  # the name of `domain_id`, when it has one
 
 
 # Every column of `links`, in the order the stores select and copy them: how it is stored
@@ -79,6 +81,7 @@ LINK_FIELDS: dict[str, tuple[str, bool]] = {
     "created_at": ("time", False),
     "updated_at": ("time", False),
     "deleted_at": ("time", True),
+    "domain_id": ("text", True),
 }
 
 # Columns a caller may set on a link (everything but ids, counters and timestamps it owns).
@@ -95,6 +98,23 @@ class LinkFilter:
     folder_ids: list[str] | None = None
     status: str | None = None  # None: everything but deleted
     link_id: str | None = None
+    by_domain: bool = False  # only the links of `domain_id` (None: the server's own host)
+    domain_id: str | None = None
+
+
+@dataclass
+class DomainRecord:
+    """A domain of a workspace: `name` in lower case (punycode), `token` the TXT value that
+    proves it, `links` how many links (deleted ones too) are on it."""
+
+    id: str
+    workspace_id: str
+    name: str
+    token: str
+    created_at: datetime
+    is_default: bool = False
+    verified_at: datetime | None = None
+    links: int = 0
 
 
 @dataclass
@@ -370,6 +390,10 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "workspaces": (("id", "created_at"), ("id",)),
     "folders": (("id", "workspace_id", "parent_id", "name", "created_at"), ("id",)),
     "tags": (("id", "workspace_id", "name", "color", "created_at"), ("id",)),
+    "domains": (
+        ("id", "workspace_id", "name", "token", "is_default", "created_at", "verified_at"),
+        ("id",),
+    ),
     "links": (tuple(LINK_FIELDS), ("id",)),
     "link_tags": (("link_id", "tag_id"), ("link_id", "tag_id")),
     "clicks": (
@@ -752,8 +776,53 @@ class FeatureStores(Protocol):
     def webhooks(self) -> Webhooks: ...
 
 
+class DomainStore(Protocol):
+    """Domains of workspaces (store/domains.py), and links looked up by domain and code."""
+
+    async def list_domains(self, workspace_id: str) -> list[DomainRecord]:
+        """The workspace's domains by name, each with its number of links."""
+
+    async def get_domain(
+        self, workspace_id: str | None, *, domain_id: str | None = None, name: str | None = None
+    ) -> DomainRecord | None:
+        """One domain by id or by name, or the workspace's default when neither is given; by
+        name across workspaces (`workspace_id=None`), the verified one."""
+
+    async def insert_domain(self, record: DomainRecord) -> None:
+        """Raises: ConflictError when the workspace has that name already, or (inserting it
+        verified) another workspace has it verified."""
+
+    async def verify_domain(self, workspace_id: str, domain_id: str, now: datetime) -> None:
+        """Mark a domain verified. Raises: ConflictError when another workspace verified the
+        same name first."""
+
+    async def set_default_domain(self, workspace_id: str, domain_id: str | None) -> None:
+        """Make `domain_id` the workspace's default (None: the server's own host)."""
+
+    async def delete_domain(self, workspace_id: str, domain_id: str) -> int:
+        """Delete a domain no link uses: 0 when deleted, else the number of links on it (the
+        domain stays)."""
+
+    async def link_on_domain(self, domain_id: str | None, code: str) -> LinkRecord | None:
+        """The link with `code` on a domain (None: the server's own host), in any workspace."""
+
+    async def links_with_code(self, workspace_id: str, code: str) -> list[LinkRecord]:
+        """The workspace's links with `code`, on whichever domains (the server's own first)."""
+
+    async def any_verified_domain(self) -> bool:
+        """Whether any workspace has a verified domain."""
+
+
 class Store(
-    LinkStore, OrganiseStore, ClickStore, KeyStore, GuardStore, AdminStore, FeatureStores, Protocol
+    LinkStore,
+    OrganiseStore,
+    ClickStore,
+    KeyStore,
+    GuardStore,
+    AdminStore,
+    DomainStore,
+    FeatureStores,
+    Protocol,
 ):
     """Async storage for one Clypt installation. Uniqueness lives in the database.
 

@@ -261,7 +261,15 @@ def hydrate(q: Q, rows: list[Any]) -> list[LinkRecord]:
     ):
         tags.setdefault(link_id, []).append(name)
     paths = folder_paths(q, rows[0][1]) if any(r[_FOLDER] for r in rows) else {}
-    return [decode_link(tuple(r), tags, paths) for r in rows]
+    records = [decode_link(tuple(r), tags, paths) for r in rows]
+    domain_ids = sorted({r.domain_id for r in records if r.domain_id})
+    if domain_ids:
+        args = {}
+        among = q.d.in_list("id", "doms", domain_ids, args)
+        names = dict(q.all(f"SELECT id, name FROM domains WHERE {among}", args))
+        for rec in records:
+            rec.domain_name = names.get(rec.domain_id) if rec.domain_id else None
+    return records
 
 
 def folder_paths(q: Q, workspace_id: str) -> dict[str, str]:
@@ -299,6 +307,9 @@ def link_where(
         args["tag"] = flt.tag
     if flt.folder_ids is not None:
         clauses.append(d.in_list("l.folder_id", "folders", flt.folder_ids, args))
+    if flt.by_domain:
+        clauses.append("COALESCE(l.domain_id, '') = :domain")
+        args["domain"] = flt.domain_id or ""
     if flt.status == "all" or include_deleted:
         pass
     elif flt.status is None:

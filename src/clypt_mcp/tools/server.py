@@ -14,7 +14,7 @@ from clypt_mcp.assets import PNG_SIZE, TOOL_ICONS, icon_data_uri
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.errors import describe_validation_error
 from clypt_mcp.models import ALL_SCOPES, Scope, expand_scopes
-from clypt_mcp.tools import analytics, links, organize, qr, resources, ui, webhooks
+from clypt_mcp.tools import analytics, domains, links, organize, qr, resources, ui, webhooks
 from clypt_mcp.tools.common import SENT_ARGUMENTS
 from clypt_mcp.tools.protocol import (
     PROMPT_SCOPES,
@@ -31,8 +31,9 @@ list_links finds links (search, tag, folder, status, sort by clicks); update_lin
 (send only what changes, null clears); delete_link soft-deletes (restorable) unless permanent;
 get_analytics answers "how did my links do" with totals, exact unique visitors, a time series
 and breakdowns by country, city, device type, browser, OS, referrer, link, traffic class and A/B
-variant; manage_tags and manage_folders organise;
-get_qr_code makes a QR image. Links are named by code, id or full short URL.
+variant; manage_tags and manage_folders organise; manage_domains adds and verifies custom
+domains (links take `domain`); get_qr_code makes a QR image.
+Links are named by code, id or full short URL.
 Errors say what to change: fix the call and try again."""
 
 SCOPE_HINT = (
@@ -52,6 +53,7 @@ TOOL_SCOPES: dict[str, Scope] = {
     "manage_tags": Scope.TAGS_READ,
     "manage_folders": Scope.FOLDERS_READ,
     "manage_webhooks": Scope.WEBHOOKS_READ,
+    "manage_domains": Scope.DOMAINS_READ,
 }
 
 
@@ -191,8 +193,9 @@ def build_server(
         analytics.register(mcp, backends)
         organize.register(mcp, backends, granted)
         webhooks.register(mcp, backends)
+        domains.register(mcp, backends, granted)
         for name in hidden:
-            if name not in ("manage_tags", "manage_folders"):
+            if name not in ("manage_tags", "manage_folders", "manage_domains"):
                 mcp.remove_tool(name)
         resources.register(mcp, backends, granted)
         for name, needs in PROMPT_SCOPES.items():

@@ -11,9 +11,11 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from clypt_mcp.core.codes import CodeGenerator, random_code
+from clypt_mcp.core.domains import host_name
 from clypt_mcp.core.idempotency import Idempotency
 from clypt_mcp.core.urls import points_at
 from clypt_mcp.errors import (
+    ConflictError,
     Hint,
     InsufficientScopeError,
     InvalidInputError,
@@ -85,8 +87,10 @@ class ServiceBase:
         clock: Clock = utcnow,
         codes: CodeGenerator = random_code,
         geoip_db: Path | None = None,
+        dns_resolver: str | None = None,
     ) -> None:
         self.store = store
+        self.dns_resolver = dns_resolver  # CLYPT_DNS_RESOLVER, for domain verification
         self.base_url = base_url.rstrip("/")
         self.clock = clock
         self.codes = codes
@@ -94,6 +98,9 @@ class ServiceBase:
         # Called with a link's code whenever this service changes the link (or makes one with
         # that code): the redirects of this process forget what they cached of it at once.
         self.link_listeners: list[Callable[[str], None]] = []
+        # Called with a domain's name when it starts or stops serving (verified, removed): the
+        # redirects of this process forget what they cached of that host at once.
+        self.domain_listeners: list[Callable[[str], None]] = []
         self.idempotency = Idempotency(store, clock)
         self._workspaces: set[str] = set()
         from clypt_mcp.core.webhooks import Webhooks
@@ -130,12 +137,27 @@ class ServiceBase:
             self._workspaces.add(ws)
         return ws
 
+    @property
+    def base_host(self) -> str:
+        """CLYPT_BASE_URL's host name: the domain of links that name none."""
+        return host_name(urlsplit(self.base_url).netloc)
+
+    def short_url_of(self, rec: LinkRecord) -> str:
+        """`CLYPT_BASE_URL/<code>` on the server's own host, else `<scheme>://<domain>/<code>`."""
+        if rec.domain_id is None or not rec.domain_name:
+            return f"{self.base_url}/{rec.code}"
+        scheme = urlsplit(self.base_url).scheme or "https"
+        return f"{scheme}://{rec.domain_name}/{rec.code}"
+
+    def domain_of(self, rec: LinkRecord) -> str:
+        return rec.domain_name if rec.domain_id and rec.domain_name else self.base_host
+
     def to_link(self, rec: LinkRecord) -> Link:
         now = self.clock()
         return Link(
             id=rec.id,
             code=rec.code,
-            short_url=f"{self.base_url}/{rec.code}",
+            short_url=self.short_url_of(rec),
             url=rec.url,
             title=rec.title,
             notes=rec.notes,
@@ -161,6 +183,7 @@ class ServiceBase:
             created_at=rec.created_at,
             updated_at=rec.updated_at,
             deleted_at=rec.deleted_at,
+            domain=self.domain_of(rec),
         )
 
     def _check_no_loop(self, *urls: str | None) -> None:
@@ -194,10 +217,25 @@ class ServiceBase:
         ws = principal.workspace_id
         link_id, code = self.code_from_ref(ref)
         rec = None
-        if link_id is not None:
-            rec = await self.store.get_link(ws, link_id=link_id)
-        if rec is None and (code or ref):
-            rec = await self.store.get_link(ws, code=code or ref)
+        host = host_name(urlsplit(ref.strip()).netloc) if "://" in ref else ""
+        if host and code:  # a short URL: its host says which domain the code is on
+            domain = None if host == self.base_host else await self.store.get_domain(ws, name=host)
+            if domain is not None or host == self.base_host:
+                rec = await self.store.link_on_domain(domain.id if domain else None, code)
+                rec = rec if rec is not None and rec.workspace_id == ws else None
+        else:
+            if link_id is not None:
+                rec = await self.store.get_link(ws, link_id=link_id)
+            if rec is None and (code or ref):
+                found = await self.store.links_with_code(ws, code or ref)
+                if len(found) > 1:  # the same code on several of the workspace's domains
+                    urls = ", ".join(self.short_url_of(r) for r in found)
+                    raise ConflictError(
+                        f"link: '{ref}' is a code on several domains ({urls}) — name the link "
+                        "by its short URL or its id",
+                        field="link",
+                    )
+                rec = found[0] if found else None
         if rec is None:
             raise NotFoundError(
                 Hint(

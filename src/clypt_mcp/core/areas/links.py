@@ -9,7 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from clypt_mcp.core.areas.base import ServiceBase, variant_labels
+from clypt_mcp.core.areas.base import variant_labels
+from clypt_mcp.core.areas.domains import DomainsArea
+from clypt_mcp.core.domains import host_name
 from clypt_mcp.core.passwords import hash_password_async
 from clypt_mcp.errors import (
     ClyptError,
@@ -37,7 +39,7 @@ from clypt_mcp.store.base import SLOT, LinkFilter, LinkRecord, to_us
 _GENERATE_ATTEMPTS = 8  # fresh random codes tried before giving up
 
 
-class LinksArea(ServiceBase):
+class LinksArea(DomainsArea):
     """Links: create (once per idempotency key), read, list, change, delete, bulk create."""
 
     async def create_link(
@@ -65,6 +67,7 @@ class LinksArea(ServiceBase):
     async def _create_link(self, principal: Principal, ws: str, data: LinkCreate) -> Link:
         self._check_destinations(data)
         folder_id, folder_names = await self._folder_target(principal, data.folder)
+        domain_id = await self.link_domain(principal, data.domain)
         now = self.clock()
         rec = LinkRecord(
             id=new_id("lnk"),
@@ -88,6 +91,7 @@ class LinksArea(ServiceBase):
             variants=[v.model_dump() for v in data.variants] if data.variants else None,
             geo=data.geo,
             devices={str(k): v for k, v in data.devices.items()} if data.devices else None,
+            domain_id=domain_id,
         )
         for attempt in range(_GENERATE_ATTEMPTS):
             if data.code is None:
@@ -127,6 +131,9 @@ class LinksArea(ServiceBase):
             folder_ids=folder_ids,
             status=query.status,
         )
+        if query.domain is not None:
+            flt.by_domain = True
+            flt.domain_id = await self._list_domain(principal, query.domain)
         after = _decode_cursor(query.cursor, query.sort) if query.cursor else None
         records, total = await self.store.list_links(
             flt, query.sort, query.limit + 1, after, self.clock()
@@ -135,6 +142,13 @@ class LinksArea(ServiceBase):
         records = records[: query.limit]
         cursor = _encode_cursor(records[-1], query.sort) if more and records else None
         return LinkPage(links=[self.to_link(r) for r in records], next_cursor=cursor, total=total)
+
+    async def _list_domain(self, principal: Principal, name: str) -> str | None:
+        """The domain id to list links of; a name that is not the workspace's lists none."""
+        if host_name(name) == self.base_host:
+            return None
+        found = await self.store.get_domain(principal.workspace_id, name=host_name(name))
+        return found.id if found is not None else "-"  # no link has that id
 
     async def update_link(self, principal: Principal, ref: str, data: LinkUpdate) -> Link:
         """Change the fields present in `data`; `None` clears.
@@ -182,6 +196,10 @@ class LinksArea(ServiceBase):
             changes["folder_id"], folder_names = await self._folder_target(principal, data.folder)
         if "deleted" in given:
             changes["deleted_at"] = self.clock() if data.deleted else None
+        if "domain" in given:  # null: the workspace's default
+            changes["domain_id"] = await self.link_domain(principal, data.domain)
+            if changes["domain_id"] == rec.domain_id:
+                del changes["domain_id"]
         starts = changes.get("starts_at", rec.starts_at)
         expires = changes.get("expires_at", rec.expires_at)
         if starts and expires and expires <= starts:
@@ -189,9 +207,19 @@ class LinksArea(ServiceBase):
         tags = (data.tags or []) if "tags" in given else None
         if changes or tags is not None:
             changes["updated_at"] = self.clock()
-            await self.store.update_link(
-                principal.workspace_id, rec.id, changes, tags, folder_names
-            )
+            try:
+                await self.store.update_link(
+                    principal.workspace_id, rec.id, changes, tags, folder_names
+                )
+            except CodeTakenError:
+                if "domain_id" not in changes:
+                    raise
+                code = changes.get("code", rec.code)
+                raise CodeTakenError(
+                    f"code '{code}' is already taken on {data.domain or 'that domain'} — move "
+                    "the link with a new code (give code too), or leave it where it is",
+                    field="code",
+                ) from None
             self._changed(rec.code, changes.get("code"))
         return await self.get_link(principal, rec.id)
 

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 from clypt_mcp.http.api import (
     analytics,
     apps,
+    domains,
     endpoint,
     folders,
     keys,
@@ -32,6 +33,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
         *tags.endpoints(state),
         *webhooks.endpoints(state),
         *folders.endpoints(state),
+        *domains.endpoints(state),
         *keys.endpoints(state),
         *apps.endpoints(state),
     ]

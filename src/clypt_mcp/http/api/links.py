@@ -129,7 +129,8 @@ def endpoints(state: AppState) -> list[Endpoint]:
             params=LIST_PARAMS,
             errors=(422,),
             description="Newest first by default; pass nextCursor back as cursor for the next "
-            "page. q searches code, url, title and notes; status defaults to all but deleted.",
+            "page. q searches code, url, title and notes; status defaults to all but deleted; "
+            "domain keeps the links served on that host name.",
         ),
         Endpoint(
             "POST",
@@ -165,7 +166,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             get_link,
             read,
             Link,
-            errors=(404,),
+            errors=(404, 409),
             description="By id (a code works too). Another workspace's link is a 404.",
         ),
         Endpoint(
@@ -188,7 +189,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             write,
             Deleted,
             params=DELETE_PARAMS,
-            errors=(404, 422),
+            errors=(404, 409, 422),
         ),
         Endpoint(
             "GET",
@@ -198,7 +199,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             Scope.ANALYTICS_READ,
             Analytics,
             params=ANALYTICS_PARAMS,
-            errors=(404, 422),
+            errors=(404, 409, 422),
         ),
         Endpoint(
             "GET",
@@ -208,7 +209,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             read,
             None,
             params=QR_PARAMS,
-            errors=(404, 422),
+            errors=(404, 409, 422),
             media=("image/png", "image/svg+xml"),
         ),
     ]

@@ -29,8 +29,16 @@ ERROR_SCHEMA: dict[str, Any] = {
         "code": {
             "type": "string",
             "description": "bad_request, unauthenticated, insufficient_scope, not_found, "
-            "conflict, code_taken, tag_taken, payload_too_large, invalid_input, rate_limited, "
-            "internal_error, unavailable.",
+            "conflict, code_taken, tag_taken, domain_not_verified, payload_too_large, "
+            "invalid_input, rate_limited, internal_error, unavailable.",
+        },
+        "txtName": {
+            "type": "string",
+            "description": "domain_not_verified only: the name of the TXT record to publish.",
+        },
+        "txtValue": {
+            "type": "string",
+            "description": "domain_not_verified only: the value that record must have.",
         },
     },
     "required": ["error", "code"],
@@ -42,7 +50,8 @@ ERROR_TEXT = {
     "(key_expired) one.",
     403: "The key lacks the scope this needs (insufficient_scope).",
     404: "No such object in this workspace (another workspace's id answers the same).",
-    409: "Conflict: code or name taken, key limit reached, or Idempotency-Key reused.",
+    409: "Conflict: code or name taken, key limit reached, Idempotency-Key reused, or a "
+    "domain not verified (domain_not_verified) or verified by another workspace.",
     413: "Request body over 100 KB.",
     422: "A value breaks a rule; the message names the field and the rule.",
     429: "Over the rate limit; retry after Retry-After seconds.",
@@ -52,6 +61,7 @@ ID_TEXT = {
     "tags": "The tag's id, or its name.",
     "folders": "The folder's id, or its path (a nested folder: Marketing/2026, slashes and all).",
     "keys": "The key's id.",
+    "domains": "The domain's id, or its host name.",
 }
 RATE_HEADERS = {
     "X-RateLimit-Limit": "Requests allowed per window for this key.",
