@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--workspace", default=None)
     create.add_argument("--scopes", default=None, help="comma list; default: all but keys:write")
     create.add_argument("--expires", default=None, help="ISO 8601 date or time")
+    create.add_argument(
+        "--allow-ip", default=None, metavar="CIDR[,CIDR]",
+        help="the key works only from these addresses or networks (after trusted proxies)",
+    )  # fmt: skip
     listing = keys.add_parser("list", help="list keys")
     listing.add_argument("--workspace", default=None)
     revoke = keys.add_parser("revoke", help="revoke a key by id")
@@ -243,6 +247,8 @@ def _is_loopback(host: str) -> bool:
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
     from clypt_mcp.models import ApiKeyCreate, parse_scopes
 
     async with open_service(settings) as service:
@@ -258,8 +264,15 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
                     fields["expires_at"] = datetime.fromisoformat(args.expires)
                 except ValueError:
                     raise ConfigError("--expires: use an ISO 8601 date like 2027-01-31") from None
+            if args.allow_ip is not None:
+                fields["allow_ips"] = [p for p in args.allow_ip.split(",") if p.strip()]
             workspace = args.workspace or settings.workspace
-            created = await service.create_api_key(workspace, ApiKeyCreate(**fields))
+            try:
+                data = ApiKeyCreate(**fields)
+            except ValidationError as exc:
+                bad = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+                raise ConfigError(f"--allow-ip: {bad}" if args.allow_ip else bad) from None
+            created = await service.create_api_key(workspace, data)
             _out(f"{created.secret}\n")
             _err(
                 f"key {created.id} ({created.name}) for workspace '{workspace}', scopes "
@@ -269,9 +282,10 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
             for key in await service.list_api_keys(args.workspace):
                 state = "revoked" if key.revoked_at else "expired" if key.expired else "active"
                 expires = key.expires_at.isoformat() if key.expires_at else "never"
+                where = ",".join(key.allow_ips) if key.allow_ips else "any"
                 _out(
                     f"{key.id}\t{key.prefix}…\t{key.workspace}\t{key.name}\t{state}\t"
-                    f"{','.join(key.scopes)}\texpires {expires}\n"
+                    f"{','.join(key.scopes)}\texpires {expires}\tfrom {where}\n"
                 )
         elif args.keys_command == "revoke":
             await service.revoke_api_key(None, args.id)

@@ -27,6 +27,7 @@ from clypt_mcp.errors import (
     ConflictError,
     InsufficientScopeError,
     InvalidInputError,
+    IpNotAllowedError,
     KeyExpiredError,
     KeyRevokedError,
     NotFoundError,
@@ -50,6 +51,7 @@ from clypt_mcp.models import (
     LinkQuery,
     LinkStatus,
     LinkUpdate,
+    PreviewOut,
     Principal,
     Scope,
     Tag,
@@ -57,6 +59,7 @@ from clypt_mcp.models import (
     VariantOut,
     ascii_fold,
     expand_scopes,
+    ip_allowed,
     utcnow,
 )
 from clypt_mcp.store.base import (
@@ -204,6 +207,7 @@ class ClyptService:
             variants=[VariantOut(**v) for v in rec.variants] if rec.variants else None,
             geo=rec.geo,
             devices=rec.devices,
+            preview=PreviewOut(**rec.preview) if rec.preview else None,
             disabled=rec.disabled,
             status=link_status(rec, now),
             clicks=rec.clicks,
@@ -337,6 +341,7 @@ class ClyptService:
             variants=[v.model_dump() for v in data.variants] if data.variants else None,
             geo=data.geo,
             devices={str(k): v for k, v in data.devices.items()} if data.devices else None,
+            preview=data.preview.model_dump() if data.preview else None,
         )
         idem = (idempotency_key, request_hash, rec.id) if idempotency_key else None
         for attempt in range(_GENERATE_ATTEMPTS):
@@ -439,6 +444,8 @@ class ClyptService:
             changes["devices"] = (
                 {str(k): v for k, v in data.devices.items()} if data.devices else None
             )
+        if "preview" in given:
+            changes["preview"] = data.preview.model_dump() if data.preview else None
         if "variants" in given:
             changes["variants"] = [v.model_dump() for v in data.variants] if data.variants else None
         if "password" in given:
@@ -725,6 +732,7 @@ class ClyptService:
             scopes=sorted({s.value for s in data.scopes}),
             created_at=now,
             expires_at=data.expires_at,
+            allow_ips=data.allow_ips,
         )
         if not await self.store.insert_key(rec, _key_hash(secret), MAX_ACTIVE_KEYS):
             raise ConflictError(
@@ -748,8 +756,12 @@ class ClyptService:
         if not await self.store.revoke_key(workspace_id, key_id, self.clock()):
             raise NotFoundError(f"no active key '{key_id}'", key=key_id)
 
-    async def authenticate(self, secret: str) -> Principal:
-        """The Principal of an API key. Raises: AuthenticationError."""
+    async def authenticate(self, secret: str, client: str | None = None) -> Principal:
+        """The Principal of an API key used from the client address `client` (after trusted
+        proxies; None when unknown, which a key with an allow-list refuses).
+
+        Raises: AuthenticationError, IpNotAllowedError.
+        """
         rec = (
             await self.store.find_key(_key_hash(secret)) if secret.startswith(KEY_PREFIX) else None
         )
@@ -765,6 +777,12 @@ class ClyptService:
             raise KeyExpiredError(
                 f"this API key expired at {rec.expires_at.isoformat()} — create a new one "
                 "(`clypt-mcp keys create --expires …`, or POST /api/v1/keys with another key)"
+            )
+        if rec.allow_ips and not ip_allowed(client, rec.allow_ips):
+            raise IpNotAllowedError(
+                f"this API key works only from {', '.join(rec.allow_ips)}, and this request "
+                f"comes from {client or 'an unknown address'} — use it from an allowed address, "
+                "or create a key for this one (`clypt-mcp keys create --allow-ip …`)"
             )
         if rec.last_used_at is None or now - rec.last_used_at > KEY_TOUCH_EVERY:
             await self.store.touch_key(rec.id, now)  # at most a write a minute per key
@@ -787,6 +805,7 @@ def _api_key(rec: KeyRecord) -> ApiKey:
         expires_at=rec.expires_at,
         revoked_at=rec.revoked_at,
         last_used_at=rec.last_used_at,
+        allow_ips=rec.allow_ips,
     )
 
 

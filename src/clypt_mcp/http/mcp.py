@@ -33,6 +33,7 @@ from starlette.types import Scope as AsgiScope
 
 from clypt_mcp.backends.local import LocalBackend
 from clypt_mcp.errors import AuthenticationError
+from clypt_mcp.http.auth import current_client, scope_client
 from clypt_mcp.http.mcp_gate import McpGate, verified
 from clypt_mcp.http.mcpguard import McpGuard
 from clypt_mcp.http.oauth import ACCESS_PREFIX, resource_metadata_url
@@ -59,7 +60,7 @@ class ClyptTokenVerifier:
         if self.state.oauth is not None and token.startswith(ACCESS_PREFIX):
             return await self.state.oauth.load_access_token(token)
         try:
-            principal = await self.state.service.authenticate(token)
+            principal = await self.state.service.authenticate(token, current_client.get())
         except AuthenticationError:
             return None
         return AccessToken(
@@ -200,7 +201,7 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
     sse = mcp.sse_app(transport_security=security, max_request_body_size=MAX_BODY)
 
     def gate(app: ASGIApp, path: str) -> ASGIApp:
-        return McpGate(
+        inner = McpGate(
             app,
             verifier.verify_token,
             resource_metadata_url(state, path),
@@ -208,6 +209,15 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
             lambda token: token.startswith(ACCESS_PREFIX),
             f"{state.settings.base}{path}",
         )
+
+        async def with_client(scope: AsgiScope, receive: Receive, send: Send) -> None:
+            marker = current_client.set(scope_client(scope, state))
+            try:
+                await inner(scope, receive, send)
+            finally:
+                current_client.reset(marker)
+
+        return with_client
 
     # The metadata documents are the main app's (http/oauth.py), not the SDK's. Per-key limits
     # on tool calls (the REST rate limit), sessions and /sse streams sit behind the gate.

@@ -40,6 +40,7 @@ class LinkRecord:
     variants: list[dict[str, Any]] | None = None
     geo: dict[str, str] | None = None
     devices: dict[str, str] | None = None
+    preview: dict[str, Any] | None = None
     disabled: bool = False
     clicks: int = 0
     redirects: int = 0
@@ -78,6 +79,7 @@ LINK_FIELDS: dict[str, tuple[str, bool]] = {
     "created_at": ("time", False),
     "updated_at": ("time", False),
     "deleted_at": ("time", True),
+    "preview": ("json", True),  # migration 0012
 }
 
 # Columns a caller may set on a link (everything but ids, counters and timestamps it owns).
@@ -125,6 +127,7 @@ class KeyRecord:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    allow_ips: list[str] | None = None
 
 
 @dataclass
@@ -364,6 +367,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "expires_at",
             "revoked_at",
             "last_used_at",
+            "allow_ips",
         ),
         ("id",),
     ),
@@ -410,6 +414,16 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("hash", "workspace_id", "scopes", "created_at", "expires_at", "used_at"),
         ("hash",),
     ),
+    # A team server (migration 0012, store/team.py).
+    "workspace_limits": (
+        ("workspace_id", "max_links", "clicks_per_month", "api_calls_per_day", "updated_at"),
+        ("workspace_id",),
+    ),
+    "usage_counts": (
+        ("workspace_id", "metric", "period", "count"),
+        ("workspace_id", "metric", "period"),
+    ),
+    "guest_links": (("link_id", "client", "created_at", "expires_at"), ("link_id",)),
 }
 
 
