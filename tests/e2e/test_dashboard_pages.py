@@ -18,7 +18,6 @@ from clypt_mcp.http.app import create_app
 from clypt_mcp.http.oauth import create_signin_link
 from clypt_mcp.models import Principal
 from clypt_mcp.store.base import Store
-from clypt_mcp.store.oauth import OAuthStore, sql_runner
 from tests.e2e.test_browser import Browser, browser  # noqa: F401 (fixtures)
 from tests.e2e.test_dashboard import check_page
 from tests.http.live import free_port, started
@@ -53,7 +52,7 @@ async def test_link_sign_in_variants_tags_folders_and_analytics_pages(
 
     # sign in with a one-time link opened in the browser
     link = await create_signin_link(
-        OAuthStore(sql_runner(store_of(service))),
+        store_of(service).oauth,
         origin,
         "default",
         ["links:read", "links:write", "tags:read", "tags:write", "folders:read",

@@ -15,7 +15,6 @@ from clypt_mcp.core.service import ClyptService
 from clypt_mcp.http.app import create_app
 from clypt_mcp.http.oauth import create_signin_link
 from clypt_mcp.models import LinkCreate, Principal
-from clypt_mcp.store.oauth import OAuthStore, sql_runner
 from tests.conftest import BASE_URL
 from tests.http.test_web import check_page_rules, csrf
 
@@ -32,7 +31,7 @@ async def site(service: ClyptService) -> AsyncIterator[httpx2.AsyncClient]:
 
 
 async def _link(service: ClyptService, *scopes: str) -> str:
-    store = OAuthStore(sql_runner(service.store))
+    store = service.store.oauth
     return await create_signin_link(store, BASE_URL, "default", list(scopes))
 
 
