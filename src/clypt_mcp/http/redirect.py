@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
 from clypt_mcp.core.redirects import (
+    Card,
     LinkCache,
     Neutral,
     NotFound,
@@ -196,8 +197,9 @@ class RedirectHandler:
             device=(visitor.agent.platform, visitor.agent.device),
             count=not head,
             person=not visitor.agent.bot,
+            unfurler=visitor.agent.traffic == "preview",
         )
-        if isinstance(outcome, Redirect | Neutral) and not head:
+        if isinstance(outcome, Redirect | Neutral | Card) and not head:
             self.record(outcome, visitor, now, hit)
         return outcome
 
@@ -281,7 +283,11 @@ class RedirectHandler:
     def short(self, code: str) -> str:
         return pages.short_label(self.state.settings.base, code)
 
-    def page(self, outcome: NotFound | Unavailable | Neutral, code: str) -> Response:
+    def page(self, outcome: NotFound | Unavailable | Neutral | Card, code: str) -> Response:
+        if isinstance(outcome, Card):
+            assert outcome.link.preview is not None
+            short_url = f"{self.state.settings.base}/{outcome.link.code}"
+            return pages.card(short_url, *outcome.link.preview)
         if isinstance(outcome, Neutral):
             return pages.neutral(self.short(code))
         if isinstance(outcome, NotFound):
@@ -289,7 +295,7 @@ class RedirectHandler:
         return pages.unavailable(self.short(code), outcome.link, outcome.reason)
 
     def record(
-        self, outcome: Redirect | Neutral, visitor: Visitor, now: datetime, hit: Hit
+        self, outcome: Redirect | Neutral | Card, visitor: Visitor, now: datetime, hit: Hit
     ) -> None:
         """Queue the visit with its traffic class: a person through the QR code is `qr`, one
         beyond `CLYPT_CLICK_RATE` on this link from this address `suspect` (not a click)."""

@@ -96,6 +96,13 @@ Devices = Annotated[
         "keys 'mobile', 'tablet'; when both match, the platform key wins."
     ),
 ]
+Preview = Annotated[
+    models.Preview | None,
+    Field(
+        description="The card link unfurlers (Slack, X, LinkedIn, …) show for the short link: "
+        "{title, description?, image? (https URL)}; people still get the redirect."
+    ),
+]
 IdemKey = Annotated[
     models.IdempotencyKey | None,
     Field(
@@ -108,7 +115,7 @@ IdemKey = Annotated[
 LinkField = Literal[
     "id", "code", "short_url", "url", "title", "notes", "tags", "folder", "folder_id",
     "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "starts_at",
-    "expires_at", "max_clicks", "has_password", "variants", "geo", "devices", "disabled",
+    "expires_at", "max_clicks", "has_password", "variants", "geo", "devices", "preview", "disabled",
     "status", "clicks", "last_clicked_at", "created_at", "updated_at", "deleted_at",
 ]  # fmt: skip
 LINK_FIELDS: tuple[str, ...] = get_args(LinkField)
@@ -152,6 +159,7 @@ _FIELDS = (
     "variants",
     "geo",
     "devices",
+    "preview",
 )
 
 
@@ -213,6 +221,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         variants: Variants = None,
         geo: Geo = None,
         devices: Devices = None,
+        preview: Preview = None,
         idempotency_key: IdemKey = None,
     ) -> Annotated[CallToolResult, LinkView]:
         """Shorten a URL. Use this when the user wants a short link, optionally with a custom code,
@@ -256,7 +265,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         ] = None,
         fields: Annotated[
             list[LinkField] | None,
-            Field(description=FIELDS_DOC.format(item="link"), min_length=1, max_length=28),
+            Field(description=FIELDS_DOC.format(item="link"), min_length=1, max_length=29),
         ] = None,
         format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
     ) -> Annotated[CallToolResult, LinkPageView]:
@@ -341,6 +350,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         variants: Variants = None,
         geo: Geo = None,
         devices: Devices = None,
+        preview: Preview = None,
         disabled: Annotated[
             bool | None, Field(description="true pauses redirects (410); false resumes.")
         ] = None,
@@ -440,7 +450,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         idempotency_key: IdemKey = None,
         fields: Annotated[
             list[LinkField] | None,
-            Field(description=FIELDS_DOC.format(item="created link"), min_length=1, max_length=28),
+            Field(description=FIELDS_DOC.format(item="created link"), min_length=1, max_length=29),
         ] = None,
         format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
     ) -> Annotated[CallToolResult, BulkResultView]:
