@@ -65,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--workspace", default=None)
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")
+    spaces = sub.add_parser("workspaces", help="workspace limits").add_subparsers(
+        dest="workspaces_command"
+    )
+    limits = spaces.add_parser(
+        "set-limits",
+        help="set a workspace's limits (a limit not given is kept; 'none' removes it)",
+    )
+    limits.add_argument("workspace")
+    for flag in ("--links", "--clicks-per-month", "--api-calls-per-day"):
+        limits.add_argument(flag, type=_limit, default=_KEEP, metavar="N")
+    spaces.add_parser("show-limits", help="print a workspace's limits and use").add_argument(
+        "workspace"
+    )
     apps = sub.add_parser("apps", help="apps connected by OAuth").add_subparsers(
         dest="apps_command"
     )
@@ -244,6 +257,45 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+_KEEP: Any = object()
+
+
+def _limit(text: str) -> int | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number or 'none'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is below 0")
+    return value
+
+
+async def _workspaces(settings: Settings, args: argparse.Namespace) -> None:
+    from clypt_mcp.models import Principal
+
+    async with open_service(settings) as service:
+        if args.workspaces_command == "set-limits":
+            now = (await service.limits(args.workspace)).model_dump()
+            for name in ("links", "clicks_per_month", "api_calls_per_day"):
+                if getattr(args, name) is not _KEEP:
+                    now[name] = getattr(args, name)
+            from clypt_mcp.models import WorkspaceLimits
+
+            done = await service.set_limits(args.workspace, WorkspaceLimits(**now))
+            shown = ", ".join(
+                f"{k.replace('_', '-')} {'none' if v is None else v}"
+                for k, v in done.model_dump().items()
+            )
+            _err(f"workspace '{args.workspace}': {shown}\n")
+        elif args.workspaces_command == "show-limits":
+            found = await service.usage(Principal(workspace_id=args.workspace))
+            _out(found.model_dump_json(indent=2) + "\n")
+        else:
+            raise ConfigError("workspaces: choose set-limits or show-limits")
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
@@ -544,6 +596,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             _serve(settings, args)
         elif args.command == "keys":
             anyio.run(_keys, settings, args)
+        elif args.command == "workspaces":
+            anyio.run(_workspaces, settings, args)
         elif args.command in ("apps", "signin-link"):
             anyio.run(_apps, settings, args)
         elif args.command == "db":

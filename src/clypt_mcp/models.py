@@ -652,6 +652,31 @@ class Analytics(_Wire):
 MAX_ACTIVE_KEYS = 10
 
 
+class WorkspaceLimits(_Wire):
+    """Limits the server's operator set for the workspace; null: no limit."""
+
+    links: int | None
+    clicks_per_month: int | None
+    api_calls_per_day: int | None
+
+
+class Usage(_Wire):
+    """The workspace's limits and what it used of them."""
+
+    workspace: str
+    limits: WorkspaceLimits
+    links: int = Field(
+        description="Links held (soft-deleted ones too; a permanent delete frees one)."
+    )
+    clicks_this_month: int = Field(description="Clicks since the start of this UTC month.")
+    over_quota_clicks: int = Field(
+        description="Clicks this month beyond clicks_per_month: still redirected, counted here."
+    )
+    api_calls_today: int = Field(description="REST and MCP calls since 00:00 UTC.")
+    month_start: datetime
+    day_start: datetime
+
+
 MAX_ALLOW_IPS = 20
 
 

@@ -22,6 +22,7 @@ from clypt_mcp.models import (
     Scope,
     Tag,
     TagList,
+    Usage,
     expand_scopes,
 )
 
@@ -68,6 +69,9 @@ class LocalBackend:
 
     async def get_analytics(self, query: AnalyticsQuery) -> Analytics:
         return await self.service.get_analytics(self.principal, query)
+
+    async def usage(self) -> Usage:
+        return await self.service.usage(self.principal)
 
     async def list_tags(self) -> TagList:
         return await self.service.list_tags(self.principal)

@@ -33,6 +33,7 @@ from clypt_mcp.models import (
     Scope,
     Tag,
     TagList,
+    Usage,
     ascii_fold,
     expand_scopes,
     tool_words,
@@ -291,6 +292,9 @@ class RemoteBackend:
         return await self._model(Analytics, "GET", path, params=params)
 
     # --- tags and folders -------------------------------------------------------------
+
+    async def usage(self) -> Usage:
+        return await self._model(Usage, "GET", "/usage")
 
     async def list_tags(self) -> TagList:
         return await self._model(TagList, "GET", "/tags")

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from clypt_mcp.core import analytics as analytics_rules
+from clypt_mcp.core import quotas
 from clypt_mcp.core.codes import CodeGenerator, random_code
 from clypt_mcp.core.ids import new_id
 from clypt_mcp.core.passwords import hash_password_async
@@ -56,7 +57,9 @@ from clypt_mcp.models import (
     Scope,
     Tag,
     TagList,
+    Usage,
     VariantOut,
+    WorkspaceLimits,
     ascii_fold,
     expand_scopes,
     ip_allowed,
@@ -66,6 +69,7 @@ from clypt_mcp.store.base import (
     SLOT,
     FolderRecord,
     KeyRecord,
+    Limits,
     LinkFilter,
     LinkRecord,
     Store,
@@ -317,6 +321,7 @@ class ClyptService:
             earlier = await self._replay(ws, idempotency_key, request_hash)
             if earlier is not None:
                 return self.to_link(await self._record(principal, earlier))
+        await quotas.check_new_links(self.store, ws)
         folder_id, folder_names = await self._folder_target(principal, data.folder)
         now = self.clock()
         rec = LinkRecord(
@@ -711,6 +716,37 @@ class ClyptService:
         folder = await self.get_folder(principal, ref)
         await self.store.delete_folder(principal.workspace_id, folder.id)
         return folder
+
+    # --- quotas (#14 item 5) ---------------------------------------------------------
+
+    async def usage(self, principal: Principal) -> Usage:
+        """The workspace's limits and use; any valid key of the workspace may ask."""
+        return await quotas.usage(self.store, principal.workspace_id, self.clock())
+
+    async def spend_api_call(self, principal: Principal) -> None:
+        """Count one REST or MCP call. Raises: QuotaExceededError past the daily limit."""
+        await quotas.spend_api_call(self.store, principal.workspace_id, self.clock())
+
+    async def set_limits(self, workspace_id: str, limits: WorkspaceLimits) -> WorkspaceLimits:
+        """An operator's act (CLI): the workspace's limits (None: no limit)."""
+        for name, value in limits.model_dump().items():
+            if value is not None and value < 0:
+                raise InvalidInputError(f"{name} must be 0 or more", field=name)
+        now = self.clock()
+        await self.store.team.set_limits(
+            workspace_id,
+            Limits(limits.links, limits.clicks_per_month, limits.api_calls_per_day),
+            to_us(now) or 0,
+        )
+        return limits
+
+    async def limits(self, workspace_id: str) -> WorkspaceLimits:
+        found = await self.store.team.limits(workspace_id)
+        return WorkspaceLimits(
+            links=found.links,
+            clicks_per_month=found.clicks_per_month,
+            api_calls_per_day=found.api_calls_per_day,
+        )
 
     # --- api keys ---------------------------------------------------------------------
 

@@ -70,6 +70,8 @@ def protected(state: AppState, handler: Handler) -> PublicHandler:
                     f"{verdict.retry_after} s",
                     retry_after=verdict.retry_after,
                 )
+            if request.url.path != "/api/v1/usage":  # reading the use is never a call
+                await state.service.spend_api_call(principal)
             response = await handler(request, principal)
         except ClyptError as exc:
             response = error_response(exc)

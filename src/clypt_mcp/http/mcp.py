@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from clypt_mcp.backends.local import LocalBackend
-from clypt_mcp.errors import AuthenticationError
+from clypt_mcp.errors import AuthenticationError, QuotaExceededError
 from clypt_mcp.http.auth import current_client, scope_client
 from clypt_mcp.http.mcp_gate import McpGate, verified
 from clypt_mcp.http.mcpguard import McpGuard
@@ -83,7 +83,11 @@ def caller() -> Principal:
 
 
 class ScopeFilter:
-    """Shows each caller only the tools its key's scopes allow, and refuses the others."""
+    """Shows each caller only the tools its key's scopes allow, and refuses the others; counts
+    each tool call against the workspace's daily API call limit, when it has one."""
+
+    def __init__(self, state: AppState | None = None) -> None:
+        self.state = state
 
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
@@ -105,6 +109,14 @@ class ScopeFilter:
                     f"'{needed.value}' scope — ask an admin for a key that has it"
                 )
                 return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+            if self.state is not None:
+                try:
+                    await self.state.service.spend_api_call(caller())
+                except (AuthenticationError, QuotaExceededError) as exc:
+                    text = str(exc)
+                    return CallToolResult(
+                        content=[TextContent(type="text", text=text)], is_error=True
+                    )
             return await call_next(ctx)
         result = await call_next(ctx)
         allowed = {n for n, scope in TOOL_SCOPES.items() if scope in granted}
@@ -191,7 +203,7 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
         token_verifier=verifier,
         auth=auth,
     )
-    mcp.middleware.insert(0, ScopeFilter())
+    mcp.middleware.insert(0, ScopeFilter(state))
     security = _security(state)
     # Bodies over the REST API's 100 KB are refused with 413 as they arrive (the SDK's default
     # would take 4 MiB), so a tool call takes no more over MCP than the same call over REST.

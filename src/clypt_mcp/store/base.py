@@ -11,6 +11,7 @@ from clypt_mcp.models import ClickEvent, LinkSort
 
 if TYPE_CHECKING:
     from clypt_mcp.store.oauth import OAuthStore
+    from clypt_mcp.store.team import TeamStore
     from clypt_mcp.store.web_sessions import WebSessions
 
 
@@ -128,6 +129,15 @@ class KeyRecord:
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
     allow_ips: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A workspace's limits set by the operator (store/team.py); None = no limit."""
+
+    links: int | None = None
+    clicks_per_month: int | None = None
+    api_calls_per_day: int | None = None
 
 
 @dataclass
@@ -669,6 +679,8 @@ class FeatureStores(Protocol):
     def oauth(self) -> OAuthStore: ...
     @property
     def web_sessions(self) -> WebSessions: ...
+    @property
+    def team(self) -> TeamStore: ...
 
 
 class Store(

@@ -40,7 +40,9 @@ ERROR_TEXT = {
     400: "Malformed request: bad JSON, an unknown field or query parameter.",
     401: "Missing or unknown API key (unauthenticated), or a revoked (key_revoked) or expired "
     "(key_expired) one.",
-    403: "The key lacks the scope this needs (insufficient_scope).",
+    403: "The key lacks the scope this needs (insufficient_scope), is used from an address "
+    "outside its allow-list (ip_not_allowed), or a workspace limit is reached "
+    "(quota_exceeded).",
     404: "No such object in this workspace (another workspace's id answers the same).",
     409: "Conflict: code or name taken, key limit reached, or Idempotency-Key reused.",
     413: "Request body over 100 KB.",
