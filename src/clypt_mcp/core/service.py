@@ -32,6 +32,7 @@ from clypt_mcp.errors import (
     KeyExpiredError,
     KeyRevokedError,
     NotFoundError,
+    RateLimitedError,
 )
 from clypt_mcp.models import (
     MAX_ACTIVE_KEYS,
@@ -82,6 +83,8 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 KEY_PREFIX = "clypt_"
 KEY_TOUCH_EVERY = timedelta(minutes=1)
+GUEST_WORKSPACE = "guests"
+GUEST_LIFETIME = timedelta(days=7)
 _GENERATE_ATTEMPTS = 8
 
 
@@ -716,6 +719,42 @@ class ClyptService:
         folder = await self.get_folder(principal, ref)
         await self.store.delete_folder(principal.workspace_id, folder.id)
         return folder
+
+    # --- guest links (#14 item 6) ----------------------------------------------------
+
+    async def create_guest_link(
+        self, url: str, client: str, cap: int, rate: tuple[int, int], rate_text: str
+    ) -> Link:
+        """A link made without a key, in the `guests` workspace: a generated code, no options,
+        expiring in 7 days (then the housekeeping deletes it for good). `client` may make
+        `rate` = (count, window seconds) of them per fixed window, counted in the store.
+
+        Raises: InvalidInputError, RateLimitedError (per address, or `cap` guest links live).
+        """
+        now = self.clock()
+        limit, window = rate
+        at = int(now.timestamp())
+        start = at // window * window
+        digest = hashlib.sha256(f"guest\0{client}".encode()).hexdigest()[:32]
+        if await self.store.count_request(f"guest:{digest}", start, limit) is None:
+            wait = max(1, start + window - at)
+            raise RateLimitedError(
+                f"guest links are limited to {rate_text} per address — retry after {wait} s",
+                retry_after=wait,
+            )
+        data = LinkCreate(url=url)  # the same rules as any destination
+        if await self.store.team.live_guests(to_us(now) or 0) >= cap:
+            raise RateLimitedError(
+                "this server holds as many guest links as it allows — try again later, or "
+                "ask its operator for an API key",
+                retry_after=3600,
+            )
+        expires = now + GUEST_LIFETIME
+        data = data.model_copy(update={"expires_at": expires})
+        guest = Principal(workspace_id=GUEST_WORKSPACE, scopes=frozenset({Scope.LINKS_WRITE}))
+        link = await self.create_link(guest, data)
+        await self.store.team.add_guest(link.id, client, to_us(now) or 0, to_us(expires) or 0)
+        return link
 
     # --- quotas (#14 item 5) ---------------------------------------------------------
 

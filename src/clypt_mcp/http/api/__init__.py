@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from clypt_mcp.http import guest
 from clypt_mcp.http.api import (
     analytics,
     apps,
@@ -44,6 +45,7 @@ def routes(state: AppState) -> list[BaseRoute]:
     return [
         Route("/", index, methods=["GET", "HEAD"]),
         Route("/openapi.json", _serve(document), methods=endpoint.ANY_METHOD),
+        guest.route(state),
         *endpoint.routes(state, operations),
         Route("/{rest:path}", endpoint.not_found, methods=endpoint.ANY_METHOD),
     ]
