@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--workspace", default=None)
     create.add_argument("--scopes", default=None, help="comma list; default: all but keys:write")
     create.add_argument("--expires", default=None, help="ISO 8601 date or time")
+    create.add_argument(
+        "--allow-ip", default=None, metavar="CIDR[,CIDR]",
+        help="the key works only from these addresses or networks (after trusted proxies)",
+    )  # fmt: skip
     listing = keys.add_parser("list", help="list keys")
     listing.add_argument("--workspace", default=None)
     revoke = keys.add_parser("revoke", help="revoke a key by id")
@@ -72,6 +76,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     dom_list = domains.add_parser("list", help="list a workspace's domains")
     dom_list.add_argument("--workspace", default=None)
+    spaces = sub.add_parser("workspaces", help="workspace limits").add_subparsers(
+        dest="workspaces_command"
+    )
+    limits = spaces.add_parser(
+        "set-limits",
+        help="set a workspace's limits (a limit not given is kept; 'none' removes it)",
+    )
+    limits.add_argument("workspace")
+    for flag in ("--links", "--clicks-per-month", "--api-calls-per-day"):
+        limits.add_argument(flag, type=_limit, default=_KEEP, metavar="N")
+    spaces.add_parser("show-limits", help="print a workspace's limits and use").add_argument(
+        "workspace"
+    )
     apps = sub.add_parser("apps", help="apps connected by OAuth").add_subparsers(
         dest="apps_command"
     )
@@ -258,7 +275,48 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+_KEEP: Any = object()
+
+
+def _limit(text: str) -> int | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number or 'none'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is below 0")
+    return value
+
+
+async def _workspaces(settings: Settings, args: argparse.Namespace) -> None:
+    from clypt_mcp.models import Principal
+
+    async with open_service(settings) as service:
+        if args.workspaces_command == "set-limits":
+            now = (await service.limits(args.workspace)).model_dump()
+            for name in ("links", "clicks_per_month", "api_calls_per_day"):
+                if getattr(args, name) is not _KEEP:
+                    now[name] = getattr(args, name)
+            from clypt_mcp.models import WorkspaceLimits
+
+            done = await service.set_limits(args.workspace, WorkspaceLimits(**now))
+            shown = ", ".join(
+                f"{k.replace('_', '-')} {'none' if v is None else v}"
+                for k, v in done.model_dump().items()
+            )
+            _err(f"workspace '{args.workspace}': {shown}\n")
+        elif args.workspaces_command == "show-limits":
+            found = await service.usage(Principal(workspace_id=args.workspace))
+            _out(found.model_dump_json(indent=2) + "\n")
+        else:
+            raise ConfigError("workspaces: choose set-limits or show-limits")
+
+
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
     from clypt_mcp.models import ApiKeyCreate, parse_scopes
 
     async with open_service(settings) as service:
@@ -274,8 +332,15 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
                     fields["expires_at"] = datetime.fromisoformat(args.expires)
                 except ValueError:
                     raise ConfigError("--expires: use an ISO 8601 date like 2027-01-31") from None
+            if args.allow_ip is not None:
+                fields["allow_ips"] = [p for p in args.allow_ip.split(",") if p.strip()]
             workspace = args.workspace or settings.workspace
-            created = await service.create_api_key(workspace, ApiKeyCreate(**fields))
+            try:
+                data = ApiKeyCreate(**fields)
+            except ValidationError as exc:
+                bad = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+                raise ConfigError(f"--allow-ip: {bad}" if args.allow_ip else bad) from None
+            created = await service.create_api_key(workspace, data)
             _out(f"{created.secret}\n")
             _err(
                 f"key {created.id} ({created.name}) for workspace '{workspace}', scopes "
@@ -285,9 +350,10 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
             for key in await service.list_api_keys(args.workspace):
                 state = "revoked" if key.revoked_at else "expired" if key.expired else "active"
                 expires = key.expires_at.isoformat() if key.expires_at else "never"
+                where = ",".join(key.allow_ips) if key.allow_ips else "any"
                 _out(
                     f"{key.id}\t{key.prefix}…\t{key.workspace}\t{key.name}\t{state}\t"
-                    f"{','.join(key.scopes)}\texpires {expires}\n"
+                    f"{','.join(key.scopes)}\texpires {expires}\tfrom {where}\n"
                 )
         elif args.keys_command == "revoke":
             await service.revoke_api_key(None, args.id)
@@ -573,6 +639,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             anyio.run(_keys, settings, args)
         elif args.command == "domains":
             anyio.run(_domains, settings, args)
+        elif args.command == "workspaces":
+            anyio.run(_workspaces, settings, args)
         elif args.command in ("apps", "signin-link"):
             anyio.run(_apps, settings, args)
         elif args.command == "db":

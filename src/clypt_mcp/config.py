@@ -62,6 +62,10 @@ class Settings(BaseModel):
     # The DNS server that domain verification asks (`host:port`, an IP address); default: the
     # system's resolvers.
     dns_resolver: str | None = None
+    # Guest links (#14 item 6): POST /api/v1/guest-links without a key, off unless `on`.
+    guest_links: bool = False
+    guest_rate_limit: str = Field(default="10/hour", pattern=r"^\d+/(second|minute|hour|day)$")
+    guest_links_max: int = Field(default=1000, ge=1, le=10_000_000)  # live guest links at most
     # Outgoing requests (client metadata documents, …) may reach loopback: tests and local use.
     dev_allow_loopback: bool = False
 

@@ -133,6 +133,20 @@ class InsufficientScopeError(ClyptError):
     status = 403
 
 
+class IpNotAllowedError(ClyptError):
+    """The key has an IP allow-list and the client address is not on it."""
+
+    code = "ip_not_allowed"
+    status = 403
+
+
+class QuotaExceededError(ClyptError):
+    """A workspace limit set by the operator is reached; the message names the limit and use."""
+
+    code = "quota_exceeded"
+    status = 403
+
+
 class NotFoundError(ClyptError):
     """Absent, or in another workspace (never told apart)."""
 

@@ -1,5 +1,6 @@
 """Pydantic models shared by every surface: Python names are snake_case, REST is camelCase."""
 
+import ipaddress
 import re
 import secrets
 import unicodedata
@@ -417,6 +418,43 @@ Tags = Annotated[list[TagName], Field(max_length=MAX_TAGS), AfterValidator(_chec
 Variants = Annotated[list[Variant], Field(min_length=1, max_length=MAX_VARIANTS)]
 
 
+def _check_image(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value[:8].lower() == "https://":
+        raise ValueError("image must be an https:// URL (unfurlers fetch it from everywhere)")
+    check_destination(value)
+    return value
+
+
+class Preview(_Input):
+    """A link's own social card, shown to link unfurlers (Slack, X, LinkedIn, …) instead of the
+    destination's. Text is kept as given and escaped when shown."""
+
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    image: (
+        Annotated[
+            str,
+            AfterValidator(_check_image),
+            WithJsonSchema(
+                {
+                    "type": "string",
+                    "maxLength": MAX_URL_LENGTH,
+                    "pattern": "^[Hh][Tt][Tt][Pp][Ss]://",
+                }
+            ),
+        ]
+        | None
+    ) = None
+
+
+class PreviewOut(_Wire):
+    title: str
+    description: str | None
+    image: str | None
+
+
 # --- links ------------------------------------------------------------------------------
 
 
@@ -440,6 +478,7 @@ class _LinkFields(_Input):
     geo: Geo | None = None
     devices: Devices | None = None
     domain: DomainName | None = None
+    preview: Preview | None = None
 
     @field_validator("starts_at", "expires_at")
     @classmethod
@@ -550,6 +589,9 @@ class Link(_Wire):
     variants: list[VariantOut] | None
     geo: dict[str, str] | None
     devices: dict[str, str] | None
+    preview: PreviewOut | None = Field(
+        default=None, description="The card link unfurlers are shown (title, description, image)."
+    )
     disabled: bool
     status: LinkStatus
     clicks: int
@@ -855,10 +897,90 @@ class Analytics(_Wire):
 MAX_ACTIVE_KEYS = 10
 
 
+class WorkspaceLimits(_Wire):
+    """Limits the server's operator set for the workspace; null: no limit."""
+
+    links: int | None
+    clicks_per_month: int | None
+    api_calls_per_day: int | None
+
+
+class Usage(_Wire):
+    """The workspace's limits and what it used of them."""
+
+    workspace: str
+    limits: WorkspaceLimits
+    links: int = Field(
+        description="Links held (soft-deleted ones too; a permanent delete frees one)."
+    )
+    clicks_this_month: int = Field(description="Clicks since the start of this UTC month.")
+    over_quota_clicks: int = Field(
+        description="Clicks this month beyond clicks_per_month: still redirected, counted here."
+    )
+    api_calls_today: int = Field(description="REST and MCP calls since 00:00 UTC.")
+    month_start: datetime
+    day_start: datetime
+
+
+MAX_ALLOW_IPS = 20
+
+
+def parse_networks(value: list[str] | None) -> list[str] | None:
+    """Each entry as a network in CIDR form (a bare address is one host), in order, once.
+
+    Raises: ValueError naming the entry that is not an address or network.
+    """
+    if value is None:
+        return None
+    out: list[str] = []
+    for entry in value:
+        try:
+            net = str(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"allow_ips: '{entry[:60]}' is not an IP address or CIDR network "
+                "(e.g. 203.0.113.7 or 10.1.2.0/24)"
+            ) from None
+        if net not in out:
+            out.append(net)
+    if not out:
+        raise ValueError("allow_ips: give at least one address or network, or leave it out")
+    return out
+
+
+AllowIps = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=50)]],
+    Field(max_length=MAX_ALLOW_IPS),
+    AfterValidator(parse_networks),
+]
+
+
+def ip_allowed(address: str | None, networks: list[str]) -> bool:
+    """Whether `address` falls in one of `networks` (an unknown address never does)."""
+    if address is None:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for text in networks:
+        net = ipaddress.ip_network(text, strict=False)
+        if net.version == ip.version and ip in net:
+            return True
+    return False
+
+
 class ApiKeyCreate(_Input):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     scopes: list[Scope] = Field(default_factory=lambda: sorted(ALL_SCOPES - {Scope.KEYS_WRITE}))
     expires_at: datetime | None = None
+    allow_ips: AllowIps | None = Field(
+        default=None,
+        description="The client addresses the key works from (CIDR networks; a bare address is "
+        "one host); others get 403 ip_not_allowed. Absent: anywhere.",
+    )
 
     @field_validator("expires_at")
     @classmethod
@@ -876,6 +998,9 @@ class ApiKey(_Wire):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    allow_ips: list[str] | None = Field(
+        default=None, description="The networks the key works from; null: anywhere."
+    )
     expired: bool = Field(
         default=False, description="True once expires_at has passed: the key no longer works."
     )

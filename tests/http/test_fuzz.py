@@ -23,8 +23,13 @@ from tests.http.seed import ENDPOINTS
 
 EXAMPLES = 15
 OPERATIONS = {
-    (m, re.sub(r"\{(link|tag|folder|key|app|webhook|domain)\}", "{id}", p)) for m, p, *_ in ENDPOINTS
-} | {("GET", "/me")}
+    (m, re.sub(r"\{(link|tag|folder|key|app|webhook|domain)\}", "{id}", p))
+    for m, p, *_ in ENDPOINTS
+} | {
+    ("GET", "/me"),
+    ("GET", "/usage"),
+    ("POST", "/guest-links"),
+}
 
 
 def _routable(case: Any) -> bool:

@@ -26,6 +26,7 @@ from clypt_mcp.models import (
     Scope,
     Tag,
     TagList,
+    Usage,
     WebhookCreate,
     WebhookUpdate,
     expand_scopes,
@@ -74,6 +75,9 @@ class LocalBackend:
 
     async def get_analytics(self, query: AnalyticsQuery) -> Analytics:
         return await self.service.get_analytics(self.principal, query)
+
+    async def usage(self) -> Usage:
+        return await self.service.usage(self.principal)
 
     async def list_tags(self) -> TagList:
         return await self.service.list_tags(self.principal)

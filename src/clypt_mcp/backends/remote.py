@@ -40,6 +40,7 @@ from clypt_mcp.models import (
     Scope,
     Tag,
     TagList,
+    Usage,
     Webhook,
     WebhookDeliveries,
     WebhookList,
@@ -324,6 +325,9 @@ class RemoteBackend:
         return await self._model(Analytics, "GET", path, params=params)
 
     # --- tags and folders -------------------------------------------------------------
+
+    async def usage(self) -> Usage:
+        return await self._model(Usage, "GET", "/usage")
 
     async def list_tags(self) -> TagList:
         return await self._model(TagList, "GET", "/tags")

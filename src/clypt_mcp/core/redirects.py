@@ -33,6 +33,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import anyio
@@ -83,6 +84,8 @@ class CompiledLink:
     devices: dict[str, Target]
     variants: tuple[Target, ...]
     cumulative_weights: tuple[int, ...]
+    # the link's own social card as (title, description, image), for unfurlers (#14 item 4)
+    preview: tuple[str, str | None, str | None] | None = None
 
     @classmethod
     def from_record(cls, rec: LinkRecord) -> CompiledLink:
@@ -114,6 +117,15 @@ class CompiledLink:
             devices={k: target(u) for k, u in (rec.devices or {}).items()},
             variants=tuple(variants),
             cumulative_weights=tuple(weights),
+            preview=(
+                (
+                    str(rec.preview["title"]),
+                    rec.preview.get("description"),
+                    rec.preview.get("image"),
+                )
+                if rec.preview
+                else None
+            ),
         )
 
     def unavailable(self, now: datetime) -> Reason | None:
@@ -141,6 +153,12 @@ class CompiledLink:
             pick = rng.random() * self.cumulative_weights[-1]
             return self.variants[bisect.bisect_right(self.cumulative_weights, pick)]
         return self.default
+
+
+def _card(preview: dict[str, Any] | None) -> tuple[str, str | None, str | None] | None:
+    if not preview:
+        return None
+    return str(preview["title"]), preview.get("description"), preview.get("image")
 
 
 def merge_utm(url: str, utm: dict[str, str]) -> str:
@@ -310,7 +328,15 @@ class PasswordRequired:
     wrong: bool  # a password was given and it was not the right one
 
 
-Outcome = Redirect | NotFound | Unavailable | PasswordRequired | Neutral
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A link unfurler visiting a link with a `preview`: it gets the link's own card page
+    (never a click, never a use of `max_clicks`)."""
+
+    link: CompiledLink
+
+
+Outcome = Redirect | NotFound | Unavailable | PasswordRequired | Neutral | Card
 
 
 class Redirector:
@@ -332,6 +358,7 @@ class Redirector:
         count: bool = True,
         person: bool = True,
         domain: str | None = None,
+        unfurler: bool = False,
     ) -> Outcome:
         """What a visit to `code` gets. Passwords are checked only when the link has one;
         `count=False` (HEAD) leaves the `max_clicks` counter alone. A visit that is not a
@@ -342,6 +369,8 @@ class Redirector:
             return NotFound(code)
         if (reason := link.unavailable(now)) is not None:
             return Unavailable(link, reason)
+        if unfurler and link.preview is not None:
+            return Card(link)
         if not person and (link.max_clicks is not None or link.password_hash is not None):
             return Neutral(link)
         if link.password_hash is not None:

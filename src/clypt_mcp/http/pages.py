@@ -149,6 +149,27 @@ def neutral(short: str) -> HTMLResponse:
     return render("Shared link", body, 200, head=head)
 
 
+def card(short_url: str, title: str, description: str | None, image: str | None) -> HTMLResponse:
+    """A link's own social card, for unfurlers: Open Graph and Twitter Card tags with the
+    canonical short URL; every value is escaped (quotes too), so text stays text."""
+    tags = [("og:type", "website"), ("og:url", short_url), ("og:title", title)]
+    tags += [("twitter:card", "summary_large_image" if image else "summary")]
+    tags += [("twitter:title", title)]
+    if description:
+        tags += [("og:description", description), ("twitter:description", description)]
+    if image:
+        tags += [("og:image", image), ("twitter:image", image)]
+    head = "".join(
+        f'<meta {"name" if name.startswith("twitter:") else "property"}="{name}" '
+        f'content="{escape(value, quote=True)}">'
+        for name, value in tags
+    )
+    head += f'<link rel="canonical" href="{escape(short_url, quote=True)}">'
+    body = f"<p>{escape(description)}</p>" if description else ""
+    body += f'<p><a href="{escape(short_url, quote=True)}">{escape(short_url)}</a></p>'
+    return render(title, body, 200, head=head)
+
+
 def too_many_tries(short: str, retry_after: int) -> HTMLResponse:
     body = (
         f"<p>Too many wrong passwords for <code>{escape(short)}</code>.</p>"

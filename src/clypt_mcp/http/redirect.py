@@ -35,6 +35,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from clypt_mcp.core.domains import host_name
 from clypt_mcp.core.redirects import (
+    Card,
     HostCache,
     LinkCache,
     Neutral,
@@ -222,8 +223,9 @@ class RedirectHandler:
             count=not head,
             person=not visitor.agent.bot,
             domain=domain,
+            unfurler=visitor.agent.traffic == "preview",
         )
-        if isinstance(outcome, Redirect | Neutral) and not head:
+        if isinstance(outcome, Redirect | Neutral | Card) and not head:
             self.record(outcome, visitor, now, hit)
         return outcome
 
@@ -313,9 +315,13 @@ class RedirectHandler:
         return pages.short_label(self.state.settings.base, code)
 
     def page(
-        self, outcome: NotFound | Unavailable | Neutral, code: str, domain_host: str = ""
+        self, outcome: NotFound | Unavailable | Neutral | Card, code: str, domain_host: str = ""
     ) -> Response:
         """The page for `code`; on a custom domain (`domain_host`) the label names it."""
+        if isinstance(outcome, Card):
+            assert outcome.link.preview is not None
+            base = f"https://{domain_host}" if domain_host else self.state.settings.base
+            return pages.card(f"{base}/{outcome.link.code}", *outcome.link.preview)
         short = self.short(code)
         if domain_host:
             short = pages.short_label(f"https://{domain_host}", code)
@@ -326,7 +332,7 @@ class RedirectHandler:
         return pages.unavailable(short, outcome.link, outcome.reason)
 
     def record(
-        self, outcome: Redirect | Neutral, visitor: Visitor, now: datetime, hit: Hit
+        self, outcome: Redirect | Neutral | Card, visitor: Visitor, now: datetime, hit: Hit
     ) -> None:
         """Queue the visit with its traffic class: a person through the QR code is `qr`, one
         beyond `CLYPT_CLICK_RATE` on this link from this address `suspect` (not a click)."""

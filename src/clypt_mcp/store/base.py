@@ -11,6 +11,7 @@ from clypt_mcp.models import ClickEvent, LinkSort
 
 if TYPE_CHECKING:
     from clypt_mcp.store.oauth import OAuthStore
+    from clypt_mcp.store.team import TeamStore
     from clypt_mcp.store.web_sessions import WebSessions
     from clypt_mcp.store.webhooks import Webhooks
 
@@ -41,6 +42,7 @@ class LinkRecord:
     variants: list[dict[str, Any]] | None = None
     geo: dict[str, str] | None = None
     devices: dict[str, str] | None = None
+    preview: dict[str, Any] | None = None
     disabled: bool = False
     clicks: int = 0
     redirects: int = 0
@@ -82,6 +84,7 @@ LINK_FIELDS: dict[str, tuple[str, bool]] = {
     "updated_at": ("time", False),
     "deleted_at": ("time", True),
     "domain_id": ("text", True),
+    "preview": ("json", True),  # migration 0012
 }
 
 # Columns a caller may set on a link (everything but ids, counters and timestamps it owns).
@@ -146,6 +149,16 @@ class KeyRecord:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    allow_ips: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A workspace's limits set by the operator (store/team.py); None = no limit."""
+
+    links: int | None = None
+    clicks_per_month: int | None = None
+    api_calls_per_day: int | None = None
 
 
 @dataclass
@@ -435,6 +448,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "expires_at",
             "revoked_at",
             "last_used_at",
+            "allow_ips",
         ),
         ("id",),
     ),
@@ -524,6 +538,16 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("id",),
     ),
     "webhook_state": (("name", "value"), ("name",)),
+    # A team server (migration 0012, store/team.py).
+    "workspace_limits": (
+        ("workspace_id", "max_links", "clicks_per_month", "api_calls_per_day", "updated_at"),
+        ("workspace_id",),
+    ),
+    "usage_counts": (
+        ("workspace_id", "metric", "period", "count"),
+        ("workspace_id", "metric", "period"),
+    ),
+    "guest_links": (("link_id", "client", "created_at", "expires_at"), ("link_id",)),
 }
 # Tables whose key a PostgreSQL identity generates: after a copy, new rows continue after it.
 IDENTITY_COLUMNS = {"clicks": "id", "webhook_deliveries": "seq", "webhook_attempts": "id"}
@@ -774,6 +798,8 @@ class FeatureStores(Protocol):
     def web_sessions(self) -> WebSessions: ...
     @property
     def webhooks(self) -> Webhooks: ...
+    @property
+    def team(self) -> TeamStore: ...
 
 
 class DomainStore(Protocol):

@@ -16,6 +16,7 @@ from clypt_mcp.store.links import Links
 from clypt_mcp.store.oauth import OAuthStore
 from clypt_mcp.store.organise import Organise
 from clypt_mcp.store.sql import Aggregate, Db, Q
+from clypt_mcp.store.team import TeamStore
 from clypt_mcp.store.web_sessions import WebSessions
 from clypt_mcp.store.webhooks import Webhooks
 
@@ -107,3 +108,4 @@ class SqlStore(Links, Organise, Clicks, Keys, Guards, Domains, Tables):
         self.oauth = OAuthStore(db)
         self.web_sessions = WebSessions(db)
         self.webhooks = Webhooks(db)
+        self.team = TeamStore(db)

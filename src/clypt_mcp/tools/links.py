@@ -103,6 +103,13 @@ DomainArg = Annotated[
         "(manage_domains). Omit for the workspace's default domain."
     ),
 ]
+Preview = Annotated[
+    models.Preview | None,
+    Field(
+        description="The card link unfurlers (Slack, X, LinkedIn, …) show for the short link: "
+        "{title, description?, image? (https URL)}; people still get the redirect."
+    ),
+]
 IdemKey = Annotated[
     models.IdempotencyKey | None,
     Field(
@@ -115,7 +122,7 @@ IdemKey = Annotated[
 LinkField = Literal[
     "id", "code", "short_url", "url", "title", "notes", "tags", "folder", "folder_id",
     "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "starts_at",
-    "expires_at", "max_clicks", "has_password", "variants", "geo", "devices", "disabled",
+    "expires_at", "max_clicks", "has_password", "variants", "geo", "devices", "preview", "disabled",
     "status", "clicks", "last_clicked_at", "created_at", "updated_at", "deleted_at", "domain",
 ]  # fmt: skip
 LINK_FIELDS: tuple[str, ...] = get_args(LinkField)
@@ -160,6 +167,7 @@ _FIELDS = (
     "geo",
     "devices",
     "domain",
+    "preview",
 )
 
 
@@ -221,6 +229,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         variants: Variants = None,
         geo: Geo = None,
         devices: Devices = None,
+        preview: Preview = None,
         domain: DomainArg = None,
         idempotency_key: IdemKey = None,
     ) -> Annotated[CallToolResult, LinkView]:
@@ -361,6 +370,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
                 "stays, unless taken there: then give a new code too); null: the default domain."
             ),
         ] = None,
+        preview: Preview = None,
         disabled: Annotated[
             bool | None, Field(description="true pauses redirects (410); false resumes.")
         ] = None,

@@ -36,6 +36,17 @@ def register(mcp: MCPServer, backends: BackendProvider, scopes: frozenset[Scope]
         """How to use Clypt's tools and REST API (the llms.txt text)."""
         return guide_text()
 
+    @mcp.resource(
+        "clypt://usage",
+        name="usage",
+        title="Workspace limits and use",
+        mime_type="application/json",
+    )
+    async def usage_resource() -> str:
+        """The limits the server's operator set for this workspace (links, clicks a month, API
+        calls a day; null: none) and what it used of them."""
+        return (await backends().usage()).model_dump_json()
+
     if Scope.LINKS_READ in scopes:
 
         @mcp.resource(

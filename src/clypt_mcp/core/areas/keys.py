@@ -11,6 +11,7 @@ from clypt_mcp.errors import (
     AuthenticationError,
     ConflictError,
     InvalidInputError,
+    IpNotAllowedError,
     KeyExpiredError,
     KeyRevokedError,
     NotFoundError,
@@ -22,6 +23,7 @@ from clypt_mcp.models import (
     ApiKeyCreated,
     Principal,
     Scope,
+    ip_allowed,
     new_id,
 )
 from clypt_mcp.store.base import KeyRecord
@@ -51,6 +53,7 @@ class KeysArea(ServiceBase):
             scopes=sorted({s.value for s in data.scopes}),
             created_at=now,
             expires_at=data.expires_at,
+            allow_ips=data.allow_ips,
         )
         if not await self.store.insert_key(rec, _key_hash(secret), MAX_ACTIVE_KEYS):
             raise ConflictError(
@@ -74,8 +77,12 @@ class KeysArea(ServiceBase):
         if not await self.store.revoke_key(workspace_id, key_id, self.clock()):
             raise NotFoundError(f"no active key '{key_id}'", key=key_id)
 
-    async def authenticate(self, secret: str) -> Principal:
-        """The Principal of an API key. Raises: AuthenticationError."""
+    async def authenticate(self, secret: str, client: str | None = None) -> Principal:
+        """The Principal of an API key used from the client address `client` (after trusted
+        proxies; None when unknown, which a key with an allow-list refuses).
+
+        Raises: AuthenticationError, IpNotAllowedError.
+        """
         rec = (
             await self.store.find_key(_key_hash(secret)) if secret.startswith(KEY_PREFIX) else None
         )
@@ -91,6 +98,12 @@ class KeysArea(ServiceBase):
             raise KeyExpiredError(
                 f"this API key expired at {rec.expires_at.isoformat()} — create a new one "
                 "(`clypt-mcp keys create --expires …`, or POST /api/v1/keys with another key)"
+            )
+        if rec.allow_ips and not ip_allowed(client, rec.allow_ips):
+            raise IpNotAllowedError(
+                f"this API key works only from {', '.join(rec.allow_ips)}, and this request "
+                f"comes from {client or 'an unknown address'} — use it from an allowed address, "
+                "or create a key for this one (`clypt-mcp keys create --allow-ip …`)"
             )
         if rec.last_used_at is None or now - rec.last_used_at > KEY_TOUCH_EVERY:
             await self.store.touch_key(rec.id, now)  # at most a write a minute per key
@@ -113,4 +126,5 @@ def _api_key(rec: KeyRecord) -> ApiKey:
         expires_at=rec.expires_at,
         revoked_at=rec.revoked_at,
         last_used_at=rec.last_used_at,
+        allow_ips=rec.allow_ips,
     )

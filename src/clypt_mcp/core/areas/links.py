@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from clypt_mcp.core import quotas
 from clypt_mcp.core.areas.base import variant_labels
 from clypt_mcp.core.areas.domains import DomainsArea
 from clypt_mcp.core.domains import host_name
@@ -66,6 +67,7 @@ class LinksArea(DomainsArea):
 
     async def _create_link(self, principal: Principal, ws: str, data: LinkCreate) -> Link:
         self._check_destinations(data)
+        await quotas.check_new_links(self.store, ws)
         folder_id, folder_names = await self._folder_target(principal, data.folder)
         domain_id = await self.link_domain(principal, data.domain)
         now = self.clock()
@@ -91,6 +93,7 @@ class LinksArea(DomainsArea):
             variants=[v.model_dump() for v in data.variants] if data.variants else None,
             geo=data.geo,
             devices={str(k): v for k, v in data.devices.items()} if data.devices else None,
+            preview=data.preview.model_dump() if data.preview else None,
             domain_id=domain_id,
         )
         for attempt in range(_GENERATE_ATTEMPTS):
@@ -185,6 +188,8 @@ class LinksArea(DomainsArea):
             changes["devices"] = (
                 {str(k): v for k, v in data.devices.items()} if data.devices else None
             )
+        if "preview" in given:
+            changes["preview"] = data.preview.model_dump() if data.preview else None
         if "variants" in given:
             changes["variants"] = [v.model_dump() for v in data.variants] if data.variants else None
         if "password" in given:

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from clypt_mcp.http import guest
 from clypt_mcp.http.api import (
     analytics,
     apps,
@@ -18,6 +19,7 @@ from clypt_mcp.http.api import (
     links,
     openapi,
     tags,
+    usage,
     webhooks,
 )
 from clypt_mcp.http.api.endpoint import Endpoint
@@ -36,6 +38,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
         *domains.endpoints(state),
         *keys.endpoints(state),
         *apps.endpoints(state),
+        *usage.endpoints(state),
     ]
 
 
@@ -46,6 +49,7 @@ def routes(state: AppState) -> list[BaseRoute]:
     return [
         Route("/", index, methods=["GET", "HEAD"]),
         Route("/openapi.json", _serve(document), methods=endpoint.ANY_METHOD),
+        guest.route(state),
         *endpoint.routes(state, operations),
         Route("/{rest:path}", endpoint.not_found, methods=endpoint.ANY_METHOD),
     ]

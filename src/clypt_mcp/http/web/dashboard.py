@@ -26,10 +26,12 @@ from clypt_mcp.errors import (
     AuthenticationError,
     BadRequestError,
     ClyptError,
+    IpNotAllowedError,
     NotFoundError,
     describe_validation_error,
 )
 from clypt_mcp.http.api.keys import check_grant
+from clypt_mcp.http.auth import scope_client
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.web import chart, organize, signin_links
 from clypt_mcp.http.web.common import (
@@ -178,7 +180,9 @@ def routes(state: AppState) -> list[BaseRoute]:
                 )
         else:
             try:
-                principal = await service.authenticate(secret)
+                principal = await service.authenticate(secret, scope_client(request.scope, state))
+            except IpNotAllowedError as exc:
+                return _signin_page(request, state, exc.message, 403)
             except AuthenticationError:
                 await limiter.wrong(request)
                 # never echo the key: not in the page, the URL or the log
