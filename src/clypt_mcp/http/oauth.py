@@ -186,7 +186,7 @@ class ClyptOAuthProvider:
     def __init__(self, state: AppState, clock: Callable[[], float] = time.time) -> None:
         self.state = state
         self.settings = state.settings
-        self.store = OAuthStore(sql_runner(state.service.store))
+        self.store = OAuthStore(sql_runner(state.store))
         self.clock = clock
         self.issuer = state.settings.base
         self.resource = f"{state.settings.base}/mcp"

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from clypt_mcp.core.ids import new_id
 from clypt_mcp.errors import ConflictError
-from clypt_mcp.models import ascii_fold
+from clypt_mcp.models import ascii_fold, new_id
 from clypt_mcp.store.base import (
     LINK_COLUMNS,
     FolderRecord,

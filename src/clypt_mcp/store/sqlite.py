@@ -87,6 +87,8 @@ _SORTS: dict[str, tuple[str, bool]] = {
 class SqliteStore:
     """The Store on one SQLite file. Writes take `BEGIN IMMEDIATE`; busy waits are bounded."""
 
+    shared = False  # one process's (serve --workers N asks for shared limits by itself)
+
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._conn: sqlite3.Connection | None = None
@@ -1079,7 +1081,7 @@ def _key(row: sqlite3.Row) -> KeyRecord:
 def _set_tags(
     db: sqlite3.Connection, workspace_id: str, link_id: str, names: list[str], now_us: int
 ) -> None:
-    from clypt_mcp.core.ids import new_id
+    from clypt_mcp.models import new_id
 
     for name in names:
         db.execute(
@@ -1095,7 +1097,7 @@ def _set_tags(
 
 
 def _ensure_path(db: sqlite3.Connection, workspace_id: str, names: list[str], now_us: int) -> str:
-    from clypt_mcp.core.ids import new_id
+    from clypt_mcp.models import new_id
 
     parent: str | None = None
     for name in names:

@@ -48,7 +48,7 @@ def app_model(grant: GrantRecord) -> App:
 
 
 def endpoints(state: AppState) -> list[Endpoint]:
-    store = OAuthStore(sql_runner(state.service.store))
+    store = OAuthStore(sql_runner(state.store))
 
     async def list_apps(request: Request, principal: Principal) -> AppList:
         no_params(request)

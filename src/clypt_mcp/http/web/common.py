@@ -133,9 +133,9 @@ async def open_session(state: AppState, principal: Principal) -> str:
     token = secrets.token_urlsafe(32)
     now = state.service.clock()
     assert principal.key_id is not None
-    await web_sessions.purge(state.service.store, to_us(now) or 0)
+    await web_sessions.purge(state.store, to_us(now) or 0)
     await web_sessions.create(
-        state.service.store,
+        state.store,
         _digest(token),
         principal.workspace_id,
         principal.key_id,
@@ -146,7 +146,7 @@ async def open_session(state: AppState, principal: Principal) -> str:
 
 
 async def close_session(state: AppState, token: str) -> None:
-    await web_sessions.delete(state.service.store, _digest(token))
+    await web_sessions.delete(state.store, _digest(token))
 
 
 async def current_session(request: Request, state: AppState) -> Session | None:
@@ -155,7 +155,7 @@ async def current_session(request: Request, state: AppState) -> Session | None:
     if not token or len(token) > 200:
         return None
     now = state.service.clock()
-    row = await web_sessions.find(state.service.store, _digest(token), to_us(now) or 0)
+    row = await web_sessions.find(state.store, _digest(token), to_us(now) or 0)
     if row is None:
         return None
     for key in await state.service.list_api_keys(row.workspace_id):
@@ -198,7 +198,7 @@ class SigninLimiter:
             self.state.settings.trusted_proxies,
         )
         if self._secret is None:
-            self._secret = await self.state.service.store.visitor_secret()
+            self._secret = await self.state.store.visitor_secret()
         digest = hashlib.blake2b(
             f"dashboard-signin\0{address}".encode(), key=self._secret[:64], digest_size=16
         )
@@ -211,9 +211,9 @@ class SigninLimiter:
     async def retry_after(self, request: Request) -> int:
         """Seconds this client must wait before trying a key; 0 when it may try now."""
         now, start = self._window()
-        used = await self.state.service.store.request_count(await self._key(request), start)
+        used = await self.state.store.request_count(await self._key(request), start)
         return max(1, math.ceil(start + SIGNIN_WINDOW - now)) if used >= SIGNIN_TRIES else 0
 
     async def wrong(self, request: Request) -> None:
         _, start = self._window()
-        await self.state.service.store.count_request(await self._key(request), start, SIGNIN_TRIES)
+        await self.state.store.count_request(await self._key(request), start, SIGNIN_TRIES)
