@@ -10,8 +10,9 @@
   `StoreUnavailableError`;
 - calls on the request path have deadlines: link lookups, counters and writes
   `FAST_SECONDS`, reads `READ_SECONDS` (analytics can take a while); a lookup or write that
-  misses its deadline marks the store down too. Background work (the click writer, the
-  housekeeping purges, backups) has none: it is not waiting on a person.
+  misses its deadline marks the store down too. The click writer's batches have
+  `WRITER_SECONDS` (a PostgreSQL pool waits 10 s for a connection that is not coming; the
+  recorder spools the batch instead). Housekeeping purges and backups have none.
 
 `StoreHealth.run()` probes the store with one small write (a counter row) every
 `PROBE_UP_SECONDS` while it is up and nothing else wrote, and every `PROBE_DOWN_SECONDS` while it
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 FAST_SECONDS = 1.5  # link lookups, counters, writes on the request path
 READ_SECONDS = 10.0  # listing and analytics reads
+WRITER_SECONDS = 5.0  # a batch of clicks (the recorder spools it when this runs out)
 PROBE_UP_SECONDS = 2.0  # while up, a probe when nothing wrote for this long
 PROBE_DOWN_SECONDS = 1.0  # while down, a probe this often
 PROBE_TIMEOUT = 1.5
@@ -61,7 +63,7 @@ _BACKGROUND = frozenset(
         "schema_version",
     }
 )
-_NO_DEADLINE = _BACKGROUND | {"record_clicks"}
+_NO_DEADLINE = _BACKGROUND
 _READ_PREFIXES = ("list_", "click_", "count_clicks", "count_links", "find_", "_run")
 _FAST_READS = frozenset({"get_link", "visitor_secret", "get_idempotent", "find_key"})
 
@@ -223,7 +225,9 @@ class GuardedStore:
             return method
         deadline: float | None = None
         marks = True  # a missed deadline marks the store down
-        if name not in _NO_DEADLINE:
+        if name == "record_clicks":
+            deadline = WRITER_SECONDS
+        elif name not in _NO_DEADLINE:
             if name in _FAST_READS or not name.startswith(_READ_PREFIXES):
                 deadline = FAST_SECONDS
             else:
