@@ -4,14 +4,17 @@ before the outage answers 302 in under 2 s, writes get 503 `store_unavailable`, 
 `degraded`, and afterwards the store holds exactly one click per 302 served.
 
 The PostgreSQL tests run their own throwaway cluster on a free port (they stop and start it);
-the SQLite test mounts a small tmpfs in a mount namespace of its own (`unshare -m`, root).
+the SQLite test mounts a small tmpfs in a mount namespace of its own (`unshare -m`, root) and
+fills it. A full disk, not a read-only one: a file system cannot be remounted read-only while a
+file on it is open for writing (EBUSY), and `chmod` does not touch descriptors already open, so
+"read-only mid-run" cannot be staged for a running process; SQLite reports both as an
+OperationalError on write, which takes the same path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -37,7 +40,8 @@ from tests.services import unavailable
 
 LINKS = 200
 OUTAGE_SECONDS = 20
-AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"  # a person, so every visit is a click
+# a person's browser, so every visit is a click
+AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"
 
 
 # --- a PostgreSQL of the test's own -----------------------------------------------------
@@ -106,7 +110,7 @@ class OwnPostgres:
         return int(row[0] or 0) if row else 0
 
 
-async def _make_links(url: str, sqlite_path: Path, prefix: str) -> list[str]:
+async def _make_links(url: str | None, sqlite_path: Path, prefix: str) -> list[str]:
     store = open_store(url, sqlite_path)
     await store.open()
     try:
@@ -284,6 +288,14 @@ def test_postgres_stopped_for_20_s_under_load(setup: Setup) -> None:
             assert time.monotonic() - t < 2
             assert r.status_code == 503 and r.json()["code"] == "store_unavailable", r.text
             assert r.headers["retry-after"]
+            t = time.monotonic()
+            arguments = {"url": "https://example.com/m"}
+            params = {"name": "create_link", "arguments": arguments}
+            call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+            mcp_headers = {**auth, "accept": "application/json, text/event-stream"}
+            r = http.post("/mcp", json=call, headers=mcp_headers)
+            assert time.monotonic() - t < 2
+            assert r.status_code == 503 and r.json()["error"] == "store_unavailable", r.text
             # unknown codes: 503 with Retry-After, never 404
             r = http.get("/never-made-0", headers={"user-agent": AGENT})
             assert r.status_code == 503 and r.headers["retry-after"]
@@ -391,8 +403,8 @@ def test_kill_9_with_spooled_clicks_then_restart(setup: Setup) -> None:
 
 def _namespace_tmpfs() -> str | None:
     """Why a private tmpfs cannot be mounted here, or None when it can."""
-    if shutil.which("unshare") is None:
-        return "no unshare(1)"
+    if shutil.which("unshare") is None or shutil.which("nsenter") is None:
+        return "no unshare(1) or nsenter(1)"
     probe = subprocess.run(
         ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt && echo ok"],
         capture_output=True, text=True, timeout=30, check=False,
@@ -464,9 +476,9 @@ def test_sqlite_disk_full_mid_run_then_space_again(tmp_path: Path) -> None:
 
         def written() -> int:
             out = subprocess.run(
-                [sys.executable, "-c",
+                ["nsenter", "-t", str(proc.pid), "-m", "--", sys.executable, "-c",
                  "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("
-                 "'SELECT COUNT(*) FROM clicks').fetchone()[0])", str(inside / "clypt.db")],
+                 "'SELECT COUNT(*) FROM clicks').fetchone()[0])", str(db)],
                 capture_output=True, text=True, timeout=30, check=True,
             )  # fmt: skip
             return int(out.stdout)
