@@ -35,7 +35,7 @@ import pytest
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import LinkCreate, Principal
 from clypt_mcp.store import open_store
-from tests.http.live import free_port, make_key, start_serve
+from tests.http.live import free_port, make_key, start_serve_workers
 from tests.services import unavailable
 
 LINKS = 200
@@ -144,8 +144,8 @@ class Setup:
             "CLYPT_CLICK_RATE": "1000000/minute",
         }
 
-    def serve(self) -> tuple[subprocess.Popen[bytes], str]:
-        return start_serve(self.home / "placeholder.db", **self.env())
+    def serve(self, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+        return start_serve_workers(self.home / "placeholder.db", workers, **self.env())
 
     def clicks(self) -> int:
         return self.pg.scalar("SELECT COUNT(*) FROM clicks")
@@ -327,6 +327,38 @@ def test_postgres_stopped_for_20_s_under_load(setup: Setup) -> None:
     assert {status for _, _, status, _ in during} == {302}
     assert max(s for *_, s in during) < 2.0
     assert not [e for e in load.errors if stopped <= e[0] <= back], load.errors[:3]
+
+
+def test_two_workers_ride_out_a_short_outage(setup: Setup) -> None:
+    before = setup.clicks()
+    proc, origin = setup.serve(workers=2)
+    load = Load(origin, setup.codes)
+    try:
+        warm = 0
+        for _ in range(4):  # each worker sees every link (connections land on either)
+            warm += _visit_all(origin, setup.codes)
+        load.start()
+        time.sleep(1)
+        setup.pg.stop()
+        stopped = time.monotonic()
+        _wait("/healthz degraded", lambda: _health(origin).get("status") == "degraded", 5)
+        time.sleep(6)
+        during = load.between(stopped, time.monotonic())
+        setup.pg.start()
+        _wait("/healthz ok", lambda: _health(origin) == {"ok": True}, 15)
+        load.stop()
+        served = warm + load.served()
+        _wait("every click written", lambda: setup.clicks() - before >= served, 30)
+        time.sleep(1.5)
+        assert setup.clicks() - before == served
+        assert not setup.spools()
+    finally:
+        load.stop()
+        _stop(proc)
+    assert during and max(s for *_, s in during) < 2.0
+    # a worker that had not yet seen a link answers 503, never 404
+    assert {status for _, _, status, _ in during} <= {302, 503}
+    assert sum(1 for r in during if r[2] == 302) > 0.95 * len(during)
 
 
 def test_sigterm_during_an_outage_spools_and_the_restart_replays(setup: Setup) -> None:

@@ -12,7 +12,8 @@
   `FAST_SECONDS`, reads `READ_SECONDS` (analytics can take a while); a lookup or write that
   misses its deadline marks the store down too. The click writer's batches have
   `WRITER_SECONDS` (a PostgreSQL pool waits 10 s for a connection that is not coming; the
-  recorder spools the batch instead). Housekeeping purges and backups have none.
+  recorder spools the batch instead). Housekeeping purges have none (but are refused while
+  the store is down); opening, closing and whole-store copies pass through untouched.
 
 `StoreHealth.run()` probes the store with one small write (a counter row) every
 `PROBE_UP_SECONDS` while it is up and nothing else wrote, and every `PROBE_DOWN_SECONDS` while it
@@ -46,24 +47,17 @@ PROBE_TIMEOUT = 1.5
 RETRY_AFTER = 5  # seconds a refused request is told to wait
 PROBE_KEY = "clypt:health-probe"
 
-# Called without a deadline and not refused while down: they run in the background, or are
-# the store's own lifecycle. `record_clicks` is refused while down (the recorder spools).
+# The store's own lifecycle and whole-store copies: passed through untouched.
 _BACKGROUND = frozenset(
-    {
-        "open",
-        "close",
-        "purge_clicks",
-        "cap_rollups",
-        "purge_idempotency",
-        "purge_request_counts",
-        "dump_table",
-        "load_rows",
-        "clear_all",
-        "count_rows",
-        "schema_version",
-    }
+    {"open", "close", "dump_table", "load_rows", "clear_all", "count_rows", "schema_version"}
 )
-_NO_DEADLINE = _BACKGROUND
+# Housekeeping: refused while down (so a stop never waits on it), but no deadline.
+_NO_DEADLINE = _BACKGROUND | {
+    "purge_clicks",
+    "cap_rollups",
+    "purge_idempotency",
+    "purge_request_counts",
+}
 _READ_PREFIXES = ("list_", "click_", "count_clicks", "count_links", "find_", "_run")
 _FAST_READS = frozenset({"get_link", "visitor_secret", "get_idempotent", "find_key"})
 
