@@ -416,6 +416,7 @@ def test_kill_9_with_spooled_clicks_then_restart(setup: Setup) -> None:
         load.stop()
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
+        proc.wait(10)
         setup.pg.start()
     proc, origin = setup.serve()
     log = Path(str(setup.home / "placeholder.db") + f".serve-{origin.rsplit(':', 1)[1]}.log")
