@@ -13,7 +13,6 @@ import time
 from clypt_mcp.http.oauth import SIGNIN_PREFIX, digest
 from clypt_mcp.models import Principal, Scope
 from clypt_mcp.store.base import Store
-from clypt_mcp.store.oauth import OAuthStore, sql_runner
 
 MAX_TOKEN = 200
 
@@ -37,13 +36,13 @@ async def waiting(store: Store, cookie: str | None) -> str | None:
     """The workspace of the unused, unexpired link in `cookie`, if any."""
     if not cookie or not cookie.startswith(SIGNIN_PREFIX) or len(cookie) > MAX_TOKEN:
         return None
-    found = await OAuthStore(sql_runner(store)).peek_signin(digest(cookie), _now_us())
+    found = await store.oauth.peek_signin(digest(cookie), _now_us())
     return found[0] if found else None
 
 
 async def spend(store: Store, token: str) -> Principal | None:
     """Use the link once: who it signs in, or None when it is unknown, used or expired."""
-    found = await OAuthStore(sql_runner(store)).use_signin(digest(token), _now_us())
+    found = await store.oauth.use_signin(digest(token), _now_us())
     if found is None:
         return None
     workspace, names = found
