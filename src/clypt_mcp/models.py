@@ -275,6 +275,7 @@ class _LinkFields(_Input):
     variants: Variants | None = None
     geo: Geo | None = None
     devices: Devices | None = None
+    track_conversions: bool | None = None
 
     @field_validator("starts_at", "expires_at")
     @classmethod
@@ -348,6 +349,10 @@ class Link(_Wire):
     geo: dict[str, str] | None
     devices: dict[str, str] | None
     disabled: bool
+    track_conversions: bool = Field(
+        default=False,
+        description="Redirects append a click id (clypt_cid) for conversions to name.",
+    )
     status: LinkStatus
     clicks: int
     last_clicked_at: datetime | None
@@ -474,6 +479,7 @@ class ClickEvent:
     bot: bool = False
     traffic: str | None = None  # a traffic class; None: `crawler` when `bot`, else `human`
     city: str | None = None  # "City, Region, CC" with a MaxMind City database
+    click_id: str | None = None  # the `clypt_cid` of a link that tracks conversions
     ts: int = field(init=False)
 
     def __post_init__(self) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import random
 import re
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -82,6 +83,7 @@ class CompiledLink:
     devices: dict[str, Target]
     variants: tuple[Target, ...]
     cumulative_weights: tuple[int, ...]
+    track_conversions: bool = False
 
     @classmethod
     def from_record(cls, rec: LinkRecord) -> CompiledLink:
@@ -113,6 +115,7 @@ class CompiledLink:
             devices={k: target(u) for k, u in (rec.devices or {}).items()},
             variants=tuple(variants),
             cumulative_weights=tuple(weights),
+            track_conversions=rec.track_conversions,
         )
 
     def unavailable(self, now: datetime) -> Reason | None:
@@ -277,6 +280,21 @@ class LinkCache:
 class Redirect:
     link: CompiledLink
     target: Target
+    click_id: str | None = None  # a link that tracks conversions: this visit's click id
+
+
+def new_click_id() -> str:
+    """An unguessable click id: 16 URL-safe characters (96 random bits)."""
+    return secrets.token_urlsafe(12)
+
+
+def with_param(location: str, name: str, value: str) -> str:
+    """`location` with `name=value` appended to its query (before any fragment)."""
+    rest, hash_mark, fragment = location.partition("#")
+    joiner = "&" if "?" in rest else "?"
+    if rest.endswith(("?", "&")):
+        joiner = ""
+    return f"{rest}{joiner}{name}={value}{hash_mark}{fragment}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,10 +328,17 @@ Outcome = Redirect | NotFound | Unavailable | PasswordRequired | Neutral
 class Redirector:
     """Resolves a code for one visit; the only store write is the `max_clicks` count."""
 
-    def __init__(self, store: Store, links: LinkCache, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        links: LinkCache,
+        rng: random.Random | None = None,
+        click_param: str = "clypt_cid",
+    ) -> None:
         self.store = store
         self.links = links
         self.rng = rng or random.Random()
+        self.click_param = click_param
 
     async def resolve(
         self,
@@ -348,4 +373,8 @@ class Redirector:
             self.links.forget(code)  # its `redirects` moved: read it again next time
             if not counted:
                 return Unavailable(link, "click_limit")
+        if link.track_conversions:  # a fresh click id for this visit, kept with its click
+            click_id = new_click_id()
+            location = with_param(target.location, self.click_param, click_id)
+            return Redirect(link, Target(location, target.variant), click_id)
         return Redirect(link, target)

@@ -205,6 +205,7 @@ class ClyptService:
             geo=rec.geo,
             devices=rec.devices,
             disabled=rec.disabled,
+            track_conversions=rec.track_conversions,
             status=link_status(rec, now),
             clicks=rec.clicks,
             last_clicked_at=rec.last_clicked_at,
@@ -337,6 +338,7 @@ class ClyptService:
             variants=[v.model_dump() for v in data.variants] if data.variants else None,
             geo=data.geo,
             devices={str(k): v for k, v in data.devices.items()} if data.devices else None,
+            track_conversions=bool(data.track_conversions),
         )
         idem = (idempotency_key, request_hash, rec.id) if idempotency_key else None
         for attempt in range(_GENERATE_ATTEMPTS):
@@ -429,12 +431,14 @@ class ClyptService:
             "max_clicks",
             "geo",
             "disabled",
+            "track_conversions",
         )
         for name in simple:
             if name in given:
                 changes[name] = getattr(data, name)
-        if "disabled" in changes and changes["disabled"] is None:
-            changes["disabled"] = False
+        for flag in ("disabled", "track_conversions"):
+            if flag in changes and changes[flag] is None:
+                changes[flag] = False
         if "devices" in given:
             changes["devices"] = (
                 {str(k): v for k, v in data.devices.items()} if data.devices else None

@@ -138,7 +138,9 @@ class RedirectHandler:
         self.clock: Callable[[], datetime] = state.service.clock
         self.links = LinkCache(state.service.store, ttl=link_ttl)
         state.service.link_listeners.append(self.links.forget)  # changes apply at once here
-        self.redirector = Redirector(state.service.store, self.links)
+        self.redirector = Redirector(
+            state.service.store, self.links, click_param=state.settings.click_id_param
+        )
         counters: Counters = (
             state.service.store
             if isinstance(state.limiter, StoreRateLimiter)
@@ -313,6 +315,7 @@ class RedirectHandler:
             visitor=visitor.visitor_hash,
             traffic=kind,
             city=visitor.city,
+            click_id=outcome.click_id if isinstance(outcome, Redirect) else None,
         )
         try:
             self.state.recorder.record(event)

@@ -41,6 +41,7 @@ class LinkRecord:
     geo: dict[str, str] | None = None
     devices: dict[str, str] | None = None
     disabled: bool = False
+    track_conversions: bool = False
     clicks: int = 0
     redirects: int = 0
     last_clicked_at: datetime | None = None
@@ -72,6 +73,7 @@ LINK_FIELDS: dict[str, tuple[str, bool]] = {
     "geo": ("json", True),
     "devices": ("json", True),
     "disabled": ("flag", True),
+    "track_conversions": ("flag", True),
     "clicks": ("int", False),
     "redirects": ("int", False),
     "last_clicked_at": ("time", False),

@@ -196,11 +196,11 @@ def record_clicks(q: Q, events: list[ClickEvent]) -> None:
         return
     q.many(
         """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device, browser,
-               os, referrer, visitor, bot, traffic, city)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               os, referrer, visitor, bot, traffic, city, click_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             (e.workspace_id, e.link_id, e.ts, e.variant, e.country, e.device,
-             e.browser, e.os, e.referrer, e.visitor, int(e.bot), e.traffic, e.city)
+             e.browser, e.os, e.referrer, e.visitor, int(e.bot), e.traffic, e.city, e.click_id)
             for e in events
         ],
     )  # fmt: skip

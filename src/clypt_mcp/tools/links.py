@@ -96,6 +96,13 @@ Devices = Annotated[
         "keys 'mobile', 'tablet'; when both match, the platform key wins."
     ),
 ]
+TrackConversions = Annotated[
+    bool | None,
+    Field(
+        description="true: each redirect appends a fresh click id (clypt_cid) to the "
+        "destination, which the customer's server sends back with a conversion."
+    ),
+]
 IdemKey = Annotated[
     models.IdempotencyKey | None,
     Field(
@@ -109,7 +116,8 @@ LinkField = Literal[
     "id", "code", "short_url", "url", "title", "notes", "tags", "folder", "folder_id",
     "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "starts_at",
     "expires_at", "max_clicks", "has_password", "variants", "geo", "devices", "disabled",
-    "status", "clicks", "last_clicked_at", "created_at", "updated_at", "deleted_at",
+    "track_conversions", "status", "clicks", "last_clicked_at", "created_at", "updated_at",
+    "deleted_at",
 ]  # fmt: skip
 LINK_FIELDS: tuple[str, ...] = get_args(LinkField)
 # What each link shows in the text of a list, unless `fields` says otherwise.
@@ -152,6 +160,7 @@ _FIELDS = (
     "variants",
     "geo",
     "devices",
+    "track_conversions",
 )
 
 
@@ -213,6 +222,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         variants: Variants = None,
         geo: Geo = None,
         devices: Devices = None,
+        track_conversions: TrackConversions = None,
         idempotency_key: IdemKey = None,
     ) -> Annotated[CallToolResult, LinkView]:
         """Shorten a URL. Use this when the user wants a short link, optionally with a custom code,
@@ -256,7 +266,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         ] = None,
         fields: Annotated[
             list[LinkField] | None,
-            Field(description=FIELDS_DOC.format(item="link"), min_length=1, max_length=28),
+            Field(description=FIELDS_DOC.format(item="link"), min_length=1, max_length=29),
         ] = None,
         format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
     ) -> Annotated[CallToolResult, LinkPageView]:
@@ -341,6 +351,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         variants: Variants = None,
         geo: Geo = None,
         devices: Devices = None,
+        track_conversions: TrackConversions = None,
         disabled: Annotated[
             bool | None, Field(description="true pauses redirects (410); false resumes.")
         ] = None,
@@ -440,7 +451,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         idempotency_key: IdemKey = None,
         fields: Annotated[
             list[LinkField] | None,
-            Field(description=FIELDS_DOC.format(item="created link"), min_length=1, max_length=28),
+            Field(description=FIELDS_DOC.format(item="created link"), min_length=1, max_length=29),
         ] = None,
         format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
     ) -> Annotated[CallToolResult, BulkResultView]:
