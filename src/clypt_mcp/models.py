@@ -37,6 +37,7 @@ class Scope(StrEnum):
     FOLDERS_READ = "folders:read"
     FOLDERS_WRITE = "folders:write"
     KEYS_WRITE = "keys:write"
+    CONVERSIONS_WRITE = "conversions:write"
 
     def implies(self) -> "frozenset[Scope]":
         """This scope plus the ones it grants: a `:write` scope implies its `:read`."""
@@ -381,6 +382,72 @@ class LinkQuery(_Input):
     cursor: Cursor | None = None
 
 
+# --- conversions (#15) ------------------------------------------------------------------
+
+CONVERSION_WINDOW_DAYS = 90  # a conversion may come at most this long after its click
+ClickId = Annotated[
+    str, StringConstraints(min_length=12, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+]
+EventName = Annotated[
+    str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+MinorUnits = Annotated[int, Field(ge=0, le=10**15)]
+
+
+class ConversionCreate(_Input):
+    """A conversion reported by the customer's server for a click id its landing page got."""
+
+    click_id: ClickId = Field(description="The clypt_cid the tracked redirect appended.")
+    event: EventName = Field(description="What happened, e.g. signup or purchase.")
+    value: MinorUnits | None = Field(
+        default=None, description="Its value in minor units (cents); needs currency."
+    )
+    currency: Currency | None = Field(default=None, description="ISO 4217 code, e.g. EUR.")
+    external_id: ExternalId | None = Field(
+        default=None,
+        description="The customer's order or user id: the same one and event again is the "
+        "same conversion (answered with the first).",
+    )
+    occurred_at: datetime | None = Field(
+        default=None, description="When it happened (default now); at most 90 days after the click."
+    )
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return _aware(value)
+
+    @model_validator(mode="after")
+    def _value_has_currency(self) -> "ConversionCreate":
+        if self.value is not None and self.currency is None:
+            raise ValueError("currency is required with value (an ISO 4217 code such as EUR)")
+        if self.currency is not None and self.value is None:
+            raise ValueError("value is required with currency (in minor units, e.g. cents)")
+        return self
+
+
+class Conversion(_Wire):
+    """A recorded conversion, with what its click recorded."""
+
+    id: str
+    event: str
+    value: int | None
+    currency: str | None
+    external_id: str | None
+    occurred_at: datetime
+    created_at: datetime
+    click_id: str
+    link_id: str
+    code: str
+    variant: str | None
+    country: str | None
+    device: str | None
+    referrer: str | None
+    clicked_at: datetime
+
+
 class Deleted(_Wire):
     deleted: bool
     permanent: bool
@@ -668,7 +735,7 @@ def _field_names() -> dict[str, str]:
         names: dict[str, str] = {}
         models: list[type[BaseModel]] = [
             LinkCreate, LinkUpdate, LinkQuery, Link, LinkPage, AnalyticsQuery, Analytics,
-            TagCreate, FolderCreate, Folder, ApiKeyCreate, ApiKey,
+            TagCreate, FolderCreate, Folder, ApiKeyCreate, ApiKey, ConversionCreate, Conversion,
         ]  # fmt: skip
         for model in models:
             for name in model.model_fields:

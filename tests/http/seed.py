@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.models import ApiKeyCreate, LinkCreate, LinkQuery, Principal, Scope
+from clypt_mcp.models import ApiKeyCreate, ClickEvent, LinkCreate, LinkQuery, Principal, Scope
 from clypt_mcp.store.oauth import GrantRecord
+
+SEED_CLICK = "seedClickId0001"  # the click id of the seed link's one click, in each workspace
 
 # (method, path with {link}/{tag}/{folder}/{key}, scope, a valid body, success status)
 ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
@@ -29,6 +31,13 @@ ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
     ("GET", "/folders/{folder}", Scope.FOLDERS_READ, None, 200),
     ("PATCH", "/folders/{folder}", Scope.FOLDERS_WRITE, {"name": "Renamed"}, 200),
     ("DELETE", "/folders/{folder}", Scope.FOLDERS_WRITE, None, 200),
+    (
+        "POST",
+        "/conversions",
+        Scope.CONVERSIONS_WRITE,
+        {"clickId": SEED_CLICK, "event": "signup"},
+        201,
+    ),
     ("GET", "/keys", Scope.KEYS_WRITE, None, 200),
     ("POST", "/keys", Scope.KEYS_WRITE, {"name": "ci", "scopes": ["links:read"]}, 201),
     ("GET", "/keys/{key}", Scope.KEYS_WRITE, None, 200),
@@ -49,6 +58,9 @@ async def seed(service: ClyptService, workspace: str) -> dict[str, str]:
     principal = Principal(workspace_id=workspace)
     link = await service.create_link(
         principal, LinkCreate(url="https://example.com/seed", tags=["seed"], folder="Seed")
+    )
+    await service.store.record_clicks(
+        [ClickEvent(link.id, workspace, service.clock(), device="desktop", click_id=SEED_CLICK)]
     )
     tag = (await service.list_tags(principal)).tags[0]
     folder = (await service.list_folders(principal)).folders[0]

@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from clypt_mcp.core.service import ClyptService
+from clypt_mcp.models import Scope
 from tests.http.conftest import KeyFactory
 from tests.http.rest import Api
 
@@ -89,3 +90,130 @@ async def test_tracking_is_switched_on_and_off_by_update(
     bad = await api.patch(f"/links/{link['id']}", admin_key, json={"trackConversions": "maybe"})
     assert bad.status_code == 422
     assert "trackConversions" in bad.text
+
+
+# --- POST /conversions ----------------------------------------------------------------------
+
+
+async def tracked_clicks(
+    api: Api, key: str, service: ClyptService, n: int
+) -> tuple[dict[str, Any], list[str]]:
+    """A tracked link visited `n` times, and the click ids its visits got, stored."""
+    link = (
+        await api.post(
+            "/links", key, json={"url": "https://shop.example/", "trackConversions": True}
+        )
+    ).json()
+    ids = [dict(params(await visit(api, link["code"])))["clypt_cid"] for _ in range(n)]
+    await stored_click_ids(service, link["id"], n)
+    return link, ids
+
+
+async def conversion_count(service: ClyptService) -> int:
+    return int(
+        await service.store.db.run(  # type: ignore[attr-defined]
+            lambda q: q.scalar("SELECT COUNT(*) FROM conversions")
+        )
+    )
+
+
+async def test_a_conversion_is_recorded_and_attributed_to_its_click(
+    api: Api, admin_key: str, service: ClyptService
+) -> None:
+    link, ids = await tracked_clicks(api, admin_key, service, 1)
+    body = {"clickId": ids[0], "event": "purchase", "value": 4999, "currency": "EUR"}
+    made = await api.post("/conversions", admin_key, json=body)
+    assert made.status_code == 201, made.text
+    got = made.json()
+    assert got["event"] == "purchase" and got["value"] == 4999 and got["currency"] == "EUR"
+    assert got["linkId"] == link["id"] and got["code"] == link["code"]
+    assert got["clickId"] == ids[0] and got["device"] == "desktop"
+    assert got["id"].startswith("cnv_")
+    assert await conversion_count(service) == 1
+
+
+async def test_the_same_external_id_and_event_is_the_first_conversion(
+    api: Api, admin_key: str, service: ClyptService
+) -> None:
+    _, ids = await tracked_clicks(api, admin_key, service, 2)
+    first = await api.post(
+        "/conversions",
+        admin_key,
+        json={"clickId": ids[0], "event": "purchase", "externalId": "order-1", "value": 100,
+              "currency": "USD"},
+    )  # fmt: skip
+    assert first.status_code == 201
+    again = await api.post(
+        "/conversions",
+        admin_key,
+        json={"clickId": ids[1], "event": "purchase", "externalId": "order-1", "value": 999,
+              "currency": "USD"},
+    )  # fmt: skip
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    other_event = await api.post(
+        "/conversions",
+        admin_key,
+        json={"clickId": ids[0], "event": "signup", "externalId": "order-1"},
+    )
+    assert other_event.status_code == 201
+    assert await conversion_count(service) == 2
+
+
+async def test_bad_conversions_fail_clearly_and_change_nothing(
+    api: Api, admin_key: str, other_key: str, make_key: KeyFactory, service: ClyptService
+) -> None:
+    _, ids = await tracked_clicks(api, admin_key, service, 1)
+    unknown = await api.post(
+        "/conversions", admin_key, json={"clickId": "AAAAAAAAAAAAAAAA", "event": "signup"}
+    )
+    assert unknown.status_code == 404
+    assert "AAAAAAAAAAAAAAAA" in unknown.json()["error"] and "clickId" in unknown.json()["error"]
+    foreign = await api.post("/conversions", other_key, json={"clickId": ids[0], "event": "signup"})
+    assert foreign.status_code == 404 and ids[0] in foreign.json()["error"]
+    for body, field in [
+        ({"clickId": ids[0], "event": "purchase", "value": 5}, "currency"),
+        ({"clickId": ids[0], "event": "purchase", "value": 5, "currency": "euro"}, "currency"),
+        ({"clickId": ids[0], "event": "purchase", "value": -1, "currency": "EUR"}, "value"),
+        ({"clickId": ids[0], "event": ""}, "event"),
+        ({"clickId": ids[0]}, "event"),
+        ({"clickId": ids[0], "event": "x", "occurredAt": "2020-01-01T00:00:00Z"}, "occurredAt"),
+        ({"clickId": ids[0], "event": "x", "occurredAt": "2999-01-01T00:00:00Z"}, "occurredAt"),
+    ]:
+        bad = await api.post("/conversions", admin_key, json=body)
+        assert bad.status_code == 422, (body, bad.text)
+        assert field in bad.json()["error"], (field, bad.json())
+    unknown_field = {"clickId": ids[0], "event": "x", "color": "red"}
+    bad = await api.post("/conversions", admin_key, json=unknown_field)
+    assert bad.status_code == 400 and "color" in bad.json()["error"]
+    links_only = await make_key(Scope.LINKS_WRITE)
+    refused = await api.post("/conversions", links_only, json={"clickId": ids[0], "event": "x"})
+    assert refused.status_code == 403 and "conversions:write" in refused.text
+    assert await conversion_count(service) == 0
+
+
+async def test_sixteen_clients_at_once_never_count_an_external_id_twice(
+    api: Api, admin_key: str, service: ClyptService
+) -> None:
+    _, ids = await tracked_clicks(api, admin_key, service, 4)
+    answers: list[tuple[int, str]] = []
+
+    async def client(n: int) -> None:
+        for order in range(8):  # every client reports the same 8 orders, each for some click
+            body = {"clickId": ids[(n + order) % 4], "event": "purchase",
+                    "externalId": f"order-{order}", "value": 1000, "currency": "EUR"}  # fmt: skip
+            response = await api.post("/conversions", admin_key, json=body)
+            answers.append((response.status_code, response.json()["id"]))
+
+    async with anyio.create_task_group() as tg:
+        for n in range(16):
+            tg.start_soon(client, n)
+    assert sorted(status for status, _ in answers).count(201) == 8
+    assert len({cid for _, cid in answers}) == 8
+    assert await conversion_count(service) == 8
+    revenue = await service.store.db.run(  # type: ignore[attr-defined]
+        lambda q: q.all(
+            "SELECT SUM(conversions), SUM(revenue) FROM conversion_rollups WHERE dim = '*'"
+        )
+    )
+    assert [tuple(int(v) for v in r) for r in revenue] == [(8, 8000)]

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from clypt_mcp.core import analytics as analytics_rules
+from clypt_mcp.core import conversions as conversion_rules
 from clypt_mcp.core.codes import CodeGenerator, random_code
 from clypt_mcp.core.ids import new_id
 from clypt_mcp.core.passwords import hash_password_async
@@ -41,6 +42,8 @@ from clypt_mcp.models import (
     ApiKeyCreated,
     BulkError,
     BulkResult,
+    Conversion,
+    ConversionCreate,
     Deleted,
     Folder,
     FolderList,
@@ -466,6 +469,22 @@ class ClyptService:
             )
             self._changed(rec.code, changes.get("code"))
         return await self.get_link(principal, rec.id)
+
+    async def record_conversion(
+        self, principal: Principal, data: ConversionCreate
+    ) -> tuple[Conversion, bool]:
+        """A conversion for a click id, and whether it is new (see core/conversions.py).
+
+        Raises: NotFoundError, InvalidInputError."""
+        self.require(principal, Scope.CONVERSIONS_WRITE)
+        rec, new = await conversion_rules.record(
+            self.store, self.clock(), principal.workspace_id, data
+        )
+        code = rec.code
+        if not code:
+            found = await self.store.get_link(principal.workspace_id, link_id=rec.link_id)
+            code = found.code if found is not None else ""
+        return conversion_rules.to_conversion(rec, code), new
 
     async def delete_link(self, principal: Principal, ref: str, permanent: bool = False) -> Deleted:
         """Soft delete (restorable, redirects answer 410) or, with links:delete, remove for good.

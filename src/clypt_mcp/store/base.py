@@ -130,6 +130,41 @@ class KeyRecord:
 
 
 @dataclass
+class ConversionRecord:
+    """A conversion as stored: what was reported, and what its click recorded."""
+
+    id: str
+    workspace_id: str
+    link_id: str
+    click_id: str
+    event: str
+    value: int | None
+    currency: str | None
+    external_id: str | None
+    occurred_at: datetime
+    created_at: datetime
+    click_ts: int  # the click's time, whole seconds
+    variant: str | None = None
+    country: str | None = None
+    device: str | None = None
+    referrer: str | None = None
+    code: str = ""  # its link's code, when read
+
+
+@dataclass
+class ClickRecord:
+    """What a click recorded, found by its click id."""
+
+    workspace_id: str
+    link_id: str
+    ts: int
+    variant: str | None
+    country: str | None
+    device: str | None
+    referrer: str | None
+
+
+@dataclass
 class ClickStats:
     """Counts for an analytics answer, before time zones and top-N `other` are applied."""
 
@@ -343,8 +378,43 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "bot",
             "traffic",
             "city",
+            "click_id",
         ),
         ("id",),
+    ),
+    "conversions": (
+        (
+            "id",
+            "workspace_id",
+            "link_id",
+            "click_id",
+            "event",
+            "value",
+            "currency",
+            "external_id",
+            "occurred_at",
+            "created_at",
+            "click_ts",
+            "variant",
+            "country",
+            "device",
+            "referrer",
+        ),
+        ("id",),
+    ),
+    "conversion_rollups": (
+        (
+            "workspace_id",
+            "link_id",
+            "t",
+            "dim",
+            "key",
+            "event",
+            "currency",
+            "conversions",
+            "revenue",
+        ),
+        ("workspace_id", "link_id", "dim", "t", "key", "event", "currency"),
     ),
     "rollups": (
         ("workspace_id", "link_id", "grain", "dim", "t", "key", "bot", "clicks"),
@@ -649,6 +719,19 @@ class AdminStore(Protocol):
         """Delete every row of every table (the schema stays)."""
 
 
+class ConversionStore(Protocol):
+    """Conversions (#15): one write path, which dedupes by external id and writes the rollups."""
+
+    async def click_by_id(self, workspace_id: str, click_id: str) -> ClickRecord | None: ...
+    async def find_conversion(
+        self, workspace_id: str, event: str, external_id: str
+    ) -> ConversionRecord | None: ...
+    async def insert_conversion(self, record: ConversionRecord) -> tuple[ConversionRecord, bool]:
+        """Store a conversion and count it in the rollups, in one transaction; with an
+        external id already used for that event in the workspace, store nothing and give the
+        first. Returns (the conversion, whether it is new)."""
+
+
 class FeatureStores(Protocol):
     """Aggregates reached as attributes, each a class of its own over the same seam: OAuth's
     clients, grants and tokens (`store/oauth.py`) and dashboard sessions (`web_sessions.py`)."""
@@ -660,7 +743,15 @@ class FeatureStores(Protocol):
 
 
 class Store(
-    LinkStore, OrganiseStore, ClickStore, KeyStore, GuardStore, AdminStore, FeatureStores, Protocol
+    LinkStore,
+    OrganiseStore,
+    ClickStore,
+    ConversionStore,
+    KeyStore,
+    GuardStore,
+    AdminStore,
+    FeatureStores,
+    Protocol,
 ):
     """Async storage for one Clypt installation. Uniqueness lives in the database.
 

@@ -8,7 +8,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from clypt_mcp.http.api import analytics, apps, endpoint, folders, keys, links, openapi, tags
+from clypt_mcp.http.api import (
+    analytics,
+    apps,
+    conversions,
+    endpoint,
+    folders,
+    keys,
+    links,
+    openapi,
+    tags,
+)
 from clypt_mcp.http.api.endpoint import Endpoint
 from clypt_mcp.http.auth import PublicHandler
 from clypt_mcp.http.state import AppState
@@ -23,6 +33,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
         *folders.endpoints(state),
         *keys.endpoints(state),
         *apps.endpoints(state),
+        *conversions.endpoints(state),
     ]
 
 

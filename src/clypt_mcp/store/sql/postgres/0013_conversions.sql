@@ -28,3 +28,21 @@ CREATE UNIQUE INDEX conversions_external ON conversions (workspace_id, event, ex
     WHERE external_id IS NOT NULL;
 CREATE INDEX conversions_link_ts ON conversions (link_id, click_ts);
 CREATE INDEX conversions_ws_ts ON conversions (workspace_id, click_ts);
+
+-- What analytics read (#15 item 3): per link, per 15-minute slot of the click, per dimension
+-- ('*', 'variant', 'country', 'device', 'referrer') and key, per event and currency ('' when
+-- none), the conversions and their value in minor units. Written in the conversion's own
+-- transaction, so a conversion is counted exactly when it exists.
+CREATE TABLE conversion_rollups (
+    workspace_id TEXT COLLATE "C" NOT NULL,
+    link_id      TEXT COLLATE "C" NOT NULL,
+    t            BIGINT NOT NULL,
+    dim          TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    event        TEXT NOT NULL,
+    currency     TEXT NOT NULL,
+    conversions  BIGINT NOT NULL,
+    revenue      BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, link_id, dim, t, key, event, currency)
+);
+CREATE INDEX conversion_rollups_ws ON conversion_rollups (workspace_id, dim, t);
