@@ -594,6 +594,15 @@ VISITOR_SUPPLIED = (
 class Count(_Wire):
     key: str
     clicks: int
+    conversions: int = 0
+
+
+class EventCount(_Wire):
+    """One conversion event's figures over the period."""
+
+    key: str = Field(description="The event name, e.g. purchase.")
+    conversions: int
+    revenue: dict[str, int] = Field(description="Value per ISO 4217 currency, in minor units.")
 
 
 class VariantCount(_Wire):
@@ -605,11 +614,14 @@ class VariantCount(_Wire):
     share: float = Field(description="Its fraction of the link's clicks in the period (0-1).")
     unique_visitors: int
     previous_clicks: int = Field(description="Its clicks in the previous period.")
+    conversions: int = 0
+    conversion_rate: float = Field(default=0.0, description="conversions / clicks (0 when none).")
 
 
 class Bucket(_Wire):
     t: datetime
     clicks: int
+    conversions: int = 0
 
 
 class AnalyticsWindow(_Wire):
@@ -628,6 +640,9 @@ class PreviousPeriod(_Wire):
     clicks: int
     unique_visitors: int
     timeseries: list[Bucket]
+    conversions: int = 0
+    revenue: dict[str, int] = Field(default_factory=dict)
+    conversion_rate: float = 0.0
 
 
 class Analytics(_Wire):
@@ -646,6 +661,14 @@ class Analytics(_Wire):
         description="Change against the previous period; null when it had no clicks."
     )
     unique_visitors_change_percent: float | None
+    conversions: int = Field(
+        default=0, description="Conversions of the clicks in the period (by the click's time)."
+    )
+    revenue: dict[str, int] = Field(
+        default_factory=dict, description="Conversion value per ISO 4217 currency, minor units."
+    )
+    conversion_rate: float = Field(default=0.0, description="conversions / clicks_in_period.")
+    events: list[EventCount] = Field(default_factory=list, description="Per conversion event.")
     previous: PreviousPeriod
     query: AnalyticsWindow
     timeseries: list[Bucket]

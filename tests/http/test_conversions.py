@@ -217,3 +217,85 @@ async def test_sixteen_clients_at_once_never_count_an_external_id_twice(
         )
     )
     assert [tuple(int(v) for v in r) for r in revenue] == [(8, 8000)]
+
+
+# --- analytics ------------------------------------------------------------------------------
+
+
+async def test_conversions_show_in_analytics_for_every_scope(
+    api: Api, admin_key: str, service: ClyptService
+) -> None:
+    link = (
+        await api.post(
+            "/links",
+            admin_key,
+            json={
+                "url": "https://shop.example/",
+                "trackConversions": True,
+                "tags": ["promo"],
+                "folder": "Shop",
+                "variants": [
+                    {"url": "https://a.shop.example/", "label": "A"},
+                    {"url": "https://b.shop.example/", "label": "B"},
+                ],
+            },
+        )
+    ).json()
+    visits = []
+    for _ in range(40):
+        location = await visit(api, link["code"])
+        visits.append(("A" if "//a." in location else "B", dict(params(location))["clypt_cid"]))
+    await stored_click_ids(service, link["id"], 40)
+    expected = {"purchase": 0, "signup": 0}
+    revenue: dict[str, int] = {}
+    by_variant = {"A": 0, "B": 0}
+    statuses = []
+    for i in range(30):
+        variant, cid = visits[i]
+        body: dict[str, Any]
+        if i < 24:  # orders o0..o19, the last four again (each counted once)
+            currency, value = ("USD", 500) if i % 20 < 5 else ("EUR", 1000)
+            body = {"clickId": cid, "event": "purchase", "externalId": f"o{i % 20}",
+                    "value": value, "currency": currency}  # fmt: skip
+            if i < 20:
+                expected["purchase"] += 1
+                by_variant[variant] += 1
+                revenue[currency] = revenue.get(currency, 0) + value
+        elif i < 28:
+            body = {"clickId": cid, "event": "signup"}
+            expected["signup"] += 1
+            by_variant[variant] += 1
+        else:
+            body = {"clickId": f"unknownClick{i:04d}", "event": "signup"}
+        statuses.append((await api.post("/conversions", admin_key, json=body)).status_code)
+    assert statuses == [201] * 20 + [200] * 4 + [201] * 4 + [404] * 2
+    total = sum(expected.values())
+    assert revenue == {"EUR": 15000, "USD": 2500}
+    for path, params_ in [
+        (f"/links/{link['id']}/analytics", {}),
+        ("/analytics", {"tag": "promo"}),
+        ("/analytics", {"folder": "Shop"}),
+        ("/analytics", {}),
+    ]:
+        got = (await api.get(path, admin_key, params=params_)).json()
+        assert got["conversions"] == total, (path, params_)
+        assert got["revenue"] == revenue
+        assert got["conversionRate"] == round(total / 40, 4)
+        assert {e["key"]: e["conversions"] for e in got["events"]} == expected
+        assert {e["key"]: e["revenue"] for e in got["events"]}["purchase"] == revenue
+        assert sum(b["conversions"] for b in got["timeseries"]) == total
+        assert {c["key"]: c["conversions"] for c in got["countries"]} == {"unknown": total}
+        assert {c["key"]: c["conversions"] for c in got["devices"]} == {"desktop": total}
+        assert {c["key"]: c["conversions"] for c in got["links"]} == {link["code"]: total}
+        assert got["previous"]["conversions"] == 0 and got["previous"]["revenue"] == {}
+    one = (await api.get(f"/links/{link['id']}/analytics", admin_key)).json()
+    assert {v["label"]: v["conversions"] for v in one["variants"]} == by_variant
+    for v in one["variants"]:
+        assert v["conversionRate"] == round(by_variant[v["label"]] / v["clicks"], 4)
+    from clypt_mcp.models import AnalyticsQuery, Principal
+
+    mcp_view = await service.get_analytics(
+        Principal(workspace_id="default"), AnalyticsQuery(link=link["id"])
+    )
+    assert mcp_view.conversions == total and mcp_view.revenue == revenue
+    assert {v.label: v.conversions for v in mcp_view.variants} == by_variant

@@ -607,12 +607,19 @@ class ClyptService:
             flt, int(prev_start.timestamp()), int(prev_end.timestamp()), query.include_bots, 1,
             analytics_rules.series_unit(prev_start, prev_end, tz, interval),
         )  # fmt: skip
+        conv = await self.store.conversion_stats(
+            flt, int(start.timestamp()), int(end.timestamp()), unit
+        )
+        prev_conv = await self.store.conversion_stats(
+            flt, int(prev_start.timestamp()), int(prev_end.timestamp()),
+            analytics_rules.series_unit(prev_start, prev_end, tz, interval),
+        )  # fmt: skip
         variants = None
         if flt.link_id is not None:
             variants = variant_labels(await self._record(principal, flt.link_id))
         return analytics_rules.build(
             query, stats, (start, end), interval, tz, (prev, prev_start, prev_end),
-            cities=self.geo_cities, variants=variants,
+            cities=self.geo_cities, variants=variants, conversions=(conv, prev_conv),
         )  # fmt: skip
 
     # --- tags -------------------------------------------------------------------------

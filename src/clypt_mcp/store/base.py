@@ -165,6 +165,26 @@ class ClickRecord:
 
 
 @dataclass
+class ConversionStats:
+    """Conversions over a window, by the click's time, from `conversion_rollups`."""
+
+    by_event: list[tuple[str, str, int, int]] = field(default_factory=list)  # event, cur, n, value
+    breakdowns: dict[str, dict[str, int]] = field(default_factory=dict)  # dim -> key -> n
+    buckets: list[tuple[int, int]] = field(default_factory=list)  # (UTC bucket start, n)
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, _, n, _ in self.by_event)
+
+    def revenue(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _, currency, _, value in self.by_event:
+            if currency:
+                out[currency] = out.get(currency, 0) + value
+        return out
+
+
+@dataclass
 class ClickStats:
     """Counts for an analytics answer, before time zones and top-N `other` are applied."""
 
@@ -730,6 +750,11 @@ class ConversionStore(Protocol):
         """Store a conversion and count it in the rollups, in one transaction; with an
         external id already used for that event in the workspace, store nothing and give the
         first. Returns (the conversion, whether it is new)."""
+
+    async def conversion_stats(
+        self, flt: LinkFilter, start: int, end: int, unit: int = SLOT
+    ) -> ConversionStats:
+        """Conversions of the links `flt` selects whose clicks fall in `[start, end)`."""
 
 
 class FeatureStores(Protocol):

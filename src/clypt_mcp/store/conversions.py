@@ -6,12 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from clypt_mcp.store.base import (
+    EPOCH,
     SLOT,
     ClickRecord,
     ConversionRecord,
+    ConversionStats,
+    LinkFilter,
     from_us,
     to_us,
 )
+from clypt_mcp.store.links import link_where
 from clypt_mcp.store.sql import Aggregate, Q
 
 _COLUMNS = (
@@ -68,6 +72,56 @@ class Conversions(Aggregate):
             return r, True
 
         return await self._write(job)
+
+    async def conversion_stats(
+        self, flt: LinkFilter, start: int, end: int, unit: int = SLOT
+    ) -> ConversionStats:
+        whole = flt.link_id is None and not (flt.tag or flt.folder_ids or flt.query)
+        args: dict[str, Any]
+        if whole:
+            where, args = "r.workspace_id = :ws", {"ws": flt.workspace_id}
+        else:
+            link_sql, args = link_where(self.db.dialect, flt, EPOCH, include_deleted=True)
+            where = (
+                f"r.workspace_id = :ws AND r.link_id IN (SELECT l.id FROM links l WHERE {link_sql})"
+            )
+        where += " AND r.t >= :_s AND r.t < :_e"
+        args = {**args, "_s": start // SLOT * SLOT, "_e": end}
+
+        def job(q: Q) -> ConversionStats:
+            events = q.all(
+                f"""SELECT r.event, r.currency, SUM(r.conversions), SUM(r.revenue)
+                    FROM conversion_rollups r WHERE {where} AND r.dim = '*'
+                    GROUP BY r.event, r.currency ORDER BY r.event, r.currency""",
+                args,
+            )
+            breakdowns: dict[str, dict[str, int]] = {}
+            for dim, key, n in q.all(
+                f"""SELECT r.dim, r.key, SUM(r.conversions) FROM conversion_rollups r
+                    WHERE {where} AND r.dim <> '*' GROUP BY r.dim, r.key""",
+                args,
+            ):
+                breakdowns.setdefault(dim, {})[key] = int(n)
+            by_link = q.all(
+                f"""SELECT l.code, SUM(r.conversions) FROM conversion_rollups r
+                    JOIN links l ON l.id = r.link_id
+                    WHERE {where} AND r.dim = '*' GROUP BY l.code""",
+                args,
+            )
+            breakdowns["link"] = {code: int(n) for code, n in by_link}
+            buckets = q.all(
+                f"""SELECT (r.t / {int(unit)}) * {int(unit)} AS k, SUM(r.conversions)
+                    FROM conversion_rollups r WHERE {where} AND r.dim = '*'
+                    GROUP BY k ORDER BY k""",
+                args,
+            )
+            return ConversionStats(
+                by_event=[(e, c, int(n), int(v)) for e, c, n, v in events],
+                breakdowns=breakdowns,
+                buckets=[(int(k), int(n)) for k, n in buckets],
+            )
+
+        return await self._read(job)
 
 
 def rollup_rows(r: ConversionRecord) -> list[tuple[Any, ...]]:
