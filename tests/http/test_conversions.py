@@ -299,3 +299,34 @@ async def test_conversions_show_in_analytics_for_every_scope(
     )
     assert mcp_view.conversions == total and mcp_view.revenue == revenue
     assert {v.label: v.conversions for v in mcp_view.variants} == by_variant
+
+
+async def test_a_click_older_than_ninety_days_takes_no_conversion(
+    api: Api, admin_key: str, service: ClyptService
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from clypt_mcp.models import ClickEvent
+
+    link = (await api.post("/links", admin_key, json={"url": "https://shop.example/"})).json()
+    now = datetime.now(UTC)
+    await service.store.record_clicks(
+        [
+            ClickEvent(
+                link["id"], "default", now - timedelta(days=91), click_id="oldClickId000001"
+            ),
+            ClickEvent(
+                link["id"], "default", now - timedelta(days=89), click_id="newClickId000001"
+            ),
+        ]
+    )
+    old = await api.post(
+        "/conversions", admin_key, json={"clickId": "oldClickId000001", "event": "x"}
+    )
+    assert old.status_code == 404 and "oldClickId000001" in old.json()["error"]
+    assert "90 days" in old.json()["error"]
+    ok = await api.post(
+        "/conversions", admin_key, json={"clickId": "newClickId000001", "event": "x"}
+    )
+    assert ok.status_code == 201
+    assert await conversion_count(service) == 1
