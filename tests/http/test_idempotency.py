@@ -15,7 +15,7 @@ from clypt_mcp.core.service import ClyptService
 from clypt_mcp.http.api import idempotency
 from clypt_mcp.models import LinkCreate, LinkQuery, Principal
 from tests.http.rest import Api
-from tests.http.seed import ENDPOINTS, endpoint_id, snapshot
+from tests.http.seed import ENDPOINTS, endpoint_id, seed, snapshot
 
 pytestmark = pytest.mark.anyio
 POSTS = [e for e in ENDPOINTS if e[0] == "POST"]
@@ -32,6 +32,8 @@ async def test_same_key_and_body_replays_the_first_answer_without_a_duplicate(
     api: Api, admin_key: str, service: ClyptService, entry: tuple[Any, ...]
 ) -> None:
     _, path, _, body, status = entry
+    if path == "/conversions":
+        await seed(service, "default")  # the click its body names
     first = await api.post(path, admin_key, json=body, headers=KEY)
     assert first.status_code == status
     after_first = await snapshot(service)
@@ -48,6 +50,8 @@ async def test_same_key_with_another_body_is_409_conflict(
     api: Api, admin_key: str, service: ClyptService, entry: tuple[Any, ...]
 ) -> None:
     _, path, _, body, status = entry
+    if path == "/conversions":
+        await seed(service, "default")  # the click its body names
     assert (await api.post(path, admin_key, json=body, headers=KEY)).status_code == status
     before = await snapshot(service)
     r = await api.post(path, admin_key, json={**body, "x": 1}, headers=KEY)
