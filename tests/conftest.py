@@ -150,7 +150,9 @@ async def _remote(
     )
     settings = Settings(base_url=BASE_URL, rate_limit="100000/minute")
     recorder = ClickRecorder(service.store)
-    app = create_app(service, settings, recorder, with_mcp=False)
+    app = create_app(
+        service, settings, recorder, with_mcp=False, store=service.store, clock=service.clock
+    )
     transport = httpx2.ASGITransport(app=app)
     async with (
         anyio.create_task_group() as tg,

@@ -211,7 +211,7 @@ async def _serve_remote(
     settings: Settings, transport: str, host: str, port: int, level: str
 ) -> None:
     """Remote mode: the same MCP server over a Clypt REST API; no database is opened."""
-    import httpx2
+    import httpx2  # noqa: TID251 - the CLI checks a remote server before serving it
 
     from clypt_mcp.backends.remote import RemoteBackend
     from clypt_mcp.errors import ClyptError
@@ -321,7 +321,7 @@ async def _apps(settings: Settings, args: argparse.Namespace) -> None:
 async def _report_reserved(store: Any) -> None:
     """Name the links whose codes are now paths of the server: they keep redirecting where the
     server does not answer that path itself, but should be renamed."""
-    from clypt_mcp.core.codes import RESERVED_CODES
+    from clypt_mcp.models import RESERVED_CODES
 
     for workspace, code in await store.links_with_codes(sorted(RESERVED_CODES)):
         _err(
@@ -434,7 +434,7 @@ def _progress(label: str) -> Callable[[int, int], None]:
 
 
 async def _data(settings: Settings, args: argparse.Namespace) -> None:
-    from clypt_mcp import exports
+    from clypt_mcp.core import exports
     from clypt_mcp.models import Principal
 
     principal = Principal(workspace_id=settings.workspace)
@@ -462,10 +462,8 @@ async def _data(settings: Settings, args: argparse.Namespace) -> None:
                     "--older-than: give a number of days from 1 to 36500 "
                     "(or set CLYPT_CLICK_RETENTION_DAYS)"
                 )
-            from clypt_mcp.core.clicks import purge_clicks
-
             before = datetime.now(UTC) - timedelta(days=days)
-            n = await purge_clicks(service.store, before)
+            n = await service.purge_clicks(before)
             _err(
                 f"deleted {n} rows of raw clicks and first-visit marks older than "
                 f"{before:%Y-%m-%d %H:%M} UTC; analytics are unchanged\n"

@@ -1,10 +1,13 @@
 """Pydantic models shared by every surface: Python names are snake_case, REST is camelCase."""
 
 import re
+import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from annotated_types import Ge, Le
 from pydantic import (
@@ -20,9 +23,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-
-from clypt_mcp.core.codes import CODE_PATTERN, check_custom_code
-from clypt_mcp.core.urls import MAX_URL_LENGTH, check_destination
 
 
 class Scope(StrEnum):
@@ -130,6 +130,129 @@ def ascii_fold(text: str) -> str:
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+# --- value rules: what a destination URL and a custom code must be, and fresh ids ---------
+
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+MAX_URL_LENGTH = 2048
+CODE_PATTERN = r"^[A-Za-z0-9_-]{3,64}$"
+_CODE_RE = re.compile(CODE_PATTERN)
+
+# Paths the HTTP app serves itself; a short code may not shadow them (compared case-insensitively).
+RESERVED_CODES = frozenset(
+    {
+        "api",
+        "mcp",
+        "sse",
+        "messages",
+        "llms.txt",
+        "llms",
+        "healthz",
+        "health",
+        "static",
+        "admin",
+        "assets",
+        "favicon.ico",
+        "robots.txt",
+        "openapi.json",
+        "docs",
+        "login",
+        "logout",
+        "settings",
+        "keys",
+        "well-known",
+        ".well-known",
+        "www",
+        "app",
+        "dashboard",
+        "icons",
+        # the OAuth authorization server's paths, and those OAuth clients fall back to
+        "authorize",
+        "token",
+        "register",
+        "revoke",
+        "oauth",
+        "internal",
+        "robots",
+        "favicon",
+        "openapi",
+        "signin",
+        "callback",
+    }
+)
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id such as `lnk_3kT9...`; 16 base62 characters give about 95 bits."""
+    return f"{prefix}_" + "".join(secrets.choice(BASE62) for _ in range(16))
+
+
+def check_destination(url: str) -> str:
+    """Return `url` when it is an absolute http(s) URL a short link may redirect to.
+
+    Raises:
+        ValueError: with the rule that `url` breaks.
+    """
+    if len(url) > MAX_URL_LENGTH:
+        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters (got {len(url)})")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ValueError("must not contain spaces, line breaks or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        shown = f"'{scheme}:'" if scheme else "none"
+        raise ValueError(
+            f"must be an absolute http:// or https:// URL (scheme {shown} is not allowed)"
+        )
+    if not parts.hostname:
+        raise ValueError("must include a host name, like https://example.com/page")
+    if (ch := invisible_in_host(parts.hostname)) is not None:
+        raise ValueError(
+            f"host must not contain invisible characters (U+{ord(ch):04X}) — type the host "
+            "name plainly"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password before the host ('user@host')")
+    if port == 0:
+        raise ValueError("must not use port 0")
+    return url
+
+
+def invisible_in_host(host: str) -> str | None:
+    """The first invisible character in `host` (soft hyphen, zero-width space and joiner, other
+    format characters, spaces), which a browser drops or maps and a reader cannot see."""
+    for ch in host:
+        if unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp", "Cc") and not ch.isascii():
+            return ch
+    return None
+
+
+def check_custom_code(code: str) -> str:
+    """Return `code` when it is a valid custom code.
+
+    Raises:
+        ValueError: with the rule that `code` breaks.
+    """
+    if not _CODE_RE.match(code):
+        raise ValueError(
+            "must be 3-64 characters of letters, digits, '-' or '_' "
+            f"(got {len(code)} characters{_first_bad_char(code)})"
+        )
+    if code.lower() in RESERVED_CODES:
+        raise ValueError(f"'{code}' is reserved by Clypt — pick another or omit code")
+    return code
+
+
+def _first_bad_char(code: str) -> str:
+    for ch in code:
+        if not (ch.isascii() and (ch.isalnum() or ch in "-_")):
+            return f", {ch!r} is not allowed"
+    return ""
 
 
 # --- field types -------------------------------------------------------------------------

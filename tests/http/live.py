@@ -45,7 +45,12 @@ def _server(
     service: ClyptService, rate_limit: str, port: int | None = None
 ) -> tuple[uvicorn.Server, str]:
     """A uvicorn server of the whole app, as `serve` builds it (own click recorder, MCP)."""
-    app = create_app(service, Settings(base_url=BASE_URL, rate_limit=rate_limit))
+    app = create_app(
+        service,
+        Settings(base_url=BASE_URL, rate_limit=rate_limit),
+        store=service.store,
+        clock=service.clock,
+    )
     steady_rate_window(app)
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")

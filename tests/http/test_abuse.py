@@ -110,7 +110,12 @@ async def site(store: Store, request: pytest.FixtureRequest) -> AsyncIterator[Si
     service = ClyptService(store, base_url=BASE_URL, clock=clock)
     settings = Settings(base_url=BASE_URL, trusted_proxies="127.0.0.1/32")
     app = create_app(
-        service, settings, ClickRecorder(store), with_mcp=False, shared_limits=request.param
+        service,
+        settings,
+        ClickRecorder(store),
+        with_mcp=False,
+        shared_limits=request.param,
+        store=service.store,
     )
     yield Site(service, clock, httpx2.ASGITransport(app=app))
 

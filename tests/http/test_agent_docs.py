@@ -30,7 +30,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def facts(service: ClyptService) -> AsyncIterator[Facts]:
     app = create_app(service, Settings(base_url=BASE_URL), ClickRecorder(service.store),
-                     with_mcp=False)  # fmt: skip
+                     with_mcp=False, store=service.store)  # fmt: skip
     async with httpx2.AsyncClient(
         transport=httpx2.ASGITransport(app=app), base_url=BASE_URL
     ) as http:

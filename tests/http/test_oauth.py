@@ -42,7 +42,9 @@ class World:
 
 @pytest.fixture
 async def world(service: ClyptService) -> AsyncIterator[World]:
-    app = create_app(service, Settings(base_url=BASE_URL), ClickRecorder(service.store))
+    app = create_app(
+        service, Settings(base_url=BASE_URL), ClickRecorder(service.store), store=service.store
+    )
     key = (
         await service.create_api_key("default", ApiKeyCreate(name="k", scopes=sorted(Scope)))
     ).secret

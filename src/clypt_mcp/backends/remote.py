@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_camel, to_snake
 
 from clypt_mcp.backends.base import Progress
-from clypt_mcp.errors import ClyptError, NotFoundError, UnavailableError, tool_wording
+from clypt_mcp.errors import ClyptError, NotFoundError, UnavailableError
 from clypt_mcp.models import (
     Analytics,
     AnalyticsQuery,
@@ -164,7 +164,12 @@ class RemoteBackend:
         params: Mapping[str, Any] | None,
         idempotency_key: str | None,
     ) -> Any:
-        headers = {"authorization": f"Bearer {self.api_key}", "accept": "application/json"}
+        # Clypt-Wording: the API words error hints as the MCP tools do, for the assistant.
+        headers = {
+            "authorization": f"Bearer {self.api_key}",
+            "accept": "application/json",
+            "clypt-wording": "mcp",
+        }
         if method == "POST":
             headers["idempotency-key"] = idempotency_key or f"clypt-mcp-{uuid.uuid4()}"
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
@@ -209,7 +214,7 @@ class RemoteBackend:
                 )
             return snakify(data)
         if isinstance(data, dict) and isinstance(data.get("error"), str):
-            message = tool_words(tool_wording(data["error"]))
+            message = tool_words(data["error"])
             raise ClyptError.from_code(str(data.get("code", "")), message)
         raise UnavailableError(
             f"the Clypt API at {self.url} answered HTTP {response.status_code} — try again later",

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from clypt_mcp.core import analytics as analytics_rules
+from clypt_mcp.core.clicks import purge_clicks as purge_raw_clicks
 from clypt_mcp.core.codes import CodeGenerator, random_code
-from clypt_mcp.core.ids import new_id
+from clypt_mcp.core.idempotency import Idempotency
 from clypt_mcp.core.passwords import hash_password_async
 from clypt_mcp.core.urls import points_at
 from clypt_mcp.errors import (
@@ -25,11 +26,13 @@ from clypt_mcp.errors import (
     ClyptError,
     CodeTakenError,
     ConflictError,
+    Hint,
     InsufficientScopeError,
     InvalidInputError,
     KeyExpiredError,
     KeyRevokedError,
     NotFoundError,
+    describe_validation_error,
 )
 from clypt_mcp.models import (
     MAX_ACTIVE_KEYS,
@@ -57,6 +60,7 @@ from clypt_mcp.models import (
     VariantOut,
     ascii_fold,
     expand_scopes,
+    new_id,
     utcnow,
 )
 from clypt_mcp.store.base import (
@@ -78,21 +82,6 @@ KEY_TOUCH_EVERY = timedelta(minutes=1)
 _GENERATE_ATTEMPTS = 8
 
 
-def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """One readable line per broken rule, naming the field: `tags: at most 10 items`."""
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "is not a known field — remove it (check the spelling)"
-        elif err["type"] == "missing":
-            msg = "is required"
-        # a rule over several fields (dates in order) names them in its message
-        parts.append(f"{prefix}{loc}: {msg}" if loc else f"{prefix}{msg}")
-    return "; ".join(parts)
-
-
 def invalid(exc: ValidationError, prefix: str = "") -> InvalidInputError:
     return InvalidInputError(describe_validation_error(exc, prefix))
 
@@ -109,11 +98,6 @@ def link_status(rec: LinkRecord, now: datetime) -> LinkStatus:
     if rec.starts_at is not None and rec.starts_at > now:
         return "scheduled"
     return "active"
-
-
-def _hash_request(data: BaseModel | list[Any]) -> str:
-    payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def missing_scope_message(principal: Principal, scope: Scope) -> str:
@@ -150,6 +134,7 @@ class ClyptService:
         # Called with a link's code whenever this service changes the link (or makes one with
         # that code): the redirects of this process forget what they cached of it at once.
         self.link_listeners: list[Callable[[str], None]] = []
+        self.idempotency = Idempotency(store, clock)
         self._workspaces: set[str] = set()
 
     def _changed(self, *codes: str | None) -> None:
@@ -217,9 +202,11 @@ class ClyptService:
         for url in urls:
             if url and points_at(url, self.base_url):
                 raise InvalidInputError(
-                    f"url: '{url}' points at this Clypt server's own short links, which would "
-                    "loop — give the final destination instead",
-                    field="url",
+                    Hint(
+                        "url",
+                        f"'{url}' points at this Clypt server's own short links, which would loop",
+                        "give the final destination instead",
+                    )
                 )
 
     def _check_destinations(self, data: LinkCreate | LinkUpdate) -> None:
@@ -248,7 +235,11 @@ class ClyptService:
             rec = await self.store.get_link(ws, code=code or ref)
         if rec is None:
             raise NotFoundError(
-                f"no link '{ref}' in this workspace — check the code, or find it with list_links",
+                Hint(
+                    None,
+                    f"no link '{ref}' in this workspace",
+                    "check the code, or find it with {list_links}",
+                ),
                 link=ref,
             )
         return rec
@@ -265,9 +256,11 @@ class ClyptService:
             return found.id, None
         if ref.startswith("fld_") and "/" not in ref:
             raise NotFoundError(
-                f"folder: no folder with id '{ref}' — use a path like 'Marketing/2026' or an "
-                "existing id from manage_folders(action='list')",
-                field="folder",
+                Hint(
+                    "folder",
+                    f"no folder with id '{ref}'",
+                    "use a path like 'Marketing/2026' or an existing id from {list_folders}",
+                )
             )
         return None, ref.split("/")
 
@@ -303,16 +296,25 @@ class ClyptService:
     ) -> Link:
         """Make a short link.
 
+        With `idempotency_key`, a retry of the same request answers the first link (see
+        core.idempotency; REST's Idempotency-Key is the same key space).
+
         Raises: InsufficientScopeError, InvalidInputError, CodeTakenError, ConflictError.
         """
         self.require(principal, Scope.LINKS_WRITE)
         ws = await self._workspace(principal)
+        link, _ = await self.idempotency.once(
+            ws,
+            idempotency_key,
+            "create_link",
+            data.model_dump(mode="json"),
+            lambda: self._create_link(principal, ws, data),
+            Link,
+        )
+        return link
+
+    async def _create_link(self, principal: Principal, ws: str, data: LinkCreate) -> Link:
         self._check_destinations(data)
-        request_hash = _hash_request(data)
-        if idempotency_key is not None:
-            earlier = await self._replay(ws, idempotency_key, request_hash)
-            if earlier is not None:
-                return self.to_link(await self._record(principal, earlier))
         folder_id, folder_names = await self._folder_target(principal, data.folder)
         now = self.clock()
         rec = LinkRecord(
@@ -338,36 +340,17 @@ class ClyptService:
             geo=data.geo,
             devices={str(k): v for k, v in data.devices.items()} if data.devices else None,
         )
-        idem = (idempotency_key, request_hash, rec.id) if idempotency_key else None
         for attempt in range(_GENERATE_ATTEMPTS):
             if data.code is None:
                 rec.code = self.codes()
             try:
-                await self.store.insert_link(rec, data.tags or [], idem, folder_names)
+                await self.store.insert_link(rec, data.tags or [], None, folder_names)
                 break
             except CodeTakenError:
                 if data.code is not None or attempt == _GENERATE_ATTEMPTS - 1:
                     raise
-            except ConflictError:
-                assert idempotency_key is not None
-                earlier = await self._replay(ws, idempotency_key, request_hash)
-                if earlier is None:
-                    raise
-                return self.to_link(await self._record(principal, earlier))
         self._changed(rec.code)  # a 404 remembered for this code is forgotten
         return await self.get_link(principal, rec.id)
-
-    async def _replay(self, ws: str, key: str, request_hash: str) -> str | None:
-        found = await self.store.get_idempotent(ws, key)
-        if found is None:
-            return None
-        if found[0] != request_hash:
-            raise ConflictError(
-                f"idempotency_key '{key}' was already used for a different request — "
-                "use a new key for new content",
-                field="idempotency_key",
-            )
-        return found[1]
 
     async def get_link(self, principal: Principal, ref: str) -> Link:
         """Raises: NotFoundError."""
@@ -498,11 +481,22 @@ class ClyptService:
                 field="links",
             )
         ws = await self._workspace(principal)
-        request_hash = _hash_request(items)
-        if idempotency_key is not None:
-            earlier = await self._replay(ws, idempotency_key, request_hash)
-            if earlier is not None:
-                return await self._bulk_replay(principal, json.loads(earlier))
+        result, _ = await self.idempotency.once(
+            ws,
+            idempotency_key,
+            "bulk_create_links",
+            {"links": items},
+            lambda: self._bulk_create(principal, items, progress),
+            BulkResult,
+        )
+        return result
+
+    async def _bulk_create(
+        self,
+        principal: Principal,
+        items: list[dict[str, Any]],
+        progress: Callable[[int, int], Any] | None,
+    ) -> BulkResult:
         created: list[Link] = []
         errors: list[BulkError] = []
         for index, item in enumerate(items):
@@ -521,25 +515,6 @@ class ClyptService:
                 errors.append(BulkError(index=index, error=exc.message, code=exc.code))
             if progress is not None:
                 await progress(index + 1, len(items))
-        result = BulkResult(created=created, errors=errors)
-        if idempotency_key is not None:
-            saved = {
-                "created": [link.id for link in created],
-                "errors": [e.model_dump() for e in errors],
-            }
-            await self.store.put_idempotent(
-                ws, idempotency_key, request_hash, json.dumps(saved), self.clock()
-            )
-        return result
-
-    async def _bulk_replay(self, principal: Principal, saved: dict[str, Any]) -> BulkResult:
-        created = []
-        for link_id in saved["created"]:
-            try:
-                created.append(await self.get_link(principal, link_id))
-            except NotFoundError:
-                continue
-        errors = [BulkError(**e) for e in saved["errors"]]
         return BulkResult(created=created, errors=errors)
 
     # --- analytics --------------------------------------------------------------------
@@ -592,6 +567,29 @@ class ClyptService:
             cities=self.geo_cities, variants=variants,
         )  # fmt: skip
 
+    async def count_raw_clicks(
+        self, principal: Principal, link_id: str | None, since_ts: int | None
+    ) -> int:
+        """How many raw clicks `raw_clicks` would page through."""
+        self.require(principal, Scope.ANALYTICS_READ)
+        return await self.store.count_clicks(principal.workspace_id, link_id, since_ts)
+
+    async def raw_clicks(
+        self,
+        principal: Principal,
+        link_id: str | None,
+        since_ts: int | None,
+        after: int,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """One page of raw clicks (oldest first) after the click id `after`."""
+        self.require(principal, Scope.ANALYTICS_READ)
+        return await self.store.click_page(principal.workspace_id, link_id, since_ts, after, limit)
+
+    async def purge_clicks(self, before: datetime) -> int:
+        """An admin act (CLI): drop raw clicks older than `before`; analytics stay."""
+        return await purge_raw_clicks(self.store, before)
+
     # --- tags -------------------------------------------------------------------------
 
     async def list_tags(self, principal: Principal) -> TagList:
@@ -603,7 +601,7 @@ class ClyptService:
         for rec in await self.store.list_tags(principal.workspace_id):
             if rec.id == ref or ascii_fold(rec.name) == ascii_fold(ref.strip()):
                 return rec
-        raise NotFoundError(f"no tag '{ref}' — list tags with manage_tags(action='list')", tag=ref)
+        raise NotFoundError(Hint(None, f"no tag '{ref}'", "list tags with {list_tags}"), tag=ref)
 
     async def get_tag(self, principal: Principal, ref: str) -> Tag:
         """One tag with its link count, by id or name. Raises: NotFoundError."""
@@ -656,7 +654,7 @@ class ClyptService:
             if folder.id == ref or ascii_fold(folder.path) == ascii_fold(ref.strip("/")):
                 return folder
         raise NotFoundError(
-            f"no folder '{ref}' — list folders with manage_folders(action='list')", folder=ref
+            Hint(None, f"no folder '{ref}'", "list folders with {list_folders}"), folder=ref
         )
 
     async def create_folder(self, principal: Principal, name: str, parent: str | None) -> Folder:
@@ -828,14 +826,19 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
         ok, got_sort = False, None
     if not ok:
         raise InvalidInputError(
-            "cursor: not a cursor from list_links — pass next_cursor unchanged, or omit it",
-            field="cursor",
+            Hint(
+                "cursor",
+                "not a cursor from {list_links}",
+                "pass {next_cursor} unchanged, or omit it",
+            )
         )
     if got_sort != sort:
         raise InvalidInputError(
-            f"cursor: it belongs to sort '{got_sort}', not '{sort}' — keep the same sort while "
-            "paging",
-            field="cursor",
+            Hint(
+                "cursor",
+                f"it belongs to sort '{got_sort}', not '{sort}'",
+                "keep the same sort while paging",
+            )
         )
     return value, link_id
 

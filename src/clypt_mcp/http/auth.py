@@ -50,11 +50,11 @@ def protected(state: AppState, handler: Handler) -> PublicHandler:
                 )
             response = await handler(request, principal)
         except ClyptError as exc:
-            response = error_response(exc)
+            response = error_response(exc, request=request)
             if isinstance(exc, AuthenticationError):
                 response.headers["WWW-Authenticate"] = 'Bearer realm="clypt"'
         except ValidationError as exc:
-            response = error_response(from_validation(exc))
+            response = error_response(from_validation(exc), request=request)
         except Exception as exc:
             response = unexpected(exc)
         response.headers.update(headers)

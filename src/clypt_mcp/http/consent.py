@@ -201,7 +201,7 @@ def routes(state: AppState, provider: ClyptOAuthProvider, limits: Limits) -> lis
     from clypt_mcp.http.ratelimit import StoreRateLimiter
 
     tries: TryLimiter | StoreTryLimiter = (
-        StoreTryLimiter(state.service.store)
+        StoreTryLimiter(state.store)
         if isinstance(state.limiter, StoreRateLimiter)
         else TryLimiter()
     )

@@ -135,12 +135,12 @@ class RedirectHandler:
 
     def __init__(self, state: AppState, link_ttl: float = LINK_TTL) -> None:
         self.state = state
-        self.clock: Callable[[], datetime] = state.service.clock
-        self.links = LinkCache(state.service.store, ttl=link_ttl)
+        self.clock: Callable[[], datetime] = state.clock
+        self.links = LinkCache(state.store, ttl=link_ttl)
         state.service.link_listeners.append(self.links.forget)  # changes apply at once here
-        self.redirector = Redirector(state.service.store, self.links)
+        self.redirector = Redirector(state.store, self.links)
         counters: Counters = (
-            state.service.store
+            state.store
             if isinstance(state.limiter, StoreRateLimiter)
             else MemoryCounters(self.timestamp)
         )
@@ -157,7 +157,7 @@ class RedirectHandler:
     async def secret(self) -> bytes:
         """The store's visitor-hash secret: the key of try counters and form tokens."""
         if self._secret is None:
-            self._secret = await self.state.service.store.visitor_secret()
+            self._secret = await self.state.store.visitor_secret()
         return self._secret
 
     def _known_secret(self) -> bytes:

@@ -142,7 +142,7 @@ class ServedApp:
             service = ClyptService(
                 store, base_url=self.settings.base, geoip_db=self.settings.geoip_db
             )
-            app = create_app(service, self.settings, shared_limits=self.shared_limits)
+            app = create_app(service, self.settings, store=store, shared_limits=self.shared_limits)
             async with app.main.router.lifespan_context(app.main):
                 yield app
         finally:

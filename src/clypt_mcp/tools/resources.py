@@ -17,6 +17,7 @@ from clypt_mcp.assets import guide_text
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.errors import ClyptError, NotFoundError
 from clypt_mcp.models import LinkQuery, Scope
+from clypt_mcp.tools.wording import TOOL_WORDS
 
 PERIODS = ["24h", "7d", "30d", "90d", "12mo", "all"]
 MAX_COMPLETIONS = 20
@@ -48,7 +49,7 @@ def register(mcp: MCPServer, backends: BackendProvider, scopes: frozenset[Scope]
             try:
                 link = await backends().get_link(code)
             except NotFoundError as exc:
-                raise ResourceNotFoundError(exc.message) from None
+                raise ResourceNotFoundError(exc.worded(TOOL_WORDS)) from None
             return link.model_dump_json()
 
     @mcp.prompt(title="Set up a campaign")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 import clypt_mcp
 from clypt_mcp.assets import PNG_SIZE, TOOL_ICONS, icon_data_uri
 from clypt_mcp.backends.base import BackendProvider
-from clypt_mcp.core.service import describe_validation_error
+from clypt_mcp.errors import describe_validation_error
 from clypt_mcp.models import ALL_SCOPES, Scope, expand_scopes
 from clypt_mcp.tools import analytics, links, organize, qr, resources, ui
 from clypt_mcp.tools.common import SENT_ARGUMENTS

@@ -14,7 +14,6 @@ from clypt_mcp.http.api.body import camel_only, rest_body
 from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, path_id
 from clypt_mcp.http.api.params import Params, no_params
 from clypt_mcp.http.state import AppState
-from clypt_mcp.http.wire import respond
 from clypt_mcp.models import (
     MAX_BULK,
     Analytics,
@@ -82,7 +81,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
         data = await rest_body(request, LinkCreate)
         return await service.create_link(principal, data)
 
-    async def bulk_create_links(request: Request, principal: Principal) -> Response:
+    async def bulk_create_links(request: Request, principal: Principal) -> BulkResult:
         no_params(request)
         data = await rest_body(request, BulkCreate)
         for index, item in enumerate(data.links):
@@ -90,7 +89,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
         result = await service.bulk_create_links(principal, data.links)
         for error in result.errors:  # each item's error in REST's own words
             error.error = rest_words(error.error)
-        return respond(result, 201 if result.created else 200)
+        return result
 
     async def get_link(request: Request, principal: Principal) -> Link:
         no_params(request)
@@ -153,6 +152,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             BulkResult,
             status=201,
             also=(200,),
+            status_of=lambda result: 201 if result.created else 200,
             body=BulkCreate,
             errors=BODY_ERRORS,
             description="Each bad item is reported in errors by its index and never stops the "

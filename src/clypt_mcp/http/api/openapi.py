@@ -15,8 +15,8 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from clypt_mcp import __version__
 from clypt_mcp.http.api.endpoint import Endpoint
-from clypt_mcp.http.api.idempotency import HEADER
 from clypt_mcp.http.api.params import Params
+from clypt_mcp.http.error_map import IDEMPOTENCY_HEADER as HEADER
 
 REF = "#/components/schemas/{model}"
 ERROR = {"$ref": "#/components/schemas/Error"}

@@ -21,12 +21,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from clypt_mcp.core import qr
-from clypt_mcp.core.service import ClyptService, describe_validation_error
+from clypt_mcp.core.service import ClyptService
 from clypt_mcp.errors import (
     AuthenticationError,
     BadRequestError,
     ClyptError,
     NotFoundError,
+    describe_validation_error,
 )
 from clypt_mcp.http.api.keys import check_grant
 from clypt_mcp.http.state import AppState
