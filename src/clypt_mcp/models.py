@@ -433,6 +433,44 @@ class LinkUpdate(_LinkFields):
 
 
 LinkStatus = Literal["active", "scheduled", "expired", "disabled", "deleted"]
+# Why a link does not redirect: its status, with a spent click limit told apart from a past
+# expiry (the visitor's page says which).
+UnavailableReason = Literal["deleted", "disabled", "expired", "click_limit", "scheduled"]
+
+
+def unavailable_because(
+    *,
+    deleted: bool,
+    disabled: bool,
+    starts_at: datetime | None,
+    expires_at: datetime | None,
+    max_clicks: int | None,
+    redirects: int,
+    now: datetime,
+) -> UnavailableReason | None:
+    """The one rule of a link's status, first match wins: deleted, disabled, expired (its time
+    is past), its click limit spent, scheduled (its start is ahead); None when it redirects.
+    The service, the redirect and the stores' status filters all keep to this order."""
+    if deleted:
+        return "deleted"
+    if disabled:
+        return "disabled"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    if max_clicks is not None and redirects >= max_clicks:
+        return "click_limit"
+    if starts_at is not None and starts_at > now:
+        return "scheduled"
+    return None
+
+
+def status_of(reason: UnavailableReason | None) -> LinkStatus:
+    """The status a listing shows for `unavailable_because`'s answer."""
+    if reason is None:
+        return "active"
+    return "expired" if reason == "click_limit" else reason
+
+
 StatusFilter = Literal["active", "scheduled", "expired", "disabled", "deleted", "all"]
 LinkSort = Literal["-created_at", "created_at", "-clicks", "clicks", "code", "-code"]
 

@@ -33,16 +33,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
 
 from clypt_mcp.core.passwords import check_password
+from clypt_mcp.models import UnavailableReason, unavailable_because
 from clypt_mcp.store.base import LinkRecord, Store
 
-Reason = Literal["deleted", "disabled", "scheduled", "expired", "click_limit"]
+Reason = UnavailableReason
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Characters left as they are when a destination is made ASCII: RFC 3986 reserved and
@@ -117,17 +117,15 @@ class CompiledLink:
 
     def unavailable(self, now: datetime) -> Reason | None:
         """Why this link does not redirect at `now`, or None when it does."""
-        if self.deleted:
-            return "deleted"
-        if self.disabled:
-            return "disabled"
-        if self.starts_at is not None and now < self.starts_at:
-            return "scheduled"
-        if self.expires_at is not None and now >= self.expires_at:
-            return "expired"
-        if self.max_clicks is not None and self.redirects >= self.max_clicks:
-            return "click_limit"
-        return None
+        return unavailable_because(
+            deleted=self.deleted,
+            disabled=self.disabled,
+            starts_at=self.starts_at,
+            expires_at=self.expires_at,
+            max_clicks=self.max_clicks,
+            redirects=self.redirects,
+            now=now,
+        )
 
     def choose(self, country: str | None, device: tuple[str, ...], rng: random.Random) -> Target:
         """Geo rule, else device rule (`device`: the keys to try, platform first), else a

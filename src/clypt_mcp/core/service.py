@@ -61,6 +61,8 @@ from clypt_mcp.models import (
     ascii_fold,
     expand_scopes,
     new_id,
+    status_of,
+    unavailable_because,
     utcnow,
 )
 from clypt_mcp.store.base import (
@@ -87,17 +89,18 @@ def invalid(exc: ValidationError, prefix: str = "") -> InvalidInputError:
 
 
 def link_status(rec: LinkRecord, now: datetime) -> LinkStatus:
-    if rec.deleted_at is not None:
-        return "deleted"
-    if rec.disabled:
-        return "disabled"
-    if (rec.expires_at is not None and rec.expires_at <= now) or (
-        rec.max_clicks is not None and rec.redirects >= rec.max_clicks
-    ):
-        return "expired"
-    if rec.starts_at is not None and rec.starts_at > now:
-        return "scheduled"
-    return "active"
+    """The status of `rec` at `now` (models.unavailable_because decides it)."""
+    return status_of(
+        unavailable_because(
+            deleted=rec.deleted_at is not None,
+            disabled=rec.disabled,
+            starts_at=rec.starts_at,
+            expires_at=rec.expires_at,
+            max_clicks=rec.max_clicks,
+            redirects=rec.redirects,
+            now=now,
+        )
+    )
 
 
 def missing_scope_message(principal: Principal, scope: Scope) -> str:
