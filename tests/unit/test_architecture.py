@@ -87,6 +87,9 @@ ALLOWED: dict[str, frozenset[str]] = {
 # they apply: validation wording in errors, value rules in models).
 SERVICE = f"{PACKAGE}.core.service"
 SERVICE_EXPORTS = frozenset({"ClyptService"})
+# The service's areas (links, organisation, analytics, keys) are core's own: above core, the
+# façade ClyptService is the one way in.
+AREAS = f"{PACKAGE}.core.areas"
 
 LAYER_OF_TOP = {
     "models": "models",
@@ -193,6 +196,8 @@ def check(module: str, source: str, is_package: bool = False) -> list[Violation]
     for line, target, name in imported(module, tree, is_package):
         if not allowed(layer, target):
             found.append(Violation(module, line, f"{layer} may not import {target}"))
+        elif layer != "core" and (target == AREAS or target.startswith(AREAS + ".")):
+            found.append(Violation(module, line, f"{layer} takes the service's areas: {target}"))
         elif target == SERVICE and layer != "core" and name not in SERVICE_EXPORTS:
             found.append(
                 Violation(module, line, f"{layer} takes only the service from {SERVICE}: {name}")
@@ -248,6 +253,8 @@ def test_the_contract_sees_the_whole_package() -> None:
         ("clypt_mcp.errors", "from clypt_mcp.models import Scope"),
         ("clypt_mcp.backends.remote", "from clypt_mcp.store.base import Store"),
         ("clypt_mcp.http.pages", "from ..store import sqlite"),
+        ("clypt_mcp.backends.local", "from clypt_mcp.core.areas.links import LinksArea"),
+        ("clypt_mcp.http.app", "from clypt_mcp.core.service import link_status"),
     ],
 )
 def test_a_layer_breaking_import_is_caught(module: str, source: str) -> None:

@@ -1,0 +1,88 @@
+"""Analytics: clicks over time and by dimension, raw clicks for exports, their purge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from clypt_mcp.core import analytics as analytics_rules
+from clypt_mcp.core.areas.base import ServiceBase, variant_labels
+from clypt_mcp.core.clicks import purge_clicks as purge_raw_clicks
+from clypt_mcp.errors import InvalidInputError
+from clypt_mcp.models import Analytics, AnalyticsQuery, Principal, Scope
+from clypt_mcp.store.base import SLOT, LinkFilter
+
+
+class AnalyticsArea(ServiceBase):
+    """Analytics: clicks over time and by dimension, raw clicks for exports, their purge."""
+
+    async def get_analytics(self, principal: Principal, query: AnalyticsQuery) -> Analytics:
+        """Clicks for one link, a tag, a folder or the whole workspace.
+
+        Raises: NotFoundError, InvalidInputError.
+        """
+        self.require(principal, Scope.ANALYTICS_READ)
+        tz = analytics_rules.zone(query.timezone)
+        ws = principal.workspace_id
+        flt = LinkFilter(workspace_id=ws, tag=query.tag)
+        if query.link:
+            flt.link_id = (await self._record(principal, query.link)).id
+        if query.folder:
+            flt.folder_ids = await self.folder_ids_under(principal, query.folder)
+        now = self.clock()
+        first = None
+        if query.period == "all" and query.start is None:
+            probe = await self.store.click_stats(flt, 0, SLOT, True, 1, want_first=True)
+            if probe.first_bucket is not None:
+                first = datetime.fromtimestamp(probe.first_bucket, UTC)
+        try:
+            start, end = analytics_rules.window(query, now, first)
+            interval = query.interval or analytics_rules.auto_interval(start, end)
+            start, end = analytics_rules.snap(start, end, interval, tz)
+            analytics_rules.buckets(start, end, interval, tz)  # rejects too many points early
+            unit = analytics_rules.series_unit(start, end, tz, interval)
+            analytics_rules.previous_window(start, end, interval, tz)
+        except (OverflowError, ValueError):  # dates at the end of the calendar
+            raise InvalidInputError(
+                "start/end: the period runs past the last date that can be counted — give an "
+                "end before 9999-01-01",
+                field="end",
+            ) from None
+        stats = await self.store.click_stats(
+            flt, int(start.timestamp()), int(end.timestamp()), query.include_bots, query.top, unit
+        )
+        prev_start, prev_end = analytics_rules.previous_window(start, end, interval, tz)
+        prev = await self.store.click_stats(
+            flt, int(prev_start.timestamp()), int(prev_end.timestamp()), query.include_bots, 1,
+            analytics_rules.series_unit(prev_start, prev_end, tz, interval),
+        )  # fmt: skip
+        variants = None
+        if flt.link_id is not None:
+            variants = variant_labels(await self._record(principal, flt.link_id))
+        return analytics_rules.build(
+            query, stats, (start, end), interval, tz, (prev, prev_start, prev_end),
+            cities=self.geo_cities, variants=variants,
+        )  # fmt: skip
+
+    async def count_raw_clicks(
+        self, principal: Principal, link_id: str | None, since_ts: int | None
+    ) -> int:
+        """How many raw clicks `raw_clicks` would page through."""
+        self.require(principal, Scope.ANALYTICS_READ)
+        return await self.store.count_clicks(principal.workspace_id, link_id, since_ts)
+
+    async def raw_clicks(
+        self,
+        principal: Principal,
+        link_id: str | None,
+        since_ts: int | None,
+        after: int,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """One page of raw clicks (oldest first) after the click id `after`."""
+        self.require(principal, Scope.ANALYTICS_READ)
+        return await self.store.click_page(principal.workspace_id, link_id, since_ts, after, limit)
+
+    async def purge_clicks(self, before: datetime) -> int:
+        """An admin act (CLI): drop raw clicks older than `before`; analytics stay."""
+        return await purge_raw_clicks(self.store, before)
