@@ -579,7 +579,7 @@ ITEM_5 = [
 async def test_every_path_the_server_answers_is_a_reserved_code(world: World) -> None:
     from starlette.routing import Mount, Route
 
-    from clypt_mcp.core.codes import CODE_PATTERN, RESERVED_CODES, check_custom_code
+    from clypt_mcp.models import CODE_PATTERN, RESERVED_CODES, check_custom_code
 
     served = {p.strip("/").split("/")[0] for prefixes, _ in world.app.mcp_apps for p in prefixes}
     for route in world.app.main.routes:

@@ -140,7 +140,7 @@ def routes(state: AppState) -> list[BaseRoute]:
             if await current_session(request, state) is not None:
                 return RedirectResponse("/app", status_code=303, headers=PAGE_HEADERS)
             # a sign-in link this browser opened (/oauth/signin) can sign it in here too
-            opened = await signin_links.waiting(service.store, request.cookies.get(LINK_COOKIE))
+            opened = await signin_links.waiting(state.store, request.cookies.get(LINK_COOKIE))
             return _signin_page(request, state, link_workspace=opened)
         try:
             form = await read_form(request)
@@ -166,7 +166,7 @@ def routes(state: AppState) -> list[BaseRoute]:
             else signin_links.token_in(secret)
         )
         if link:
-            principal = await signin_links.spend(service.store, link)
+            principal = await signin_links.spend(state.store, link)
             if principal is None:
                 await limiter.wrong(request)
                 return _signin_page(
