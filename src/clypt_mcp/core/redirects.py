@@ -21,6 +21,12 @@ their clicks are counted when the click recorder writes them. HEAD (`count=False
 
 Links are read through `LinkCache`: compiled once (destinations merged and made ASCII), kept for
 a short time, one store lookup per code at a time.
+
+When the store is away (`UnavailableError`), the cache answers from its last-known-good copy of
+each link it resolved recently (the `max_size` most recent, however long the outage lasts), so
+printed links keep working; a code it never saw raises, and the redirect answers 503 with
+`Retry-After` (never a 404 that would tell a crawler the link is gone). A `max_clicks` link
+whose count cannot be taken gets `Deferred`: it stops redirecting rather than overshoot.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import anyio
 import anyio.to_thread
 
 from clypt_mcp.core.passwords import check_password
+from clypt_mcp.errors import BusyError, UnavailableError
 from clypt_mcp.store.base import LinkRecord, Store
 
 Reason = Literal["deleted", "disabled", "scheduled", "expired", "click_limit"]
@@ -204,6 +211,8 @@ class LinkCache:
     A change to a link reaches redirects within `ttl`. Unknown codes are cached too, so a flood
     of made-up codes does not reach the database more than once a `ttl` each. One lookup per
     code runs at a time: while it does, others get the previous answer, or wait for the first.
+    A lookup the store cannot answer (it is away) gets the last link read for the code, kept
+    for the `max_size` codes resolved most recently; with none, the error goes on.
     """
 
     def __init__(
@@ -218,14 +227,19 @@ class LinkCache:
         self.max_size = max_size
         self.clock = clock
         self._entries: OrderedDict[str, tuple[float, CompiledLink | None]] = OrderedDict()
+        self._known: OrderedDict[str, CompiledLink] = OrderedDict()  # last known good
         self._loading: dict[str, anyio.Event] = {}
+        self.served_stale = 0  # answers from `_known` while the store was away
 
     async def get(self, code: str) -> CompiledLink | None:
         """The link with this code (in any workspace), or None."""
         if not CODE_RE.match(code):
             return None
         if self.ttl <= 0:
-            return await self._load(code)
+            try:
+                return self._remember(code, await self._load(code))
+            except UnavailableError as exc:
+                return self._stale(code, exc)
         entry = self._entries.get(code)
         if entry is not None and entry[0] > self.clock():
             return entry[1]
@@ -242,7 +256,10 @@ class LinkCache:
         done = self._loading[code] = anyio.Event()
         try:
             started = self.clock()
-            link = await self._load(code)
+            try:
+                link = self._remember(code, await self._load(code))
+            except UnavailableError as exc:
+                return self._stale(code, exc)
             now = self.clock()
             # good for `ttl` from when the store was asked, so no answer outlives a change
             # by more than `ttl`, however long the lookup took
@@ -265,9 +282,32 @@ class LinkCache:
         rec = await self.store.get_link(None, code=code)
         return CompiledLink.from_record(rec) if rec is not None else None
 
-    def forget(self, code: str) -> None:
-        """Drop what is known of `code`: the next lookup reads the store."""
+    def _remember(self, code: str, link: CompiledLink | None) -> CompiledLink | None:
+        if link is None:
+            self._known.pop(code, None)
+            return None
+        self._known[code] = link
+        self._known.move_to_end(code)
+        if len(self._known) > self.max_size:
+            self._known.popitem(last=False)
+        return link
+
+    def _stale(self, code: str, exc: UnavailableError) -> CompiledLink | None:
+        """The last link read for `code` while the store is away; else `exc` again."""
+        if isinstance(exc, BusyError) or (link := self._known.get(code)) is None:
+            raise exc
+        self._known.move_to_end(code)
+        self.served_stale += 1
+        return link
+
+    def expire(self, code: str) -> None:
+        """The next lookup of `code` reads the store (the last known good copy stays)."""
         self._entries.pop(code, None)
+
+    def forget(self, code: str) -> None:
+        """Drop what is known of `code` (a change here): the next lookup reads the store."""
+        self._entries.pop(code, None)
+        self._known.pop(code, None)
 
 
 # --- outcomes -----------------------------------------------------------------------------
@@ -299,12 +339,20 @@ class Neutral:
 
 
 @dataclass(frozen=True, slots=True)
+class Deferred:
+    """A `max_clicks` link while its count cannot be taken (the store is away): no redirect,
+    so the limit stays exact; try again later."""
+
+    link: CompiledLink
+
+
+@dataclass(frozen=True, slots=True)
 class PasswordRequired:
     link: CompiledLink
     wrong: bool  # a password was given and it was not the right one
 
 
-Outcome = Redirect | NotFound | Unavailable | PasswordRequired | Neutral
+Outcome = Redirect | NotFound | Unavailable | PasswordRequired | Neutral | Deferred
 
 
 class Redirector:
@@ -344,8 +392,11 @@ class Redirector:
                 return PasswordRequired(link, wrong=True)
         target = link.choose(country, device, self.rng)
         if count and link.max_clicks is not None:
-            counted = await self.store.count_redirect(link.id, now)
-            self.links.forget(code)  # its `redirects` moved: read it again next time
+            try:
+                counted = await self.store.count_redirect(link.id, now)
+            except UnavailableError:
+                return Deferred(link)
+            self.links.expire(code)  # its `redirects` moved: read it again next time
             if not counted:
                 return Unavailable(link, "click_limit")
         return Redirect(link, target)

@@ -18,7 +18,9 @@ from clypt_mcp.assets import full_guide_text, guide_text
 from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.housekeeping import Housekeeping
+from clypt_mcp.core.outage import StoreHealth
 from clypt_mcp.core.service import ClyptService
+from clypt_mcp.core.spool import ClickSpool
 from clypt_mcp.http import api, docs, redirect, web
 from clypt_mcp.http.ratelimit import Limiter, RateLimiter, StoreRateLimiter
 from clypt_mcp.http.state import AppState
@@ -125,6 +127,8 @@ def create_app(
     *,
     with_mcp: bool = True,
     shared_limits: bool | None = None,
+    health: StoreHealth | None = None,
+    spool: ClickSpool | None = None,
 ) -> ClyptApp:
     """The whole HTTP surface over `service`.
 
@@ -133,12 +137,15 @@ def create_app(
     that passes one runs it itself (tests over ASGITransport, which has no lifespan).
     `shared_limits` counts rate limits in the store, for every process on it to share; by
     default when the store is PostgreSQL (`serve --workers N` asks for it on SQLite too).
+    `health` (probed in the lifespan) and `spool` are how `serve` outlives its database
+    (`clypt_mcp.core.outage`): /healthz reports the store's state, and the recorder spools
+    clicks while it is away.
     """
     own_recorder = recorder is None
     state = AppState(
         service=service,
         settings=settings,
-        recorder=recorder or ClickRecorder(service.store),
+        recorder=recorder or ClickRecorder(service.store, spool=spool, health=health),
         limiter=_limiter(service, settings, shared_limits),
     )
     mcp_apps: list[tuple[tuple[str, ...], ASGIApp]] = []
@@ -164,6 +171,8 @@ def create_app(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.recorder.run)
                 tg.start_soon(housekeeping.run)
+                if health is not None:
+                    tg.start_soon(health.run)
                 if state.oauth is not None:
                     tg.start_soon(state.oauth.run_housekeeping)
                 try:
@@ -171,11 +180,14 @@ def create_app(
                 finally:
                     state.recorder.close()  # run() drains the queue, then the group exits
                     housekeeping.close()
+                    if health is not None:
+                        health.close()
                     if state.oauth is not None:
                         state.oauth.stop_housekeeping()
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True})
+        # 200 either way: a load balancer must keep sending redirects while the database is away
+        return JSONResponse(health.describe() if health is not None else {"ok": True})
 
     redirect_routes = redirect.routes(state)
     main = Starlette(

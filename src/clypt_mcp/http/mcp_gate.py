@@ -21,6 +21,7 @@ from typing import Any
 from mcp.server.auth.provider import AccessToken
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from clypt_mcp.errors import UnavailableError
 from clypt_mcp.http.wire import MAX_BODY
 from clypt_mcp.models import Scope as ClyptScope
 from clypt_mcp.models import expand_scopes
@@ -51,6 +52,24 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], challenge: s
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(data)).encode()),
                 (b"www-authenticate", challenge.encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+async def _unavailable(send: Send, exc: UnavailableError) -> None:
+    data = json.dumps({"error": exc.code, "message": exc.message}).encode()
+    retry = str(exc.details.get("retry_after", 5)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                (b"retry-after", retry),
                 (b"cache-control", b"no-store"),
             ],
         }
@@ -112,7 +131,11 @@ class McpGate:
                 _challenge(self.metadata_url),
             )
             return
-        access = await self.verify(token)
+        try:
+            access = await self.verify(token)
+        except UnavailableError as exc:  # the key cannot be looked up: the store is away
+            await _unavailable(send, exc)
+            return
         if access is None:
             await _send_json(
                 send,
