@@ -209,6 +209,13 @@ class UnavailableError(ClyptError):
     status = 503
 
 
+class StoreUnavailableError(UnavailableError):
+    """The database cannot be reached or written now (`serve` knows it is away): nothing was
+    done; retry after `retry_after` seconds. Redirects of recent links keep working."""
+
+    code = "store_unavailable"
+
+
 class BusyError(UnavailableError):
     """This server has too much of one kind of work queued (password hashing): retry after
     `retry_after` seconds; nothing was done."""

@@ -21,6 +21,12 @@ their clicks are counted when the click recorder writes them. HEAD (`count=False
 
 Links are read through `LinkCache`: compiled once (destinations merged and made ASCII), kept for
 a short time, one store lookup per code at a time.
+
+When the store is away (`UnavailableError`), the cache answers from its last-known-good copy of
+each link it resolved recently (the `max_size` most recent, however long the outage lasts), so
+printed links keep working; a code it never saw raises, and the redirect answers 503 with
+`Retry-After` (never a 404 that would tell a crawler the link is gone). A `max_clicks` link
+whose count cannot be taken gets `Deferred`: it stops redirecting rather than overshoot.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import anyio
 import anyio.to_thread
 
 from clypt_mcp.core.passwords import check_password
-from clypt_mcp.errors import NotFoundError
+from clypt_mcp.errors import BusyError, NotFoundError, UnavailableError
 from clypt_mcp.models import UnavailableReason, unavailable_because
 from clypt_mcp.store.base import LinkRecord, Store
 
@@ -224,6 +230,8 @@ class LinkCache:
     A change to a link reaches redirects within `ttl`. Unknown codes are cached too, so a flood
     of made-up codes does not reach the database more than once a `ttl` each. One lookup per
     code runs at a time: while it does, others get the previous answer, or wait for the first.
+    A lookup the store cannot answer (it is away) gets the last link read for the code, kept
+    for the `max_size` codes resolved most recently; with none, the error goes on.
     """
 
     def __init__(
@@ -238,17 +246,22 @@ class LinkCache:
         self.max_size = max_size
         self.clock = clock
         self._entries: OrderedDict[Key, tuple[float, CompiledLink | None]] = OrderedDict()
+        self._known: OrderedDict[Key, CompiledLink] = OrderedDict()  # last known good
         self._loading: dict[Key, anyio.Event] = {}
         self._domains: set[str] = {""}  # every domain seen, so `forget` reaches each
+        self.served_stale = 0  # answers from `_known` while the store was away
 
     async def get(self, code: str, domain: str | None = None) -> CompiledLink | None:
         """The link with this code on `domain` (None: the server's own host), or None."""
         if not CODE_RE.match(code):
             return None
         key = (domain or "", code)
-        if self.ttl <= 0:
-            return await self._load(key)
         self._domains.add(key[0])
+        if self.ttl <= 0:
+            try:
+                return self._remember(key, await self._load(key))
+            except UnavailableError as exc:
+                return self._stale(key, exc)
         entry = self._entries.get(key)
         if entry is not None and entry[0] > self.clock():
             return entry[1]
@@ -265,7 +278,10 @@ class LinkCache:
         done = self._loading[key] = anyio.Event()
         try:
             started = self.clock()
-            link = await self._load(key)
+            try:
+                link = self._remember(key, await self._load(key))
+            except UnavailableError as exc:
+                return self._stale(key, exc)
             now = self.clock()
             # good for `ttl` from when the store was asked, so no answer outlives a change
             # by more than `ttl`, however long the lookup took
@@ -288,10 +304,35 @@ class LinkCache:
         rec = await self.store.link_on_domain(key[0] or None, key[1])
         return CompiledLink.from_record(rec) if rec is not None else None
 
+    def _remember(self, key: Key, link: CompiledLink | None) -> CompiledLink | None:
+        if link is None:
+            self._known.pop(key, None)
+            return None
+        self._known[key] = link
+        self._known.move_to_end(key)
+        if len(self._known) > self.max_size:
+            self._known.popitem(last=False)
+        return link
+
+    def _stale(self, key: Key, exc: UnavailableError) -> CompiledLink | None:
+        """The last link read for `key` while the store is away; else `exc` again."""
+        if isinstance(exc, BusyError) or (link := self._known.get(key)) is None:
+            raise exc
+        self._known.move_to_end(key)
+        self.served_stale += 1
+        return link
+
+    def expire(self, code: str, domain: str | None = None) -> None:
+        """The next lookup of `code` on `domain` reads the store (the last known good copy
+        stays)."""
+        self._entries.pop((domain or "", code), None)
+
     def forget(self, code: str) -> None:
-        """Drop what is known of `code`, on every domain: the next lookup reads the store."""
+        """Drop what is known of `code` (a change here), on every domain: the next lookup reads
+        the store."""
         for domain in self._domains:
             self._entries.pop((domain, code), None)
+            self._known.pop((domain, code), None)
 
 
 # --- outcomes -----------------------------------------------------------------------------
@@ -323,6 +364,14 @@ class Neutral:
 
 
 @dataclass(frozen=True, slots=True)
+class Deferred:
+    """A `max_clicks` link while its count cannot be taken (the store is away): no redirect,
+    so the limit stays exact; try again later."""
+
+    link: CompiledLink
+
+
+@dataclass(frozen=True, slots=True)
 class PasswordRequired:
     link: CompiledLink
     wrong: bool  # a password was given and it was not the right one
@@ -336,7 +385,7 @@ class Card:
     link: CompiledLink
 
 
-Outcome = Redirect | NotFound | Unavailable | PasswordRequired | Neutral | Card
+Outcome = Redirect | NotFound | Unavailable | PasswordRequired | Neutral | Card | Deferred
 
 
 class Redirector:
@@ -380,8 +429,11 @@ class Redirector:
                 return PasswordRequired(link, wrong=True)
         target = link.choose(country, device, self.rng)
         if count and link.max_clicks is not None:
-            counted = await self.store.count_redirect(link.id, now)
-            self.links.forget(code)  # its `redirects` moved: read it again next time
+            try:
+                counted = await self.store.count_redirect(link.id, now)
+            except UnavailableError:
+                return Deferred(link)
+            self.links.expire(code, domain)  # its `redirects` moved: read it again next time
             if not counted:
                 return Unavailable(link, "click_limit")
         return Redirect(link, target)

@@ -20,7 +20,9 @@ from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.housekeeping import Housekeeping
 from clypt_mcp.core.idempotency import Idempotency
+from clypt_mcp.core.outage import StoreHealth
 from clypt_mcp.core.service import ClyptService
+from clypt_mcp.core.spool import ClickSpool
 from clypt_mcp.http import api, docs, redirect, tls, web
 from clypt_mcp.http.ratelimit import Limiter, RateLimiter, StoreRateLimiter
 from clypt_mcp.http.state import AppState
@@ -131,6 +133,8 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     with_mcp: bool = True,
     shared_limits: bool | None = None,
+    health: StoreHealth | None = None,
+    spool: ClickSpool | None = None,
 ) -> ClyptApp:
     """The whole HTTP surface over `service`, which was built on `store` and `clock`.
 
@@ -139,6 +143,9 @@ def create_app(
     that passes one runs it itself (tests over ASGITransport, which has no lifespan).
     `shared_limits` counts rate limits in the store, for every process on it to share; by
     default when the store is shared (PostgreSQL) (`serve --workers N` asks for it on SQLite too).
+    `health` (probed in the lifespan) and `spool` are how `serve` outlives its database
+    (`clypt_mcp.core.outage`): /healthz reports the store's state, and the recorder spools
+    clicks while it is away.
     """
     own_recorder = recorder is None
     clock = clock or service.clock
@@ -148,7 +155,7 @@ def create_app(
         store=store,
         clock=clock,
         settings=settings,
-        recorder=recorder or ClickRecorder(store),
+        recorder=recorder or ClickRecorder(store, spool=spool, health=health),
         idempotency=Idempotency(store, clock),
         limiter=_limiter(store, settings, shared_limits, clock),
     )
@@ -179,6 +186,8 @@ def create_app(
                 tg.start_soon(state.recorder.run)
                 tg.start_soon(housekeeping.run)
                 tg.start_soon(deliveries.run)
+                if health is not None:
+                    tg.start_soon(health.run)
                 if state.oauth is not None:
                     tg.start_soon(state.oauth.run_housekeeping)
                 try:
@@ -187,11 +196,14 @@ def create_app(
                     state.recorder.close()  # run() drains the queue, then the group exits
                     housekeeping.close()
                     deliveries.close()
+                    if health is not None:
+                        health.close()
                     if state.oauth is not None:
                         state.oauth.stop_housekeeping()
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True})
+        # 200 either way: a load balancer must keep sending redirects while the database is away
+        return JSONResponse(health.describe() if health is not None else {"ok": True})
 
     redirect_routes = redirect.routes(state)
     main = Starlette(

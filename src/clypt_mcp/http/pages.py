@@ -130,6 +130,15 @@ def cross_site(short: str) -> HTMLResponse:
     return render("Not allowed", body, 403)
 
 
+def limit_unchecked(short: str, retry_after: int = 5) -> HTMLResponse:
+    """A `max_clicks` link while its count cannot be taken: no redirect, so the limit holds."""
+    body = (
+        f"<p><code>{escape(short)}</code> opens a limited number of times, and its count "
+        "cannot be checked right now. Try again in a moment.</p>"
+    )
+    return render("Temporarily unavailable", body, 503, {"retry-after": str(retry_after)})
+
+
 def busy(short: str, retry_after: int) -> HTMLResponse:
     body = (
         f"<p>Too many passwords are being checked right now; <code>{escape(short)}</code> "

@@ -36,6 +36,7 @@ from starlette.types import Message, Receive, Scope, Send
 from clypt_mcp.core.domains import host_name
 from clypt_mcp.core.redirects import (
     Card,
+    Deferred,
     HostCache,
     LinkCache,
     Neutral,
@@ -54,7 +55,7 @@ from clypt_mcp.core.visitors import (
     VisitorInspector,
     client_ip,
 )
-from clypt_mcp.errors import BusyError, UnavailableError
+from clypt_mcp.errors import BusyError, StoreUnavailableError, UnavailableError
 from clypt_mcp.http import pages
 from clypt_mcp.http.passwordguard import (
     Counters,
@@ -272,6 +273,8 @@ class RedirectHandler:
         if isinstance(outcome, PasswordRequired):
             cookie = read_cookie(headers.get("cookie"))
             return await self.form(code, cookie, headers.get("host"), wrong=outcome.wrong)
+        if isinstance(outcome, Deferred):
+            return pages.limit_unchecked(self.short(code))
         return self.page(outcome, code)
 
     async def form(
@@ -374,8 +377,8 @@ class RedirectEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             response = await self.respond(scope)
-        except UnavailableError as exc:
-            log.warning("redirect for %s: %s", scope.get("path"), exc.message)
+        except UnavailableError as exc:  # a code this process has not seen, store away
+            log.log(_quiet(exc), "redirect for %s: %s", scope.get("path"), exc.message)
             response = pages.server_error(503)
         except Exception:
             log.exception("redirect for %s failed", scope.get("path"))
@@ -407,11 +410,18 @@ class RedirectEndpoint:
             # a fresh list: a middleware may edit the headers of the message it passes on
             headers = [*outcome.target.headers, *_REDIRECT_HEADER_BYTES]
             return {"type": "http.response.start", "status": 302, "headers": headers}
+        if isinstance(outcome, Deferred):
+            return pages.limit_unchecked(self.handler.short(code))
         if isinstance(outcome, PasswordRequired):
             found = {n: v.decode("latin-1") for n, v in scope["headers"] if n in _FORM_HEADERS}
             cookie = read_cookie(found.get(b"cookie"))
             return await self.handler.form(code, cookie, found.get(b"host"))
         return self.handler.page(outcome, code, self.handler.request_host(hit) if domain else "")
+
+
+def _quiet(exc: UnavailableError) -> int:
+    """The outage itself is logged once by the health check, not on every redirect."""
+    return logging.DEBUG if isinstance(exc, StoreUnavailableError) else logging.WARNING
 
 
 _FORM_HEADERS = frozenset({b"cookie", b"host"})
@@ -460,7 +470,7 @@ def _guard(
         try:
             return await handler(request)
         except UnavailableError as exc:
-            log.warning("redirect for %s: %s", request.url.path, exc.message)
+            log.log(_quiet(exc), "redirect for %s: %s", request.url.path, exc.message)
             return pages.server_error(503)
         except Exception:
             log.exception("redirect for %s failed", request.url.path)

@@ -548,6 +548,8 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("workspace_id", "metric", "period"),
     ),
     "guest_links": (("link_id", "client", "created_at", "expires_at"), ("link_id",)),
+    # Click ids replayed from a spool (migration 0010, core/spool.py).
+    "spooled_clicks": (("id", "at"), ("id",)),
 }
 # Tables whose key a PostgreSQL identity generates: after a copy, new rows continue after it.
 IDENTITY_COLUMNS = {"clicks": "id", "webhook_deliveries": "seq", "webhook_attempts": "id"}
@@ -655,6 +657,12 @@ class ClickStore(Protocol):
     """Raw clicks, their rollups, and the analytics read from them."""
 
     async def record_clicks(self, events: list[ClickEvent]) -> None: ...
+    async def record_spooled(
+        self, items: list[tuple[str, ClickEvent]], now: int, keep_seconds: int
+    ) -> int:
+        """Record the spooled `(click id, click)` pairs whose ids were never recorded (each id
+        once, ever); ids older than `keep_seconds` before `now` are forgotten. How many were new."""
+
     async def click_page(
         self,
         workspace_id: str,

@@ -43,6 +43,31 @@ class Clicks(Aggregate):
         if events:
             await self._write(lambda q: record_clicks(q, events))
 
+    async def record_spooled(
+        self, items: list[tuple[str, ClickEvent]], now: int, keep_seconds: int
+    ) -> int:
+        """Record the spooled clicks whose ids were never recorded, in one transaction (table
+        `spooled_clicks`, migration 0010); ids older than `keep_seconds` are pruned. How many
+        were new."""
+        if not items:
+            return 0
+
+        def job(q: Q) -> int:
+            q.run("DELETE FROM spooled_clicks WHERE at < ?", (now - keep_seconds,))
+            fresh = [
+                event
+                for click_id, event in items
+                if q.run(
+                    "INSERT INTO spooled_clicks (id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (click_id, now),
+                )
+            ]
+            if fresh:
+                record_clicks(q, fresh)
+            return len(fresh)
+
+        return int(await self._write(job))
+
     async def click_page(
         self,
         workspace_id: str,
