@@ -29,6 +29,7 @@ import anyio
 
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import AnalyticsQuery, ClickEvent, LinkCreate, Principal
+from clypt_mcp.store.base import Store
 from clypt_mcp.store.sqlite import SqliteStore
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -47,6 +48,12 @@ async def load(
 ) -> tuple[ClyptService, SqliteStore]:
     store = SqliteStore(path)
     await store.open()
+    return await fill(store, clicks, seed, n_links), store
+
+
+async def fill(store: Store, clicks: int, seed: int, n_links: int = 100) -> ClyptService:
+    """Links in 10 folders and 10 tags, and `clicks` clicks over the last 30 days, in `store`
+    (open); the service over it."""
     service = ClyptService(store, clock=lambda: NOW)
     links = []
     for i in range(n_links):
@@ -80,7 +87,7 @@ async def load(
             await store.record_clicks(batch)
             batch = []
     await store.record_clicks(batch)
-    return service, store
+    return service
 
 
 async def time_query(service: ClyptService, query: AnalyticsQuery) -> float:
