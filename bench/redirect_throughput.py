@@ -140,7 +140,7 @@ def make_database(db: Path, webhook: str | None = None) -> None:
     import anyio
 
     from clypt_mcp.core.service import ClyptService
-    from clypt_mcp.models import LinkCreate, Principal, WebhookCreate
+    from clypt_mcp.models import LinkCreate, Principal
     from clypt_mcp.store.sqlite import SqliteStore
 
     async def create() -> None:
@@ -153,6 +153,8 @@ def make_database(db: Path, webhook: str | None = None) -> None:
             )
             await service.create_link(Principal(workspace_id="default"), data)
             if webhook is not None:
+                from clypt_mcp.models import WebhookCreate  # not in trees before webhooks
+
                 service.webhooks.allow_loopback = True
                 await service.webhooks.create(
                     Principal(workspace_id="default"),
@@ -362,8 +364,9 @@ def main() -> int:
         servers = [bare, clypt]
         if args.before:  # Clypt from another source tree too, e.g. the commit before a change
             db_c, port_c = tmp / "before.db", free_port()
-            make_database(db_c)
             env = os.environ | {"PYTHONPATH": args.before}
+            # Made by the older tree itself: its code may not read a newer schema's rows.
+            subprocess.run([sys.executable, __file__, "--make-db", str(db_c)], env=env, check=True)
             argv = [*me, "clypt", str(port_c), str(db_c)]
             servers.append(Server("B  Clypt redirect, before", argv, port_c, env=env))
         receiver: subprocess.Popen[bytes] | None = None
@@ -505,6 +508,9 @@ if __name__ == "__main__":
             serve_receiver(int(sys.argv[3]), sys.argv[4])
         else:
             serve_clypt(int(sys.argv[3]), sys.argv[4])
+        sys.exit(0)
+    if len(sys.argv) == 3 and sys.argv[1] == "--make-db":
+        make_database(Path(sys.argv[2]))
         sys.exit(0)
     if len(sys.argv) == 5 and sys.argv[1] == "--client":
         client_main(int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))
