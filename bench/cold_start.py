@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,7 +153,9 @@ def p90(values: list[float]) -> float:
     )
 
 
-def build_commands(tmp: Path, clypt: str, before: str | None = None) -> list[Command]:
+def build_commands(
+    tmp: Path, clypt: str, before: str | None = None, also: Sequence[str] = ()
+) -> list[Command]:
     base = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     base |= {"HOME": str(tmp / "home"), "XDG_DATA_HOME": str(tmp / "home" / ".local" / "share")}
     (tmp / "home").mkdir()
@@ -172,19 +174,23 @@ def build_commands(tmp: Path, clypt: str, before: str | None = None) -> list[Com
         folder.mkdir()
         return base | {"CLYPT_DATABASE_URL": f"sqlite:///{folder / 'clypt.db'}"}
 
-    def before_env() -> dict[str, str]:
-        db = tmp / "existing-before" / "clypt.db"
-        return base | {"CLYPT_DATABASE_URL": f"sqlite:///{db}", "PYTHONPATH": str(before)}
+    def tree_env(src: str, folder: str) -> Callable[[], dict[str, str]]:
+        (tmp / folder).mkdir()
+        db = tmp / folder / "clypt.db"
+        return lambda: base | {"CLYPT_DATABASE_URL": f"sqlite:///{db}", "PYTHONPATH": src}
 
     (tmp / "existing").mkdir()
-    (tmp / "existing-before").mkdir()
     commands = [
         Command("A  bare MCPServer", [sys.executable, str(BENCH / "bare_server.py")], bare_env),
         Command("B  clypt-mcp, existing db", [clypt], existing_env),
         Command("B  clypt-mcp, fresh db", [clypt], fresh_env),
     ]
     if before is not None:  # another source tree of Clypt, e.g. the commit before a change
-        commands.append(Command("B  clypt-mcp before, existing db", [clypt], before_env))
+        env = tree_env(before, "existing-before")
+        commands.append(Command("B  clypt-mcp before, existing db", [clypt], env))
+    for i, src in enumerate(also):  # more trees, e.g. one change alone between before and now
+        env = tree_env(src, f"existing-also-{i}")
+        commands.append(Command(f"B  clypt-mcp {src}, existing db", [clypt], env))
     return commands
 
 
@@ -271,6 +277,13 @@ def main() -> int:
         metavar="SRC",
         help="also time Clypt from this source folder (PYTHONPATH), e.g. an older commit's src",
     )
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="SRC",
+        help="time Clypt from this source folder too (repeatable), labelled with its path",
+    )
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -279,7 +292,7 @@ def main() -> int:
         clypt = shutil.which("clypt-mcp") or parser.error("clypt-mcp not found; pass --clypt")
     with tempfile.TemporaryDirectory(prefix="clypt-cold-start-") as name:
         tmp = Path(name)
-        commands = build_commands(tmp, clypt, args.before)
+        commands = build_commands(tmp, clypt, args.before, args.also)
         try:
             # Warm-up also creates the "existing" database and warms the page cache for all.
             run_rounds(commands, max(args.warmup, 1), args.timeout, tmp, record=False)

@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/redirect_throughput.py [--rounds N] [--duration S]
                                                      [--connections C] [--min-ratio R]
+                                                     [--webhook [--min-webhook-ratio R]]
 
 Two servers run side by side on loopback, each its own process, one uvicorn worker each, with
 the same uvicorn options (`clypt_mcp.http.serve.uvicorn_options`):
@@ -18,6 +19,14 @@ browser user agent and a Referer, so the click path is the one people take. Roun
 order (A,B / B,A / ...), so machine noise hits both alike; the report gives medians and the
 ratio B/A. Afterwards B is stopped with SIGTERM and the clicks in its database are counted: they
 must match the requests it answered (the recorder loses none on a clean stop).
+
+`--webhook` adds a third server, C: Clypt as B on its own SQLite file whose workspace has a
+webhook endpoint subscribed to `link.clicked` (with CLYPT_DEV_ALLOW_LOOPBACK=true), delivering to
+a receiver process on loopback that answers 204 and counts the clicks it is sent. B and C then
+both run with CLYPT_CLICK_RATE lifted, so every visit from the one load-generator address is a
+click (not `suspect`) and C sends an event for each. The report
+then gives C/B, which must stay >= --min-webhook-ratio (0.90): an active subscription costs the
+redirect path little, since its events are written with the click batch, off the hot path.
 
 Exit status: 0 when median(B)/median(A) >= --min-ratio (default 0.70), 1 when not, 2 when a
 run failed. Only loopback; every loop is bounded in time.
@@ -92,7 +101,42 @@ def serve_clypt(port: int, db: str) -> None:
     run_server(settings, HOST, port, 1, log_level="warning")
 
 
-def make_database(db: Path) -> None:
+def serve_receiver(port: int, counts: str) -> None:
+    """A webhook receiver: 204 to every POST; the clicks it was sent, written to `counts`."""
+    import json
+
+    got = {"requests": 0, "clicks": 0}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readline():
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                body = json.loads(await reader.readexactly(length))
+                got["requests"] += 1
+                got["clicks"] += len(body.get("data", {}).get("clicks", []))
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        server = await asyncio.start_server(handle, HOST, port)
+        async with server:
+            await stop.wait()
+
+    asyncio.run(main())
+    Path(counts).write_text(json.dumps(got))  # on SIGTERM
+
+
+def make_database(db: Path, webhook: str | None = None) -> None:
     import anyio
 
     from clypt_mcp.core.service import ClyptService
@@ -108,6 +152,14 @@ def make_database(db: Path) -> None:
                 url=DESTINATION, code=CODE, utm_source="newsletter", utm_medium="email"
             )
             await service.create_link(Principal(workspace_id="default"), data)
+            if webhook is not None:
+                from clypt_mcp.models import WebhookCreate  # not in trees before webhooks
+
+                service.webhooks.allow_loopback = True
+                await service.webhooks.create(
+                    Principal(workspace_id="default"),
+                    WebhookCreate(url=webhook, events=["link.clicked"]),
+                )
         finally:
             await store.close()
 
@@ -285,6 +337,14 @@ def main() -> int:
         metavar="SRC",
         help="also measure Clypt from this source folder (PYTHONPATH), e.g. an older commit's src",
     )
+    parser.add_argument(
+        "--webhook",
+        action="store_true",
+        help="also measure Clypt with a link.clicked webhook subscription active (C)",
+    )
+    parser.add_argument(
+        "--min-webhook-ratio", type=float, default=0.90, help="pass mark for C/B (0.90)"
+    )
     args = parser.parse_args()
     if args.rounds < 1 or args.duration <= 0 or not 1 <= args.connections <= 1000:
         parser.error("--rounds >= 1, --duration > 0 and 1 <= --connections <= 1000")
@@ -299,13 +359,30 @@ def main() -> int:
         port_a, port_b = free_port(), free_port()
         bare = Server("A  bare Starlette", [*me, "bare", str(port_a)], port_a)
         clypt = Server("B  Clypt redirect", [*me, "clypt", str(port_b), str(db)], port_b)
+        if args.webhook:  # every visit a click (one client address), so each gets its event
+            clypt.env = os.environ | {"CLYPT_CLICK_RATE": "100000000/minute"}
         servers = [bare, clypt]
         if args.before:  # Clypt from another source tree too, e.g. the commit before a change
             db_c, port_c = tmp / "before.db", free_port()
-            make_database(db_c)
             env = os.environ | {"PYTHONPATH": args.before}
+            # Made by the older tree itself: its code may not read a newer schema's rows.
+            subprocess.run([sys.executable, __file__, "--make-db", str(db_c)], env=env, check=True)
             argv = [*me, "clypt", str(port_c), str(db_c)]
             servers.append(Server("B  Clypt redirect, before", argv, port_c, env=env))
+        receiver: subprocess.Popen[bytes] | None = None
+        counts = tmp / "received.json"
+        if args.webhook:  # Clypt with a link.clicked subscription, and its receiver
+            port_r, db_w, port_w = free_port(), tmp / "webhook.db", free_port()
+            make_database(db_w, webhook=f"http://{HOST}:{port_r}/hook")
+            receiver = subprocess.Popen(
+                [*me, "receiver", str(port_r), str(counts)], start_new_session=True
+            )
+            env = os.environ | {
+                "CLYPT_DEV_ALLOW_LOOPBACK": "true",
+                "CLYPT_CLICK_RATE": "100000000/minute",
+            }
+            argv = [*me, "clypt", str(port_w), str(db_w)]
+            servers.append(Server("C  Clypt redirect, link.clicked webhook", argv, port_w, env=env))
         try:
             for i, server in enumerate(servers):
                 server.start(tmp / f"{i}.log")
@@ -325,7 +402,7 @@ def main() -> int:
                 print(
                     f"  round {r + 1}/{args.rounds}: A {bare.rps[-1]:.0f}/s, "
                     f"B {clypt.rps[-1]:.0f}/s"
-                    + (f", B before {servers[2].rps[-1]:.0f}/s" if args.before else ""),
+                    + "".join(f", {x.label.split()[0]} {x.rps[-1]:.0f}/s" for x in servers[2:]),
                     file=sys.stderr,
                     flush=True,
                 )
@@ -338,6 +415,12 @@ def main() -> int:
             code = clypt.stop()
             for extra in servers[2:]:
                 extra.stop()
+            if receiver is not None:
+                time.sleep(1)
+                stop_group(receiver, 5)
+        if args.webhook:
+            received = counts.read_text() if counts.exists() else "nothing"
+            print(f"webhook receiver got: {received}", file=sys.stderr)
         clicks = count_clicks(db)
         answered = clypt.requests + probes
         return report(
@@ -385,7 +468,16 @@ def report(
     cpu_ratio = statistics.median(bare.cpu_us) / statistics.median(clypt.cpu_us)
     print(f"throughput ratio B/A: {b / a:.2f} (of medians); per round: {per_round}")
     print(f"CPU-per-request ratio A/B: {cpu_ratio:.2f} (less sensitive to other load)")
+    webhook_ok = True
     for extra in servers[2:]:
+        if extra.label.startswith("C"):
+            c_ratio = statistics.median(extra.rps) / b
+            per = ", ".join(f"{z / y:.2f}" for y, z in zip(clypt.rps, extra.rps, strict=True))
+            print(f"throughput ratio C/B (with a link.clicked webhook / without): {c_ratio:.2f}; "
+                  f"per round: {per}")  # fmt: skip
+            if c_ratio < args.min_webhook_ratio:
+                print(f"FAIL: webhook ratio {c_ratio:.2f} is below {args.min_webhook_ratio:.2f}")
+                webhook_ok = False
         extra_cpu = statistics.median(bare.cpu_us) / statistics.median(extra.cpu_us)
         print(
             f"{extra.label.split('  ')[1]}: ratio to A {statistics.median(extra.rps) / a:.2f}, "
@@ -396,7 +488,7 @@ def report(
         f"B stopped with SIGTERM (exit {exit_code}{', ' + how if how else ''}); clicks in its "
         f"database: {clicks}, requests the load generator saw answered: {answered}"
     )
-    ok = True
+    ok = webhook_ok
     if clicks < answered:
         print(f"FAIL: {answered - clicks} answered redirects have no click")
         ok = False
@@ -412,8 +504,13 @@ if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "--serve":
         if sys.argv[2] == "bare":
             serve_bare(int(sys.argv[3]))
+        elif sys.argv[2] == "receiver":
+            serve_receiver(int(sys.argv[3]), sys.argv[4])
         else:
             serve_clypt(int(sys.argv[3]), sys.argv[4])
+        sys.exit(0)
+    if len(sys.argv) == 3 and sys.argv[1] == "--make-db":
+        make_database(Path(sys.argv[2]))
         sys.exit(0)
     if len(sys.argv) == 5 and sys.argv[1] == "--client":
         client_main(int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))

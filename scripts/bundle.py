@@ -26,7 +26,9 @@ SKIP_DIRS = {"__pycache__"}
 SKIP_SUFFIXES = {".pyc", ".pyo"}
 # What the assistant may do by default: everything the README promises, permanent delete
 # included (it asks for confirmation first), but not minting API keys.
-DEFAULT_SCOPES = "links:read,links:write,links:delete,analytics:read,tags:write,folders:write"
+DEFAULT_SCOPES = (
+    "links:read,links:write,links:delete,analytics:read,tags:write,folders:write,domains:write"
+)
 
 
 def tool_list() -> list[dict[str, str]]:

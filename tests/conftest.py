@@ -148,9 +148,11 @@ async def _remote(
     key = await service.create_api_key(
         workspace, ApiKeyCreate(name="contract", scopes=sorted(scopes))
     )
-    settings = Settings(base_url=BASE_URL, rate_limit="100000/minute")
+    settings = Settings(base_url=BASE_URL, rate_limit="100000/minute", dev_allow_loopback=True)
     recorder = ClickRecorder(service.store)
-    app = create_app(service, settings, recorder, with_mcp=False)
+    app = create_app(
+        service, settings, recorder, with_mcp=False, store=service.store, clock=service.clock
+    )
     transport = httpx2.ASGITransport(app=app)
     async with (
         anyio.create_task_group() as tg,

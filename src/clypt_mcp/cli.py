@@ -57,10 +57,38 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--workspace", default=None)
     create.add_argument("--scopes", default=None, help="comma list; default: all but keys:write")
     create.add_argument("--expires", default=None, help="ISO 8601 date or time")
+    create.add_argument(
+        "--allow-ip", default=None, metavar="CIDR[,CIDR]",
+        help="the key works only from these addresses or networks (after trusted proxies)",
+    )  # fmt: skip
     listing = keys.add_parser("list", help="list keys")
     listing.add_argument("--workspace", default=None)
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")
+    domains = sub.add_parser("domains", help="custom domains of workspaces").add_subparsers(
+        dest="domains_command"
+    )
+    dom_add = domains.add_parser("add", help="add a domain to a workspace")
+    dom_add.add_argument("domain", help="host name, e.g. go.example.com")
+    dom_add.add_argument("--workspace", default=None)
+    dom_add.add_argument(
+        "--verified", action="store_true", help="skip the DNS TXT check (the operator vouches)"
+    )
+    dom_list = domains.add_parser("list", help="list a workspace's domains")
+    dom_list.add_argument("--workspace", default=None)
+    spaces = sub.add_parser("workspaces", help="workspace limits").add_subparsers(
+        dest="workspaces_command"
+    )
+    limits = spaces.add_parser(
+        "set-limits",
+        help="set a workspace's limits (a limit not given is kept; 'none' removes it)",
+    )
+    limits.add_argument("workspace")
+    for flag in ("--links", "--clicks-per-month", "--api-calls-per-day"):
+        limits.add_argument(flag, type=_limit, default=_KEEP, metavar="N")
+    spaces.add_parser("show-limits", help="print a workspace's limits and use").add_argument(
+        "workspace"
+    )
     apps = sub.add_parser("apps", help="apps connected by OAuth").add_subparsers(
         dest="apps_command"
     )
@@ -170,7 +198,12 @@ async def open_service(settings: Settings) -> AsyncIterator[ClyptService]:
     store = open_store(settings.database_url, settings.sqlite_path())
     await store.open()
     try:
-        yield ClyptService(store, base_url=settings.base, geoip_db=settings.geoip_db)
+        yield ClyptService(
+            store,
+            base_url=settings.base,
+            geoip_db=settings.geoip_db,
+            dns_resolver=settings.dns_resolver,
+        )
     finally:
         await store.close()
 
@@ -230,7 +263,7 @@ async def _serve_remote(
     settings: Settings, transport: str, host: str, port: int, level: str
 ) -> None:
     """Remote mode: the same MCP server over a Clypt REST API; no database is opened."""
-    import httpx2
+    import httpx2  # noqa: TID251 - the CLI checks a remote server before serving it
 
     from clypt_mcp.backends.remote import RemoteBackend
     from clypt_mcp.errors import ClyptError
@@ -261,7 +294,48 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+_KEEP: Any = object()
+
+
+def _limit(text: str) -> int | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number or 'none'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is below 0")
+    return value
+
+
+async def _workspaces(settings: Settings, args: argparse.Namespace) -> None:
+    from clypt_mcp.models import Principal
+
+    async with open_service(settings) as service:
+        if args.workspaces_command == "set-limits":
+            now = (await service.limits(args.workspace)).model_dump()
+            for name in ("links", "clicks_per_month", "api_calls_per_day"):
+                if getattr(args, name) is not _KEEP:
+                    now[name] = getattr(args, name)
+            from clypt_mcp.models import WorkspaceLimits
+
+            done = await service.set_limits(args.workspace, WorkspaceLimits(**now))
+            shown = ", ".join(
+                f"{k.replace('_', '-')} {'none' if v is None else v}"
+                for k, v in done.model_dump().items()
+            )
+            _err(f"workspace '{args.workspace}': {shown}\n")
+        elif args.workspaces_command == "show-limits":
+            found = await service.usage(Principal(workspace_id=args.workspace))
+            _out(found.model_dump_json(indent=2) + "\n")
+        else:
+            raise ConfigError("workspaces: choose set-limits or show-limits")
+
+
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
     from clypt_mcp.models import ApiKeyCreate, parse_scopes
 
     async with open_service(settings) as service:
@@ -277,8 +351,15 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
                     fields["expires_at"] = datetime.fromisoformat(args.expires)
                 except ValueError:
                     raise ConfigError("--expires: use an ISO 8601 date like 2027-01-31") from None
+            if args.allow_ip is not None:
+                fields["allow_ips"] = [p for p in args.allow_ip.split(",") if p.strip()]
             workspace = args.workspace or settings.workspace
-            created = await service.create_api_key(workspace, ApiKeyCreate(**fields))
+            try:
+                data = ApiKeyCreate(**fields)
+            except ValidationError as exc:
+                bad = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+                raise ConfigError(f"--allow-ip: {bad}" if args.allow_ip else bad) from None
+            created = await service.create_api_key(workspace, data)
             _out(f"{created.secret}\n")
             _err(
                 f"key {created.id} ({created.name}) for workspace '{workspace}', scopes "
@@ -288,15 +369,43 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
             for key in await service.list_api_keys(args.workspace):
                 state = "revoked" if key.revoked_at else "expired" if key.expired else "active"
                 expires = key.expires_at.isoformat() if key.expires_at else "never"
+                where = ",".join(key.allow_ips) if key.allow_ips else "any"
                 _out(
                     f"{key.id}\t{key.prefix}…\t{key.workspace}\t{key.name}\t{state}\t"
-                    f"{','.join(key.scopes)}\texpires {expires}\n"
+                    f"{','.join(key.scopes)}\texpires {expires}\tfrom {where}\n"
                 )
         elif args.keys_command == "revoke":
             await service.revoke_api_key(None, args.id)
             _err(f"revoked {args.id}\n")
         else:
             raise ConfigError("keys: choose create, list or revoke")
+
+
+async def _domains(settings: Settings, args: argparse.Namespace) -> None:
+    from clypt_mcp.models import Principal
+
+    workspace = args.workspace or settings.workspace
+    async with open_service(settings) as service:
+        if args.domains_command == "add":
+            added = await service.operator_add_domain(workspace, args.domain, args.verified)
+            _out(f"{added.id}\t{added.domain}\n")
+            if added.verified:
+                _err(f"domain {added.domain} added to workspace '{workspace}', verified\n")
+            else:
+                _err(
+                    f"domain {added.domain} added to workspace '{workspace}', pending: publish "
+                    f"a TXT record {added.txt_name} with the value {added.txt_value}, then "
+                    "verify it (manage_domains or POST /api/v1/domains/{id}/verify)\n"
+                )
+        elif args.domains_command == "list":
+            listing = await service.list_domains(Principal(workspace_id=workspace))
+            for d in listing.domains:
+                state = "verified" if d.verified else "pending"
+                mark = "\tdefault" if d.default else ""
+                _out(f"{d.id}\t{d.domain}\t{state}\t{d.links} links{mark}\n")
+            _err(f"default domain of '{workspace}': {listing.default_domain}\n")
+        else:
+            raise ConfigError("domains: choose add or list")
 
 
 async def _apps(settings: Settings, args: argparse.Namespace) -> None:
@@ -340,7 +449,7 @@ async def _apps(settings: Settings, args: argparse.Namespace) -> None:
 async def _report_reserved(store: Any) -> None:
     """Name the links whose codes are now paths of the server: they keep redirecting where the
     server does not answer that path itself, but should be renamed."""
-    from clypt_mcp.core.codes import RESERVED_CODES
+    from clypt_mcp.models import RESERVED_CODES
 
     for workspace, code in await store.links_with_codes(sorted(RESERVED_CODES)):
         _err(
@@ -453,7 +562,7 @@ def _progress(label: str) -> Callable[[int, int], None]:
 
 
 async def _data(settings: Settings, args: argparse.Namespace) -> None:
-    from clypt_mcp import exports
+    from clypt_mcp.core import exports
     from clypt_mcp.models import Principal
 
     principal = Principal(workspace_id=settings.workspace)
@@ -481,10 +590,8 @@ async def _data(settings: Settings, args: argparse.Namespace) -> None:
                     "--older-than: give a number of days from 1 to 36500 "
                     "(or set CLYPT_CLICK_RETENTION_DAYS)"
                 )
-            from clypt_mcp.core.clicks import purge_clicks
-
             before = datetime.now(UTC) - timedelta(days=days)
-            n = await purge_clicks(service.store, before)
+            n = await service.purge_clicks(before)
             _err(
                 f"deleted {n} rows of raw clicks and first-visit marks older than "
                 f"{before:%Y-%m-%d %H:%M} UTC; analytics are unchanged\n"
@@ -606,6 +713,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             _serve(settings, args)
         elif args.command == "keys":
             anyio.run(_keys, settings, args)
+        elif args.command == "domains":
+            anyio.run(_domains, settings, args)
+        elif args.command == "workspaces":
+            anyio.run(_workspaces, settings, args)
         elif args.command in ("apps", "signin-link"):
             anyio.run(_apps, settings, args)
         elif args.command == "db":

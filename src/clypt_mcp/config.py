@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,13 @@ class Settings(BaseModel):
     click_rate: str = Field(default="60/minute", pattern=r"^\d+/(second|minute|hour|day)$")
     api_timeout: float = Field(default=10.0, gt=0, le=300)
     click_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    # The DNS server that domain verification asks (`host:port`, an IP address); default: the
+    # system's resolvers.
+    dns_resolver: str | None = None
+    # Guest links (#14 item 6): POST /api/v1/guest-links without a key, off unless `on`.
+    guest_links: bool = False
+    guest_rate_limit: str = Field(default="10/hour", pattern=r"^\d+/(second|minute|hour|day)$")
+    guest_links_max: int = Field(default=1000, ge=1, le=10_000_000)  # live guest links at most
     # Outgoing requests (client metadata documents, …) may reach loopback: tests and local use.
     dev_allow_loopback: bool = False
 
@@ -82,6 +89,20 @@ class Settings(BaseModel):
     def _proxies(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("dns_resolver")
+    @classmethod
+    def _dns_resolver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        try:
+            ip_address(host.removeprefix("[").removesuffix("]"))
+        except ValueError:
+            raise ValueError("must be host:port with an IP address, e.g. 127.0.0.1:53") from None
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port with a port 1-65535, e.g. 127.0.0.1:53")
         return value
 
     @field_validator("database_url")

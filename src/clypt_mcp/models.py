@@ -1,10 +1,14 @@
 """Pydantic models shared by every surface: Python names are snake_case, REST is camelCase."""
 
+import ipaddress
 import re
+import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from annotated_types import Ge, Le
 from pydantic import (
@@ -21,9 +25,6 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from clypt_mcp.core.codes import CODE_PATTERN, check_custom_code
-from clypt_mcp.core.urls import MAX_URL_LENGTH, check_destination
-
 
 class Scope(StrEnum):
     """What an API key (or an embedded MCP server) may do."""
@@ -37,6 +38,10 @@ class Scope(StrEnum):
     FOLDERS_READ = "folders:read"
     FOLDERS_WRITE = "folders:write"
     KEYS_WRITE = "keys:write"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
+    DOMAINS_READ = "domains:read"
+    DOMAINS_WRITE = "domains:write"
 
     def implies(self) -> "frozenset[Scope]":
         """This scope plus the ones it grants: a `:write` scope implies its `:read`."""
@@ -132,6 +137,129 @@ def ascii_fold(text: str) -> str:
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+# --- value rules: what a destination URL and a custom code must be, and fresh ids ---------
+
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+MAX_URL_LENGTH = 2048
+CODE_PATTERN = r"^[A-Za-z0-9_-]{3,64}$"
+_CODE_RE = re.compile(CODE_PATTERN)
+
+# Paths the HTTP app serves itself; a short code may not shadow them (compared case-insensitively).
+RESERVED_CODES = frozenset(
+    {
+        "api",
+        "mcp",
+        "sse",
+        "messages",
+        "llms.txt",
+        "llms",
+        "healthz",
+        "health",
+        "static",
+        "admin",
+        "assets",
+        "favicon.ico",
+        "robots.txt",
+        "openapi.json",
+        "docs",
+        "login",
+        "logout",
+        "settings",
+        "keys",
+        "well-known",
+        ".well-known",
+        "www",
+        "app",
+        "dashboard",
+        "icons",
+        # the OAuth authorization server's paths, and those OAuth clients fall back to
+        "authorize",
+        "token",
+        "register",
+        "revoke",
+        "oauth",
+        "internal",
+        "robots",
+        "favicon",
+        "openapi",
+        "signin",
+        "callback",
+    }
+)
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id such as `lnk_3kT9...`; 16 base62 characters give about 95 bits."""
+    return f"{prefix}_" + "".join(secrets.choice(BASE62) for _ in range(16))
+
+
+def check_destination(url: str) -> str:
+    """Return `url` when it is an absolute http(s) URL a short link may redirect to.
+
+    Raises:
+        ValueError: with the rule that `url` breaks.
+    """
+    if len(url) > MAX_URL_LENGTH:
+        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters (got {len(url)})")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ValueError("must not contain spaces, line breaks or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        shown = f"'{scheme}:'" if scheme else "none"
+        raise ValueError(
+            f"must be an absolute http:// or https:// URL (scheme {shown} is not allowed)"
+        )
+    if not parts.hostname:
+        raise ValueError("must include a host name, like https://example.com/page")
+    if (ch := invisible_in_host(parts.hostname)) is not None:
+        raise ValueError(
+            f"host must not contain invisible characters (U+{ord(ch):04X}) — type the host "
+            "name plainly"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password before the host ('user@host')")
+    if port == 0:
+        raise ValueError("must not use port 0")
+    return url
+
+
+def invisible_in_host(host: str) -> str | None:
+    """The first invisible character in `host` (soft hyphen, zero-width space and joiner, other
+    format characters, spaces), which a browser drops or maps and a reader cannot see."""
+    for ch in host:
+        if unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp", "Cc") and not ch.isascii():
+            return ch
+    return None
+
+
+def check_custom_code(code: str) -> str:
+    """Return `code` when it is a valid custom code.
+
+    Raises:
+        ValueError: with the rule that `code` breaks.
+    """
+    if not _CODE_RE.match(code):
+        raise ValueError(
+            "must be 3-64 characters of letters, digits, '-' or '_' "
+            f"(got {len(code)} characters{_first_bad_char(code)})"
+        )
+    if code.lower() in RESERVED_CODES:
+        raise ValueError(f"'{code}' is reserved by Clypt — pick another or omit code")
+    return code
+
+
+def _first_bad_char(code: str) -> str:
+    for ch in code:
+        if not (ch.isascii() and (ch.isalnum() or ch in "-_")):
+            return f", {ch!r} is not allowed"
+    return ""
+
+
 # --- field types -------------------------------------------------------------------------
 
 # One type per field, used by the models, the MCP tools' arguments and the REST API alike, so
@@ -158,6 +286,43 @@ TagName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=TAG_PA
 FOLDER_NAME_PATTERN = r"^[^\x00-\x1f\x7f/]{1,64}$"
 FolderName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=FOLDER_NAME_PATTERN)]
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+DOMAIN_PATTERN = r"^[^\s/:@]{3,253}$"
+
+
+def check_domain_name(value: str) -> str:
+    """A host name as links are served on it: lower case, an internationalised name as
+    punycode, no port, path or scheme. (Only a name of two labels or more, not an IP address,
+    can be added as a domain; the server's own host may be either.)"""
+    host = value.strip().rstrip(".").lower()
+    if not host or any(c in host for c in "/:@ \\"):
+        raise ValueError(
+            f"'{value}' is not a host name — give the bare name, like 'go.example.com' "
+            "(no scheme, port or path)"
+        )
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"'{value}' is not a valid host name") from None
+    if len(host) > 253 or not all(_LABEL_RE.match(label) for label in host.split(".")):
+        raise ValueError(
+            f"'{value}' is not a valid host name — letters, digits and hyphens in dot-separated "
+            "labels, like 'go.example.com'"
+        )
+    return host
+
+
+def is_domain(host: str) -> bool:
+    """Whether a checked host name is a domain: two labels or more, not an IPv4 address."""
+    labels = host.split(".")
+    return len(labels) >= 2 and not labels[-1].isdigit()
+
+
+DomainName = Annotated[
+    str,
+    AfterValidator(check_domain_name),
+    WithJsonSchema({"type": "string", "minLength": 3, "maxLength": 253, "pattern": DOMAIN_PATTERN}),
+]
 DeviceKind = Literal["ios", "android", "desktop", "mobile", "tablet"]
 MAX_TAGS = 10
 MAX_VARIANTS = 10
@@ -253,6 +418,43 @@ Tags = Annotated[list[TagName], Field(max_length=MAX_TAGS), AfterValidator(_chec
 Variants = Annotated[list[Variant], Field(min_length=1, max_length=MAX_VARIANTS)]
 
 
+def _check_image(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value[:8].lower() == "https://":
+        raise ValueError("image must be an https:// URL (unfurlers fetch it from everywhere)")
+    check_destination(value)
+    return value
+
+
+class Preview(_Input):
+    """A link's own social card, shown to link unfurlers (Slack, X, LinkedIn, …) instead of the
+    destination's. Text is kept as given and escaped when shown."""
+
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    image: (
+        Annotated[
+            str,
+            AfterValidator(_check_image),
+            WithJsonSchema(
+                {
+                    "type": "string",
+                    "maxLength": MAX_URL_LENGTH,
+                    "pattern": "^[Hh][Tt][Tt][Pp][Ss]://",
+                }
+            ),
+        ]
+        | None
+    ) = None
+
+
+class PreviewOut(_Wire):
+    title: str
+    description: str | None
+    image: str | None
+
+
 # --- links ------------------------------------------------------------------------------
 
 
@@ -275,6 +477,8 @@ class _LinkFields(_Input):
     variants: Variants | None = None
     geo: Geo | None = None
     devices: Devices | None = None
+    domain: DomainName | None = None
+    preview: Preview | None = None
 
     @field_validator("starts_at", "expires_at")
     @classmethod
@@ -310,6 +514,44 @@ class LinkUpdate(_LinkFields):
 
 
 LinkStatus = Literal["active", "scheduled", "expired", "disabled", "deleted"]
+# Why a link does not redirect: its status, with a spent click limit told apart from a past
+# expiry (the visitor's page says which).
+UnavailableReason = Literal["deleted", "disabled", "expired", "click_limit", "scheduled"]
+
+
+def unavailable_because(
+    *,
+    deleted: bool,
+    disabled: bool,
+    starts_at: datetime | None,
+    expires_at: datetime | None,
+    max_clicks: int | None,
+    redirects: int,
+    now: datetime,
+) -> UnavailableReason | None:
+    """The one rule of a link's status, first match wins: deleted, disabled, expired (its time
+    is past), its click limit spent, scheduled (its start is ahead); None when it redirects.
+    The service, the redirect and the stores' status filters all keep to this order."""
+    if deleted:
+        return "deleted"
+    if disabled:
+        return "disabled"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    if max_clicks is not None and redirects >= max_clicks:
+        return "click_limit"
+    if starts_at is not None and starts_at > now:
+        return "scheduled"
+    return None
+
+
+def status_of(reason: UnavailableReason | None) -> LinkStatus:
+    """The status a listing shows for `unavailable_because`'s answer."""
+    if reason is None:
+        return "active"
+    return "expired" if reason == "click_limit" else reason
+
+
 StatusFilter = Literal["active", "scheduled", "expired", "disabled", "deleted", "all"]
 LinkSort = Literal["-created_at", "created_at", "-clicks", "clicks", "code", "-code"]
 
@@ -347,6 +589,9 @@ class Link(_Wire):
     variants: list[VariantOut] | None
     geo: dict[str, str] | None
     devices: dict[str, str] | None
+    preview: PreviewOut | None = Field(
+        default=None, description="The card link unfurlers are shown (title, description, image)."
+    )
     disabled: bool
     status: LinkStatus
     clicks: int
@@ -358,6 +603,7 @@ class Link(_Wire):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    domain: str = Field(description="The host name the short link is served on.")
 
 
 class LinkPage(_Wire):
@@ -375,6 +621,7 @@ class LinkQuery(_Input):
     tag: TagFilter | None = None
     folder: FolderRef | None = None
     status: StatusFilter | None = None
+    domain: DomainName | None = None
     sort: LinkSort = "-created_at"
     limit: PageSize = 20
     cursor: Cursor | None = None
@@ -399,6 +646,46 @@ class BulkResult(_Wire):
 
 
 MAX_BULK = 100
+
+
+# --- domains ----------------------------------------------------------------------------
+
+DomainAction = Literal["list", "add", "verify", "set_default", "remove"]
+TXT_PREFIX = "_clypt-challenge."
+
+
+class Domain(_Wire):
+    """A domain of a workspace. Until `verified`, it serves no redirects and takes no links;
+    `txt_name` and `txt_value` say which TXT record proves it is the workspace's."""
+
+    id: str
+    domain: str
+    verified: bool
+    default: bool
+    links: int
+    txt_name: str
+    txt_value: str
+    created_at: datetime
+    verified_at: datetime | None
+
+
+class DomainList(_Wire):
+    """The workspace's domains; `default_domain` is where links go when they name none (the
+    server's own host while the workspace has no default of its own)."""
+
+    domains: list[Domain]
+    default_domain: str
+
+
+class DomainCreate(_Input):
+    domain: DomainName
+
+
+class DomainUpdate(_Input):
+    """`default: true` makes the domain the workspace's default; `false` on the default goes
+    back to the server's own host."""
+
+    default: bool
 
 
 # --- tags and folders -------------------------------------------------------------------
@@ -742,10 +1029,90 @@ class Analytics(_Wire):
 MAX_ACTIVE_KEYS = 10
 
 
+class WorkspaceLimits(_Wire):
+    """Limits the server's operator set for the workspace; null: no limit."""
+
+    links: int | None
+    clicks_per_month: int | None
+    api_calls_per_day: int | None
+
+
+class Usage(_Wire):
+    """The workspace's limits and what it used of them."""
+
+    workspace: str
+    limits: WorkspaceLimits
+    links: int = Field(
+        description="Links held (soft-deleted ones too; a permanent delete frees one)."
+    )
+    clicks_this_month: int = Field(description="Clicks since the start of this UTC month.")
+    over_quota_clicks: int = Field(
+        description="Clicks this month beyond clicks_per_month: still redirected, counted here."
+    )
+    api_calls_today: int = Field(description="REST and MCP calls since 00:00 UTC.")
+    month_start: datetime
+    day_start: datetime
+
+
+MAX_ALLOW_IPS = 20
+
+
+def parse_networks(value: list[str] | None) -> list[str] | None:
+    """Each entry as a network in CIDR form (a bare address is one host), in order, once.
+
+    Raises: ValueError naming the entry that is not an address or network.
+    """
+    if value is None:
+        return None
+    out: list[str] = []
+    for entry in value:
+        try:
+            net = str(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"allow_ips: '{entry[:60]}' is not an IP address or CIDR network "
+                "(e.g. 203.0.113.7 or 10.1.2.0/24)"
+            ) from None
+        if net not in out:
+            out.append(net)
+    if not out:
+        raise ValueError("allow_ips: give at least one address or network, or leave it out")
+    return out
+
+
+AllowIps = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=50)]],
+    Field(max_length=MAX_ALLOW_IPS),
+    AfterValidator(parse_networks),
+]
+
+
+def ip_allowed(address: str | None, networks: list[str]) -> bool:
+    """Whether `address` falls in one of `networks` (an unknown address never does)."""
+    if address is None:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for text in networks:
+        net = ipaddress.ip_network(text, strict=False)
+        if net.version == ip.version and ip in net:
+            return True
+    return False
+
+
 class ApiKeyCreate(_Input):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     scopes: list[Scope] = Field(default_factory=lambda: sorted(ALL_SCOPES - {Scope.KEYS_WRITE}))
     expires_at: datetime | None = None
+    allow_ips: AllowIps | None = Field(
+        default=None,
+        description="The client addresses the key works from (CIDR networks; a bare address is "
+        "one host); others get 403 ip_not_allowed. Absent: anywhere.",
+    )
 
     @field_validator("expires_at")
     @classmethod
@@ -763,6 +1130,9 @@ class ApiKey(_Wire):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    allow_ips: list[str] | None = Field(
+        default=None, description="The networks the key works from; null: anywhere."
+    )
     expired: bool = Field(
         default=False, description="True once expires_at has passed: the key no longer works."
     )
@@ -795,6 +1165,7 @@ def _field_names() -> dict[str, str]:
         models: list[type[BaseModel]] = [
             LinkCreate, LinkUpdate, LinkQuery, Link, LinkPage, AnalyticsQuery, Analytics,
             ClickQuery, ClickLog, TagCreate, FolderCreate, Folder, ApiKeyCreate, ApiKey,
+            Domain, DomainList,
         ]  # fmt: skip
         for model in models:
             for name in model.model_fields:
@@ -918,3 +1289,111 @@ class ExportCard(_Wire):
     rows: int
     bytes: int
     expires_at: datetime
+
+
+# --- webhooks (#16) ---------------------------------------------------------------------
+
+WEBHOOK_EVENTS = (
+    "link.created",
+    "link.updated",
+    "link.deleted",
+    "link.expired",
+    "link.click_limit_reached",
+    "link.clicked",
+    "conversion.created",
+)
+WebhookEvent = Literal[
+    "link.created",
+    "link.updated",
+    "link.deleted",
+    "link.expired",
+    "link.click_limit_reached",
+    "link.clicked",
+    "conversion.created",
+]
+
+
+class WebhookFilter(_Input):
+    """Which links' events an endpoint gets: one of a folder (with its subfolders), a tag, or
+    listed links (ids, codes or short URLs); none: every link of the workspace."""
+
+    folder: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    tag: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    links: (
+        Annotated[
+            list[Annotated[str, Field(min_length=1, max_length=500)]],
+            Field(min_length=1, max_length=1000),
+        ]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "WebhookFilter":
+        given = [k for k in ("folder", "tag", "links") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of folder, tag or links")
+        return self
+
+
+class WebhookCreate(_Input):
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=7)] | None = None
+    filter: WebhookFilter | None = None
+    enabled: bool = True
+
+
+class WebhookUpdate(_Input):
+    url: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=7)] | None = None
+    filter: WebhookFilter | None = None
+    enabled: bool | None = None
+
+
+class Webhook(_Wire):
+    id: str
+    url: str
+    events: list[str]
+    filter: dict[str, Any] | None
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookWithSecret(Webhook):
+    """The answer of create and rotate_secret: the only ones that show the secret."""
+
+    secret: str
+
+
+class WebhookList(_Wire):
+    webhooks: list[Webhook]
+
+
+class WebhookAttempt(_Wire):
+    id: int
+    delivery: str
+    event_id: str | None
+    event_type: str | None
+    time: datetime
+    status: int | None
+    error: str | None
+    duration_ms: int
+    delivery_status: str | None
+
+
+class WebhookDeliveries(_Wire):
+    deliveries: list[WebhookAttempt]
+    next_cursor: str | None
+
+
+class WebhookQueued(_Wire):
+    webhook: str
+    event_id: str | None
+    queued: bool
+
+
+class WebhookDeliveriesQuery(_Input):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, Field(min_length=1, max_length=40)] | None = None

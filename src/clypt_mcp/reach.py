@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import httpx2
+    import httpx2  # noqa: TID251 (the one probe of serve)
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def problem(base: str, code: str | None) -> str | None:
     `code`: a link of this database, looked up at `base` to tell a `serve` on another
     database from one on this.
     """
-    import httpx2
+    import httpx2  # noqa: TID251 (the one probe of serve)
 
     try:
         with httpx2.Client(timeout=TIMEOUT, follow_redirects=False) as http:

@@ -63,7 +63,7 @@ async def test_a_click_on_an_idle_recorder_is_written_within_the_interval(store:
     recorder = ClickRecorder(counting, interval=0.05)  # type: ignore[arg-type]
     async with anyio.create_task_group() as tg:
         tg.start_soon(recorder.run)
-        await anyio.sleep(0.1)  # the writer now waits for a first click
+        await anyio.wait_all_tasks_blocked()  # the writer now waits for a first click
         for i in range(2):  # and, the second time, again after a write
             wrote = counting.wrote
             recorder.record(_click(link_id, i))

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.models import AnalyticsQuery, Principal
+from clypt_mcp.errors import CodeTakenError
+from clypt_mcp.models import AnalyticsQuery, LinkCreate, Principal
 from clypt_mcp.store.rows import migrations
 from clypt_mcp.store.sqlite import SqliteStore, _split_sql
 from tests.conftest import FakeClock
@@ -76,3 +77,28 @@ async def test_opening_twice_applies_each_migration_once(tmp_path: Path) -> None
     with sqlite3.connect(path) as db:
         versions = [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY 1")]
     assert versions == [v for v, _ in migrations("sqlite")]
+
+
+async def test_links_of_a_store_from_before_domains_stay_on_the_servers_own_host(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "old.db"
+    _make_v1_store(path, clock)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        service = ClyptService(store, base_url="https://sho.rt", clock=clock)
+        me = Principal(workspace_id="default")
+        old = await service.get_link(me, "old1")
+        assert (old.domain, old.short_url) == ("sho.rt", "https://sho.rt/old1")
+        assert (await store.link_on_domain(None, "old1")) is not None
+        # codes are unique per domain from now on: the old code is free on a new domain
+        await service.operator_add_domain("default", "go.example.org", verified=True)
+        again = await service.create_link(
+            me, LinkCreate(url="https://e.com/new", code="old1", domain="go.example.org")
+        )
+        assert again.short_url == "https://go.example.org/old1"
+        with pytest.raises(CodeTakenError):
+            await service.create_link(me, LinkCreate(url="https://e.com/x", code="old2"))
+    finally:
+        await store.close()

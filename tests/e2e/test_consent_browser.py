@@ -28,7 +28,7 @@ async def oauth_origin(service: ClyptService) -> AsyncIterator[str]:
     """The whole app under uvicorn, its base URL its own origin (the OAuth issuer)."""
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    app = create_app(service, Settings(base_url=origin))
+    app = create_app(service, Settings(base_url=origin), store=service.store)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)

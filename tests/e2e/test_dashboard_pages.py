@@ -32,7 +32,9 @@ async def site(store: Store) -> AsyncIterator[tuple[ClyptService, str]]:
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     service = ClyptService(store, base_url=origin)
-    app = create_app(service, Settings(base_url=origin, rate_limit="1000/minute"))
+    app = create_app(
+        service, Settings(base_url=origin, rate_limit="1000/minute"), store=service.store
+    )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)

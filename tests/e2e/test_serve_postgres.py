@@ -179,21 +179,27 @@ async def test_three_servers_on_one_database_stay_exact(
         await anyio.sleep(0.1)
     assert await service.store.count_clicks("default", link.id, None) == 100
 
-    # (c) one key's limit, drawn on through all three
-    if WINDOW - time.time() % WINDOW < 20:  # not across the top of the hour
-        await anyio.sleep(WINDOW - time.time() % WINDOW + 0.5)
+    # (c) one key's limit, drawn on through all three. The servers keep real time, so the top
+    # of the hour may fall inside the burst: then each window is exact on its own (the
+    # X-RateLimit-Reset of an answer names its window), with no waiting for a quiet moment.
     other = (await service.create_api_key("other", ApiKeyCreate(name="limited"))).secret
     answers = await _spread(origins, [("GET", "/api/v1/me", other, None)] * (3 * LIMIT))
-    allowed = [r for r in answers if r.status_code == 200]
-    refused = [r for r in answers if r.status_code == 429]
-    assert len(allowed) == LIMIT and len(refused) == 2 * LIMIT
-    assert sorted(int(r.headers["X-RateLimit-Remaining"]) for r in allowed) == list(range(LIMIT))
-    for r in refused:
-        assert r.json()["code"] == "rate_limited"
-        assert 1 <= int(r.headers["Retry-After"]) <= WINDOW
-        assert r.headers["X-RateLimit-Remaining"] == "0"
+    windows: dict[str, list[httpx2.Response]] = {}
+    for r in answers:
+        windows.setdefault(r.headers["X-RateLimit-Reset"], []).append(r)
+    assert 1 <= len(windows) <= 2
+    for window in windows.values():
+        allowed = [r for r in window if r.status_code == 200]
+        refused = [r for r in window if r.status_code == 429]
+        assert len(allowed) == min(LIMIT, len(window))
+        assert len(refused) == len(window) - len(allowed)
+        remaining = sorted(int(r.headers["X-RateLimit-Remaining"]) for r in allowed)
+        assert remaining == list(range(LIMIT - len(allowed), LIMIT))
+        for r in refused:
+            assert r.json()["code"] == "rate_limited"
+            assert 1 <= int(r.headers["Retry-After"]) <= WINDOW
+            assert r.headers["X-RateLimit-Remaining"] == "0"
     assert {r.headers["X-RateLimit-Limit"] for r in answers} == {str(LIMIT)}
-    assert len({r.headers["X-RateLimit-Reset"] for r in answers}) == 1
 
 
 async def test_a_change_on_one_server_reaches_the_others_within_a_second(

@@ -51,9 +51,11 @@ def make_api(service: ClyptService) -> ApiFactory:
 
     @asynccontextmanager
     async def make(rate_limit: str = "1000/minute") -> AsyncIterator[Api]:
-        settings = Settings(base_url=BASE_URL, rate_limit=rate_limit)
+        settings = Settings(base_url=BASE_URL, rate_limit=rate_limit, dev_allow_loopback=True)
         recorder = ClickRecorder(service.store)
-        app = create_app(service, settings, recorder, with_mcp=False)
+        app = create_app(
+            service, settings, recorder, with_mcp=False, store=service.store, clock=service.clock
+        )
         steady_rate_window(app)
         transport = httpx2.ASGITransport(app=app)
         async with (

@@ -45,7 +45,12 @@ def _server(
     service: ClyptService, rate_limit: str, port: int | None = None
 ) -> tuple[uvicorn.Server, str]:
     """A uvicorn server of the whole app, as `serve` builds it (own click recorder, MCP)."""
-    app = create_app(service, Settings(base_url=BASE_URL, rate_limit=rate_limit))
+    app = create_app(
+        service,
+        Settings(base_url=BASE_URL, rate_limit=rate_limit),
+        store=service.store,
+        clock=service.clock,
+    )
     steady_rate_window(app)
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
@@ -144,14 +149,19 @@ def make_key(db: Path, **env: str) -> str:
 
 
 def start_serve(db: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`start_serve_workers` with one worker."""
+    return start_serve_workers(db, 1, **env)
+
+
+def start_serve_workers(db: Path, workers: int, **env: str) -> tuple[subprocess.Popen[bytes], str]:
     """`clypt-mcp serve` on `db` and a free port, with `CLYPT_*` settings from `env` (base URL:
     the origin, rate limit out of the way, unless given). Its log is `db` + `.serve-PORT.log`.
     Returns the process and its origin once /healthz answers."""
-    return start_serve_with(db, (), env)
+    return start_serve_with(db, (), env, workers)
 
 
 def start_serve_with(
-    db: Path, options: tuple[str, ...], env: dict[str, str]
+    db: Path, options: tuple[str, ...], env: dict[str, str], workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`start_serve` with `options` before `serve` (e.g. `--log-level DEBUG`)."""
     port = free_port()
@@ -160,7 +170,8 @@ def start_serve_with(
     log = db.with_name(f"{db.name}.serve-{port}.log")
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "clypt_mcp", *options, "serve", "--port", str(port)],
+            [sys.executable, "-m", "clypt_mcp", *options, "serve", "--port", str(port),
+             "--workers", str(workers)],
             env=serve_env(db) | settings, stdout=subprocess.DEVNULL, stderr=err,
         )  # fmt: skip
     deadline = time.monotonic() + 30

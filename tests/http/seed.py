@@ -5,13 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.models import ApiKeyCreate, ClickExport, LinkCreate, LinkQuery, Principal, Scope
+from clypt_mcp.models import (
+    ApiKeyCreate,
+    ClickExport,
+    LinkCreate,
+    LinkQuery,
+    Principal,
+    Scope,
+    WebhookCreate,
+)
 from clypt_mcp.store.oauth import GrantRecord
 
 # A Kutt export with no links (tests/data/imports has real ones): an import job runs after
 # its 202, so one that made links would change the data after the answer these tests compare.
 KUTT = '{"limit": 10, "skip": 0, "total": 0, "data": []}'
-# (method, path with {link}/{tag}/{folder}/{key}/{app}/{job}, scope, a valid body, success status)
+# (method, path with {link}/{tag}/{folder}/{domain}/{key}/{app}/{job}, scope, a valid body,
+# success status)
 ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
     ("GET", "/links", Scope.LINKS_READ, None, 200),
     ("POST", "/links", Scope.LINKS_WRITE, {"url": "https://example.com/new"}, 201),
@@ -47,12 +56,33 @@ ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
     ("GET", "/folders/{folder}", Scope.FOLDERS_READ, None, 200),
     ("PATCH", "/folders/{folder}", Scope.FOLDERS_WRITE, {"name": "Renamed"}, 200),
     ("DELETE", "/folders/{folder}", Scope.FOLDERS_WRITE, None, 200),
+    ("GET", "/domains", Scope.DOMAINS_READ, None, 200),
+    ("POST", "/domains", Scope.DOMAINS_WRITE, {"domain": "fresh.example.org"}, 201),
+    ("GET", "/domains/{domain}", Scope.DOMAINS_READ, None, 200),
+    ("POST", "/domains/{domain}/verify", Scope.DOMAINS_WRITE, None, 200),
+    ("PATCH", "/domains/{domain}", Scope.DOMAINS_WRITE, {"default": True}, 200),
+    ("DELETE", "/domains/{domain}", Scope.DOMAINS_WRITE, None, 200),
     ("GET", "/keys", Scope.KEYS_WRITE, None, 200),
     ("POST", "/keys", Scope.KEYS_WRITE, {"name": "ci", "scopes": ["links:read"]}, 201),
     ("GET", "/keys/{key}", Scope.KEYS_WRITE, None, 200),
     ("DELETE", "/keys/{key}", Scope.KEYS_WRITE, None, 200),
     ("GET", "/apps", Scope.KEYS_WRITE, None, 200),
     ("DELETE", "/apps/{app}", Scope.KEYS_WRITE, None, 204),
+    ("GET", "/webhooks", Scope.WEBHOOKS_READ, None, 200),
+    ("POST", "/webhooks", Scope.WEBHOOKS_WRITE, {"url": "http://127.0.0.1:9/new"}, 201),
+    ("GET", "/webhooks/{webhook}", Scope.WEBHOOKS_READ, None, 200),
+    ("PATCH", "/webhooks/{webhook}", Scope.WEBHOOKS_WRITE, {"enabled": False}, 200),
+    ("DELETE", "/webhooks/{webhook}", Scope.WEBHOOKS_WRITE, None, 200),
+    ("POST", "/webhooks/{webhook}/rotate-secret", Scope.WEBHOOKS_WRITE, {}, 200),
+    ("POST", "/webhooks/{webhook}/test", Scope.WEBHOOKS_WRITE, {}, 202),
+    ("GET", "/webhooks/{webhook}/deliveries", Scope.WEBHOOKS_READ, None, 200),
+    (
+        "POST",
+        "/webhooks/{webhook}/deliveries/{delivery}/redeliver",
+        Scope.WEBHOOKS_WRITE,
+        {},
+        202,
+    ),
 ]
 WITH_ID = [e for e in ENDPOINTS if "{" in e[1]]
 WITH_BODY = [e for e in ENDPOINTS if e[3] is not None]
@@ -63,8 +93,8 @@ def endpoint_id(entry: tuple[str, str, Any, Any, int]) -> str:
 
 
 async def seed(service: ClyptService, workspace: str) -> dict[str, str]:
-    """A link (tagged `seed`, in folder `Seed`), its tag and folder, a key, an app and a done
-    export of clicks (its job), by kind."""
+    """A link (tagged `seed`, in folder `Seed`), its tag and folder, a verified domain no link
+    uses, a key, an app and a done export of clicks (its job), by kind."""
     principal = Principal(workspace_id=workspace)
     link = await service.create_link(
         principal, LinkCreate(url="https://example.com/seed", tags=["seed"], folder="Seed")
@@ -88,10 +118,18 @@ async def seed(service: ClyptService, workspace: str) -> dict[str, str]:
             revoked_at=None,
         )
     )
+    # a webhook endpoint (on loopback: the REST tests' server allows it) with one queued event
+    service.webhooks.allow_loopback = True
+    hook = await service.webhooks.create(
+        principal, WebhookCreate(url="http://127.0.0.1:9/seed", events=["link.updated"])
+    )
+    queued = await service.webhooks.test(principal, hook.id)
+    domain = await service.operator_add_domain(workspace, f"go.{workspace}.seed.test", True)
     job = await service.jobs.start_export(principal, ClickExport())
     await service.jobs.wait(principal, job.id, None, 10)
     return {"link": link.id, "tag": tag.id, "folder": folder.id, "key": key.id, "app": app,
-            "job": job.id}  # fmt: skip
+            "webhook": hook.id, "delivery": queued.event_id or "",
+            "domain": domain.id, "job": job.id}  # fmt: skip
 
 
 async def snapshot(service: ClyptService) -> dict[str, Any]:
@@ -112,6 +150,7 @@ async def snapshot(service: ClyptService) -> dict[str, Any]:
             "links": links,
             "tags": (await service.list_tags(principal)).model_dump(),
             "folders": (await service.list_folders(principal)).model_dump(),
+            "domains": (await service.list_domains(principal)).model_dump(),
             # when a key was last used is bookkeeping, not something a request writes
             "keys": [
                 k.model_dump(exclude={"last_used_at"})

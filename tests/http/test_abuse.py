@@ -110,7 +110,12 @@ async def site(store: Store, request: pytest.FixtureRequest) -> AsyncIterator[Si
     service = ClyptService(store, base_url=BASE_URL, clock=clock)
     settings = Settings(base_url=BASE_URL, trusted_proxies="127.0.0.1/32")
     app = create_app(
-        service, settings, ClickRecorder(store), with_mcp=False, shared_limits=request.param
+        service,
+        settings,
+        ClickRecorder(store),
+        with_mcp=False,
+        shared_limits=request.param,
+        store=service.store,
     )
     yield Site(service, clock, httpx2.ASGITransport(app=app))
 
@@ -163,6 +168,57 @@ async def test_the_link_lock_doubles_each_time(site: Site, monkeypatch: pytest.M
     # 1, 2, 4 minutes (up to a minute more: a lock covers whole minutes from its first)
     for wait, minutes in zip(waits, (1, 2, 4), strict=True):
         assert minutes * 60 <= wait <= (minutes + 1) * 60
+
+
+class HeldStrikes:
+    """Try counters (the store's or in memory) with one read of the strikes held until `go` is
+    set: the moment, under load, between a try passing the lock check and reading the strikes."""
+
+    def __init__(self, counters: passwordguard.Counters) -> None:
+        self.counters = counters
+        self.held = anyio.Event()  # the held try is waiting
+        self.go = anyio.Event()
+        self.holding = True
+
+    async def count_request(self, key: str, window_start: int, limit: int) -> int | None:
+        return await self.counters.count_request(key, window_start, limit)
+
+    async def request_count(self, key: str, window_start: int) -> int:
+        if key.startswith("password:strikes:") and self.holding:
+            self.holding = False
+            self.held.set()
+            await self.go.wait()
+        return await self.counters.request_count(key, window_start)
+
+
+@pytest.mark.parametrize("counters", ["memory", "store"])
+async def test_a_try_caught_by_a_lock_as_it_begins_leaves_the_next_budget_whole(
+    store: Store, counters: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(passwordguard, "LINK_TRIES", 3)
+    now = [1_773_144_059.0]  # 12:00:59 UTC
+    real: passwordguard.Counters = (
+        store if counters == "store" else passwordguard.MemoryCounters(lambda: now[0])
+    )
+    held = HeldStrikes(real)
+    guard = passwordguard.TryGuard(held, lambda: b"k" * 32, lambda: now[0])
+    async with anyio.create_task_group() as tg:
+        late: list[int] = []
+
+        async def slow() -> None:
+            late.append(await guard.reserve("link", "203.0.113.99"))
+
+        tg.start_soon(slow)
+        await held.held.wait()  # it passed the lock check; the lock begins meanwhile,
+        now[0] += 1  # in the next minute (12:01)
+        assert [await guard.reserve("link", f"203.0.113.{i}") for i in range(3)] == [0, 0, 0]
+        assert 60 <= await guard.reserve("link", "203.0.113.3") <= 120
+        held.go.set()
+    assert late[0] > 0  # refused: it reads the strikes after the lock began
+    now[0] += 120  # 12:03: the 1-minute lock (from the start of its minute) is over
+    # the refused try took none of the tries after the lock: all 3 are there, then a 2-minute lock
+    assert [await guard.reserve("link", f"198.51.100.{i}") for i in range(3)] == [0, 0, 0]
+    assert 120 <= await guard.reserve("link", "198.51.100.3") <= 180
 
 
 async def test_per_client_tries_come_back_after_the_window(site: Site) -> None:

@@ -27,7 +27,9 @@ ORIGIN = "http://127.0.0.1:8080"
 async def http(service: ClyptService) -> AsyncIterator[httpx2.AsyncClient]:
     service.base_url = ORIGIN
     key = await service.create_api_key("default", ApiKeyCreate(name="k", scopes=sorted(ALL_SCOPES)))
-    app = create_app(service, Settings(base_url=ORIGIN), ClickRecorder(service.store))
+    app = create_app(
+        service, Settings(base_url=ORIGIN), ClickRecorder(service.store), store=service.store
+    )
     async with (
         app.main.router.lifespan_context(app.main),
         httpx2.AsyncClient(

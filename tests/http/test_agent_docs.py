@@ -30,7 +30,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def facts(service: ClyptService) -> AsyncIterator[Facts]:
     app = create_app(service, Settings(base_url=BASE_URL), ClickRecorder(service.store),
-                     with_mcp=False)  # fmt: skip
+                     with_mcp=False, store=service.store)  # fmt: skip
     async with httpx2.AsyncClient(
         transport=httpx2.ASGITransport(app=app), base_url=BASE_URL
     ) as http:
@@ -160,8 +160,8 @@ async def test_renaming_a_query_parameter_or_dropping_an_endpoint_fails_the_chec
 
 
 async def test_an_error_code_missing_from_the_reference_fails_the_check(facts: Facts) -> None:
-    codes = {**facts.error_codes, "quota_exceeded": 403}
+    codes = {**facts.error_codes, "not_invented_here": 403}
     found = problems(
         Facts(facts.openapi, facts.tools, codes, facts.prompts), full_guide_text(), full=True
     )
-    assert found == ["error table: code 'quota_exceeded' (403) is missing"]
+    assert found == ["error table: code 'not_invented_here' (403) is missing"]

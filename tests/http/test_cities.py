@@ -57,7 +57,7 @@ async def _report(tmp_path: Path, geoip: Path | None) -> Analytics:
     service = ClyptService(store, base_url=BASE_URL, clock=clock, geoip_db=geoip)
     settings = Settings(base_url=BASE_URL, trusted_proxies="127.0.0.1/32", geoip_db=geoip)
     recorder = ClickRecorder(store, interval=0.01)
-    app = create_app(service, settings, recorder, with_mcp=False)
+    app = create_app(service, settings, recorder, with_mcp=False, store=service.store)
     try:
         link = await service.create_link(OWNER, LinkCreate(url="https://example.com/"))
         transport = httpx2.ASGITransport(app=app)

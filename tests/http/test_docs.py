@@ -25,7 +25,7 @@ SIGNATURES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/svg+xml": b"<svg "}
 @pytest.fixture
 async def http(service: ClyptService) -> AsyncIterator[httpx2.AsyncClient]:
     app = create_app(service, Settings(base_url=BASE_URL), ClickRecorder(service.store),
-                     with_mcp=False)  # fmt: skip
+                     with_mcp=False, store=service.store)  # fmt: skip
     async with httpx2.AsyncClient(
         transport=httpx2.ASGITransport(app=app), base_url=BASE_URL
     ) as client:

@@ -22,7 +22,14 @@ from tests.http.live import serving_in_thread
 from tests.http.seed import ENDPOINTS
 
 EXAMPLES = 15
-OPERATIONS = {(m, re.sub(r"\{\w+\}", "{id}", p)) for m, p, *_ in ENDPOINTS} | {("GET", "/me")}
+OPERATIONS = {
+    (m, re.sub(r"\{(link|tag|folder|key|app|webhook|domain|job)\}", "{id}", p))
+    for m, p, *_ in ENDPOINTS
+} | {
+    ("GET", "/me"),
+    ("GET", "/usage"),
+    ("POST", "/guest-links"),
+}
 
 
 def _routable(case: Any) -> bool:

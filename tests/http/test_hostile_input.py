@@ -27,9 +27,9 @@ import httpx2
 import pytest
 
 from clypt_mcp.core.redirects import CompiledLink
-from clypt_mcp.core.urls import MAX_URL_LENGTH
 from clypt_mcp.http import limits, pages
 from clypt_mcp.http.wire import MAX_BODY
+from clypt_mcp.models import MAX_URL_LENGTH
 from tests.http.live import make_key, start_serve
 
 IDN_BASE = "клипт.example"  # the base URL's host, as an operator might write it

@@ -26,7 +26,7 @@ async def app(service: ClyptService) -> AsyncIterator[ClyptApp]:
     settings = Settings(base_url=ORIGIN)
     service.base_url = ORIGIN
     recorder = ClickRecorder(service.store)
-    made = create_app(service, settings, recorder)
+    made = create_app(service, settings, recorder, store=service.store, clock=service.clock)
     async with anyio.create_task_group() as tg, made.main.router.lifespan_context(made.main):
         tg.start_soon(recorder.run)
         yield made

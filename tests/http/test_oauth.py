@@ -42,7 +42,9 @@ class World:
 
 @pytest.fixture
 async def world(service: ClyptService) -> AsyncIterator[World]:
-    app = create_app(service, Settings(base_url=BASE_URL), ClickRecorder(service.store))
+    app = create_app(
+        service, Settings(base_url=BASE_URL), ClickRecorder(service.store), store=service.store
+    )
     key = (
         await service.create_api_key("default", ApiKeyCreate(name="k", scopes=sorted(Scope)))
     ).secret
@@ -577,7 +579,7 @@ ITEM_5 = [
 async def test_every_path_the_server_answers_is_a_reserved_code(world: World) -> None:
     from starlette.routing import Mount, Route
 
-    from clypt_mcp.core.codes import CODE_PATTERN, RESERVED_CODES, check_custom_code
+    from clypt_mcp.models import CODE_PATTERN, RESERVED_CODES, check_custom_code
 
     served = {p.strip("/").split("/")[0] for prefixes, _ in world.app.mcp_apps for p in prefixes}
     for route in world.app.main.routes:

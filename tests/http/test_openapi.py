@@ -40,7 +40,12 @@ async def test_every_operation_declares_bearer_auth_with_its_scope(api: Api) -> 
     for method, path, scope, _, status in ENDPOINTS:
         template = path.replace("{link}", "{id}").replace("{tag}", "{id}")
         template = template.replace("{folder}", "{id}").replace("{key}", "{id}")
-        template = template.replace("{app}", "{id}").replace("{job}", "{id}")
+        template = (
+            template.replace("{app}", "{id}")
+            .replace("{webhook}", "{id}")
+            .replace("{domain}", "{id}")
+        )
+        template = template.replace("{job}", "{id}")
         op = document["paths"][template][method.lower()]
         if len(op["security"]) > 1:  # one scope of several, by kind (exports, jobs)
             assert {"bearer": [scope.value]} in op["security"]
@@ -77,7 +82,7 @@ async def test_query_parameters_use_the_rest_names(api: Api) -> None:
     def names(path: str) -> list[str]:
         return [p["name"] for p in api.document["paths"][path]["get"]["parameters"]]
 
-    assert names("/links") == ["q", "tag", "folder", "status", "sort", "limit", "cursor"]
+    assert names("/links") == ["q", "tag", "folder", "status", "domain", "sort", "limit", "cursor"]
     assert names("/analytics") == [
         "tag",
         "folder",
@@ -90,7 +95,7 @@ async def test_query_parameters_use_the_rest_names(api: Api) -> None:
         "includeBots",
     ]
     assert names("/links/{id}/qr") == ["id", "size", "margin", "format"]
-    limit = api.document["paths"]["/links"]["get"]["parameters"][5]["schema"]
+    limit = api.document["paths"]["/links"]["get"]["parameters"][6]["schema"]
     assert (limit["type"], limit["minimum"], limit["maximum"]) == ("integer", 1, 100)
 
 

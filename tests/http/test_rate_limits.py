@@ -52,10 +52,17 @@ async def test_a_zero_limit_allows_nothing(store: Store) -> None:
 
 async def test_the_app_shares_counters_on_postgresql_or_when_asked(service: ClyptService) -> None:
     settings = Settings(base_url=BASE_URL)
-    app = create_app(service, settings, with_mcp=False)
+    app = create_app(service, settings, with_mcp=False, store=service.store, clock=service.clock)
     shared = isinstance(service.store, PostgresStore)
     assert isinstance(app.state.limiter, StoreRateLimiter if shared else RateLimiter)
-    app = create_app(service, settings, with_mcp=False, shared_limits=True)
+    app = create_app(
+        service,
+        settings,
+        with_mcp=False,
+        shared_limits=True,
+        store=service.store,
+        clock=service.clock,
+    )
     assert isinstance(app.state.limiter, StoreRateLimiter)
 
 
@@ -64,7 +71,15 @@ async def test_shared_counters_answer_the_same_headers_and_429(
 ) -> None:
     settings = Settings(base_url=BASE_URL, rate_limit="2/hour")
     recorder = ClickRecorder(service.store)
-    app = create_app(service, settings, recorder, with_mcp=False, shared_limits=True)
+    app = create_app(
+        service,
+        settings,
+        recorder,
+        with_mcp=False,
+        shared_limits=True,
+        store=service.store,
+        clock=service.clock,
+    )
     auth = {"authorization": f"Bearer {admin_key}"}
     async with (
         anyio.create_task_group() as tg,

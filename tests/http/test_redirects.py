@@ -94,7 +94,9 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         trusted_proxies="127.0.0.1/32",
     )
     recorder = ClickRecorder(store, interval=0.01)
-    app = create_app(service, settings, recorder, with_mcp=False)
+    app = create_app(
+        service, settings, recorder, with_mcp=False, store=service.store, clock=service.clock
+    )
     done = anyio.Event()
 
     async def record() -> None:
@@ -222,7 +224,9 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(tmp_path: Path) -
         )
         settings = Settings(database_url=f"sqlite:///{tmp_path / 'clypt.db'}")
         recorder = ClickRecorder(store)
-        app = create_app(service, settings, recorder, with_mcp=False)
+        app = create_app(
+            service, settings, recorder, with_mcp=False, store=service.store, clock=service.clock
+        )
         transport = httpx2.ASGITransport(app=app)  # peer 127.0.0.1, trusted by no one here
         async with (
             anyio.create_task_group() as tg,
@@ -488,7 +492,7 @@ async def test_wrong_passwords_count_across_apps_when_limits_are_shared(
         )
         apps = [
             create_app(service, settings, ClickRecorder(store), with_mcp=False,
-                       shared_limits=shared)
+                       shared_limits=shared, store=service.store, clock=service.clock)
             for _ in range(2)
         ]  # fmt: skip
         statuses = []
@@ -523,7 +527,13 @@ async def test_the_redirect_shortcut_takes_only_what_starlette_would_route_to_a_
     try:
         service = ClyptService(store, base_url=BASE_URL)
         link = await service.create_link(OWNER, LinkCreate(url="https://e.com/x", code="mcpx"))
-        app = create_app(service, Settings(base_url=BASE_URL), ClickRecorder(store))
+        app = create_app(
+            service,
+            Settings(base_url=BASE_URL),
+            ClickRecorder(store),
+            store=service.store,
+            clock=service.clock,
+        )
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url=BASE_URL) as http:
             assert (await http.get("/healthz")).json() == {"ok": True}  # fixed routes first

@@ -25,7 +25,11 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 @pytest.fixture
 async def web(service: ClyptService) -> AsyncIterator[httpx2.AsyncClient]:
     app = create_app(
-        service, Settings(base_url=BASE_URL), ClickRecorder(service.store), with_mcp=False
+        service,
+        Settings(base_url=BASE_URL),
+        ClickRecorder(service.store),
+        with_mcp=False,
+        store=service.store,
     )
     transport = httpx2.ASGITransport(app=app)
     async with httpx2.AsyncClient(transport=transport, base_url="https://clypt.test") as http:
@@ -144,7 +148,9 @@ async def test_another_sessions_token_is_refused(
     service: ClyptService, make_key: KeyFactory
 ) -> None:
     settings = Settings(base_url=BASE_URL)
-    app = create_app(service, settings, ClickRecorder(service.store), with_mcp=False)
+    app = create_app(
+        service, settings, ClickRecorder(service.store), with_mcp=False, store=service.store
+    )
     transport = httpx2.ASGITransport(app=app)
     async with (
         httpx2.AsyncClient(transport=transport, base_url="https://clypt.test") as alice,
@@ -217,7 +223,11 @@ async def test_away_from_this_machine_the_snippet_names_no_local_path(
     service: ClyptService,
 ) -> None:
     app = create_app(
-        service, Settings(base_url=BASE_URL), ClickRecorder(service.store), with_mcp=False
+        service,
+        Settings(base_url=BASE_URL),
+        ClickRecorder(service.store),
+        with_mcp=False,
+        store=service.store,
     )
     transport = httpx2.ASGITransport(app=app, client=("203.0.113.7", 4000))
     async with httpx2.AsyncClient(transport=transport, base_url="https://clypt.test") as http:

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def site(service: ClyptService) -> AsyncIterator[httpx2.AsyncClient]:
     """The whole app, OAuth pages included, in process."""
-    app = create_app(service, Settings(base_url=BASE_URL), ClickRecorder(service.store))
+    app = create_app(
+        service, Settings(base_url=BASE_URL), ClickRecorder(service.store), store=service.store
+    )
     transport = httpx2.ASGITransport(app=app)
     async with httpx2.AsyncClient(transport=transport, base_url=BASE_URL) as http:
         yield http

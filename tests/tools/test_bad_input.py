@@ -13,8 +13,8 @@ from tests.conftest import text
 pytestmark = pytest.mark.anyio
 
 # Not `idempotency`: over the REST API (the remote backend) every POST carries an
-# Idempotency-Key, and the API keeps the answer to a rejected one too, so that a retry gets
-# the same answer: bookkeeping of the HTTP layer, not user data.
+# Idempotency-Key, and a rejected one leaves its claim marked failed (forgotten: a retry runs
+# again): bookkeeping of core.idempotency, not user data.
 TABLES = ("links", "tags", "link_tags", "folders", "clicks", "rollups", "api_keys")
 
 

@@ -76,7 +76,7 @@ async def test_a_client_without_the_extension_lists_what_it_listed_before(
 ) -> None:
     async with Client(await make_server(), mode=mode) as c:
         listed = [str(r.uri) for r in (await c.list_resources()).resources]
-        assert listed == ["clypt://guide"]
+        assert listed == ["clypt://guide", "clypt://usage"]
         made = await c.call_tool("create_link", {"url": "https://e.com/x", "code": "app1"})
         assert not made.is_error
         result = await c.call_tool("get_analytics", {"link": "app1"})

@@ -14,7 +14,7 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 from clypt_mcp.backends.local import LocalBackend
-from clypt_mcp.models import ClickEvent, Link, LinkCreate, Variant
+from clypt_mcp.models import ClickEvent, Link, LinkCreate, Preview, Variant
 from clypt_mcp.store.base import Store
 from clypt_mcp.tools.links import LINK_FIELDS, SUMMARY_FIELDS
 from clypt_mcp.tools.shaping import CEILING, CUT_MARK
@@ -59,6 +59,11 @@ def full_link(i: int) -> LinkCreate:
         ],
         geo={"DE": f"https://shop.example.de/{i}", "FR": f"https://shop.example.fr/{i}"},
         devices={"ios": f"https://apps.example.com/ios/{i}"},
+        preview=Preview(
+            title=f"Linen shirt {i}",
+            description="The spring collection's linen shirt, in five colours.",
+            image=f"https://cdn.example.com/cards/spring-{i}.png",
+        ),
     )
 
 

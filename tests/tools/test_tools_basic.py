@@ -14,7 +14,7 @@ from tests.conftest import text
 pytestmark = pytest.mark.anyio
 
 
-async def test_lists_all_ten_tools_with_schemas_and_annotations(client: Client) -> None:
+async def test_lists_all_eleven_tools_with_schemas_and_annotations(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {
         "create_link",
@@ -35,7 +35,9 @@ async def test_lists_all_ten_tools_with_schemas_and_annotations(client: Client) 
         "cancel_job",
         "manage_tags",
         "manage_folders",
+        "manage_domains",
         "get_qr_code",
+        "manage_webhooks",
     }
     assert tools["create_link"].input_schema["required"] == ["url"]
     assert tools["create_link"].output_schema is not None
@@ -75,7 +77,10 @@ async def test_lazy_server_registers_everything_on_first_use(
     async with Client(server, mode=mode) as c:
         made = await c.call_tool("create_link", {"url": "https://example.com/lazy"})
         assert not made.is_error, text(made)
-        assert len((await c.list_tools()).tools) == 19
+        eager = build_server(lambda: backend, lazy=False)
+        everything = {t.name for t in eager._tool_manager.list_tools()}
+        assert {t.name for t in (await c.list_tools()).tools} == everything
+        assert {"manage_webhooks", "manage_domains", "create_link"} <= everything
         assert (await c.list_prompts()).prompts
 
 

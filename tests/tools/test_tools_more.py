@@ -190,7 +190,7 @@ async def test_qr_code_encodes_the_short_url(client: Client) -> None:
 async def test_resources_guide_and_link(client: Client) -> None:
     data(await client.call_tool("create_link", {"url": "https://a.com", "code": "res"}))
     listed = await client.list_resources()
-    assert [str(r.uri) for r in listed.resources] == ["clypt://guide"]
+    assert [str(r.uri) for r in listed.resources] == ["clypt://guide", "clypt://usage"]
     templates = await client.list_resource_templates()
     assert sorted(t.uri_template for t in templates.resource_templates) == [
         "clypt://exports/{export_id}",

@@ -141,6 +141,10 @@ class CountingStore:
         self.lookups += 1
         return record(code=code, url=self.url) if code == "spring" else None
 
+    async def link_on_domain(self, domain_id: str | None, code: str) -> LinkRecord | None:
+        """What the cache asks: the code on a domain (only the server's own host here)."""
+        return await self.get_link(None, code=code) if domain_id is None else None
+
 
 @pytest.mark.anyio
 async def test_the_link_cache_keeps_links_and_misses_for_its_ttl() -> None:
@@ -229,7 +233,7 @@ async def test_the_link_cache_forgets_codes_no_longer_asked_for() -> None:
     assert len(cache._entries) == 50
     now[0] += 5  # long past every entry's expiry
     await cache.get("spring")
-    assert list(cache._entries) == ["spring"]
+    assert list(cache._entries) == [("", "spring")]  # (domain: the server's own, code)
     for i in range(1200):
         await cache.get(f"more-{i}")
     assert len(cache._entries) == 1000

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from clypt_mcp.core.exports import csv_row, export_clicks, export_links, read_link_rows
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.core.visitors import referrer_host
-from clypt_mcp.exports import csv_row, export_clicks, export_links, read_link_rows
 from clypt_mcp.models import ClickEvent, LinkCreate, Principal
 from clypt_mcp.store.sqlite import SqliteStore
 from tests.conftest import BASE_URL

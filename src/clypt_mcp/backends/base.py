@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from clypt_mcp.models import (
     Analytics,
     AnalyticsQuery,
@@ -16,6 +18,8 @@ from clypt_mcp.models import (
     ClickLog,
     ClickQuery,
     Deleted,
+    Domain,
+    DomainList,
     Folder,
     FolderList,
     ImportStart,
@@ -30,6 +34,7 @@ from clypt_mcp.models import (
     Scope,
     Tag,
     TagList,
+    Usage,
 )
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -78,6 +83,7 @@ class Backend(Protocol):
         """`(text, media type)` of a finished export's file."""
         ...
 
+    async def usage(self) -> Usage: ...
     async def list_tags(self) -> TagList: ...
     async def create_tag(self, name: str, color: str | None = None) -> Tag: ...
     async def update_tag(self, ref: str, name: str | None, color: str | None = None) -> Tag: ...
@@ -88,6 +94,19 @@ class Backend(Protocol):
         self, ref: str, name: str | None = None, parent: str | None = None, to_root: bool = False
     ) -> Folder: ...
     async def delete_folder(self, ref: str) -> Folder: ...
+    async def manage_webhooks(
+        self, action: str, webhook: str | None, data: dict[str, Any]
+    ) -> BaseModel:
+        """One webhook action (`create`, `list`, `update`, `delete`, `rotate_secret`, `test`,
+        `deliveries`, `redeliver`) on endpoint `webhook`, with `data` its other arguments
+        (snake_case: url, events, filter, enabled, delivery, limit, cursor)."""
+        ...
+
+    async def list_domains(self) -> DomainList: ...
+    async def add_domain(self, domain: str) -> Domain: ...
+    async def verify_domain(self, ref: str) -> Domain: ...
+    async def set_default_domain(self, ref: str) -> DomainList: ...
+    async def remove_domain(self, ref: str) -> Domain: ...
 
 
 BackendProvider = Callable[[], Backend]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from clypt_mcp.backends.base import JobProgressFn, Progress
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import (
@@ -17,6 +19,8 @@ from clypt_mcp.models import (
     ClickLog,
     ClickQuery,
     Deleted,
+    Domain,
+    DomainList,
     Folder,
     FolderList,
     ImportStart,
@@ -32,6 +36,9 @@ from clypt_mcp.models import (
     Scope,
     Tag,
     TagList,
+    Usage,
+    WebhookCreate,
+    WebhookUpdate,
     expand_scopes,
 )
 
@@ -113,6 +120,9 @@ class LocalBackend:
     async def read_export(self, export_id: str) -> tuple[str, str]:
         return await self.service.jobs.export_file(self.principal, export_id)
 
+    async def usage(self) -> Usage:
+        return await self.service.usage(self.principal)
+
     async def list_tags(self) -> TagList:
         return await self.service.list_tags(self.principal)
 
@@ -138,3 +148,45 @@ class LocalBackend:
 
     async def delete_folder(self, ref: str) -> Folder:
         return await self.service.delete_folder(self.principal, ref)
+
+    async def manage_webhooks(
+        self, action: str, webhook: str | None, data: dict[str, Any]
+    ) -> BaseModel:
+        hooks, me = self.service.webhooks, self.principal
+        if action == "list":
+            return await hooks.list(me)
+        if action == "create":
+            return await hooks.create(me, WebhookCreate.model_validate(data))
+        target = webhook or ""
+        if action == "update":
+            return await hooks.update(me, target, WebhookUpdate.model_validate(data))
+        if action == "delete":
+            return await hooks.delete(me, target)
+        if action == "rotate_secret":
+            return await hooks.rotate_secret(me, target)
+        if action == "test":
+            return await hooks.test(me, target)
+        if action == "deliveries":
+            return await hooks.deliveries(
+                me, target, int(data.get("limit") or 50), data.get("cursor")
+            )
+        if action == "redeliver":
+            return await hooks.redeliver(me, target, str(data.get("delivery") or ""))
+        if action == "get":
+            return await hooks.get(me, target)
+        raise ValueError(f"unknown webhook action {action!r}")
+
+    async def list_domains(self) -> DomainList:
+        return await self.service.list_domains(self.principal)
+
+    async def add_domain(self, domain: str) -> Domain:
+        return await self.service.add_domain(self.principal, domain)
+
+    async def verify_domain(self, ref: str) -> Domain:
+        return await self.service.verify_domain(self.principal, ref)
+
+    async def set_default_domain(self, ref: str) -> DomainList:
+        return await self.service.set_default_domain(self.principal, ref)
+
+    async def remove_domain(self, ref: str) -> Domain:
+        return await self.service.remove_domain(self.principal, ref)

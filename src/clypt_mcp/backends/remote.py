@@ -16,7 +16,12 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_camel, to_snake
 
 from clypt_mcp.backends.base import JobProgressFn, Progress
-from clypt_mcp.errors import ClyptError, NotFoundError, UnavailableError, tool_wording
+from clypt_mcp.errors import (
+    ClyptError,
+    InvalidInputError,
+    NotFoundError,
+    UnavailableError,
+)
 from clypt_mcp.models import (
     Analytics,
     AnalyticsQuery,
@@ -29,6 +34,8 @@ from clypt_mcp.models import (
     ClickLog,
     ClickQuery,
     Deleted,
+    Domain,
+    DomainList,
     Folder,
     FolderList,
     ImportStart,
@@ -43,6 +50,12 @@ from clypt_mcp.models import (
     Scope,
     Tag,
     TagList,
+    Usage,
+    Webhook,
+    WebhookDeliveries,
+    WebhookList,
+    WebhookQueued,
+    WebhookWithSecret,
     ascii_fold,
     expand_scopes,
     tool_words,
@@ -175,7 +188,12 @@ class RemoteBackend:
         params: Mapping[str, Any] | None,
         idempotency_key: str | None,
     ) -> Any:
-        headers = {"authorization": f"Bearer {self.api_key}", "accept": "application/json"}
+        # Clypt-Wording: the API words error hints as the MCP tools do, for the assistant.
+        headers = {
+            "authorization": f"Bearer {self.api_key}",
+            "accept": "application/json",
+            "clypt-wording": "mcp",
+        }
         if method == "POST":
             headers["idempotency-key"] = idempotency_key or f"clypt-mcp-{uuid.uuid4()}"
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
@@ -220,7 +238,7 @@ class RemoteBackend:
                 )
             return snakify(data)
         if isinstance(data, dict) and isinstance(data.get("error"), str):
-            message = tool_words(tool_wording(data["error"]))
+            message = tool_words(data["error"])
             raise ClyptError.from_code(str(data.get("code", "")), message)
         raise UnavailableError(
             f"the Clypt API at {self.url} answered HTTP {response.status_code} — try again later",
@@ -230,11 +248,25 @@ class RemoteBackend:
     async def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         return model.model_validate(await self._call(method, path, **kwargs))
 
-    @staticmethod
-    def _link_path(ref: str) -> str:
+    async def _link_path(self, ref: str) -> str:
+        """`/links/{id}` for a code or id; a short URL's code is looked up on its domain (the
+        path holds no host), so the same code on two domains is never confused."""
         ref = ref.strip()
         if ref.lower().startswith(("http://", "https://")):
-            ref = urlsplit(ref).path.strip("/")
+            parts = urlsplit(ref)
+            code = parts.path.strip("/")
+            host = (parts.hostname or "").lower()
+            if code and host:
+                query = LinkQuery(query=code, domain=host, status="all", limit=100)
+                for link in (await self.list_links(query)).links:
+                    if link.code == code:
+                        return "/links/" + quote(link.id, safe="")
+                raise NotFoundError(
+                    f"no link '{ref}' in this workspace — check the code, or find it with "
+                    "list_links",
+                    link=ref,
+                )
+            ref = code
         if not ref:
             raise NotFoundError("no link '' in this workspace — give a code, id or short URL")
         return "/links/" + quote(ref, safe="")
@@ -246,21 +278,21 @@ class RemoteBackend:
         return await self._model(Link, "POST", "/links", body=body, idempotency_key=idempotency_key)
 
     async def get_link(self, ref: str) -> Link:
-        return await self._model(Link, "GET", self._link_path(ref))
+        return await self._model(Link, "GET", await self._link_path(ref))
 
     async def list_links(self, query: LinkQuery) -> LinkPage:
         params = {"q": query.query, "tag": query.tag, "folder": query.folder,
-                  "status": query.status, "sort": query.sort, "limit": query.limit,
-                  "cursor": query.cursor}  # fmt: skip
+                  "status": query.status, "domain": query.domain, "sort": query.sort,
+                  "limit": query.limit, "cursor": query.cursor}  # fmt: skip
         return await self._model(LinkPage, "GET", "/links", params=params)
 
     async def update_link(self, ref: str, data: LinkUpdate) -> Link:
         body = camelize(data.model_dump(mode="json", exclude_unset=True))
-        return await self._model(Link, "PATCH", self._link_path(ref), body=body)
+        return await self._model(Link, "PATCH", await self._link_path(ref), body=body)
 
     async def delete_link(self, ref: str, permanent: bool = False) -> Deleted:
         params = {"permanent": "true"} if permanent else None
-        return await self._model(Deleted, "DELETE", self._link_path(ref), params=params)
+        return await self._model(Deleted, "DELETE", await self._link_path(ref), params=params)
 
     async def bulk_create_links(
         self,
@@ -317,7 +349,9 @@ class RemoteBackend:
             "top": query.top, "timezone": query.timezone,
             "includeBots": query.include_bots or None,
         }  # fmt: skip
-        path = "/analytics" if query.link is None else self._link_path(query.link) + "/analytics"
+        path = (
+            "/analytics" if query.link is None else await self._link_path(query.link) + "/analytics"
+        )
         return await self._model(Analytics, "GET", path, params=params)
 
     async def list_clicks(self, query: ClickQuery) -> ClickLog:
@@ -382,6 +416,9 @@ class RemoteBackend:
 
     # --- tags and folders -------------------------------------------------------------
 
+    async def usage(self) -> Usage:
+        return await self._model(Usage, "GET", "/usage")
+
     async def list_tags(self) -> TagList:
         return await self._model(TagList, "GET", "/tags")
 
@@ -437,6 +474,84 @@ class RemoteBackend:
 
     async def delete_folder(self, ref: str) -> Folder:
         return await self._model(Folder, "DELETE", f"/folders/{await self._folder_id(ref)}")
+
+    # --- webhooks -------------------------------------------------------------------------
+
+    async def manage_webhooks(
+        self, action: str, webhook: str | None, data: dict[str, Any]
+    ) -> BaseModel:
+        path = "/webhooks/" + quote(webhook or "", safe="")
+        if action == "list":
+            return await self._model(WebhookList, "GET", "/webhooks")
+        if action == "create":
+            return await self._model(WebhookWithSecret, "POST", "/webhooks", body=camelize(data))
+        if action == "get":
+            return await self._model(Webhook, "GET", path)
+        if action == "update":
+            return await self._model(Webhook, "PATCH", path, body=camelize(data))
+        if action == "delete":
+            return await self._model(Webhook, "DELETE", path)
+        if action == "rotate_secret":
+            return await self._model(WebhookWithSecret, "POST", path + "/rotate-secret", body={})
+        if action == "test":
+            return await self._model(WebhookQueued, "POST", path + "/test", body={})
+        if action == "deliveries":
+            params = {"limit": data.get("limit"), "cursor": data.get("cursor")}
+            return await self._model(WebhookDeliveries, "GET", path + "/deliveries", params=params)
+        if action == "redeliver":
+            delivery = quote(str(data.get("delivery") or ""), safe="")
+            return await self._model(
+                WebhookQueued, "POST", f"{path}/deliveries/{delivery}/redeliver", body={}
+            )
+        raise ValueError(f"unknown webhook action {action!r}")
+
+    # --- domains ----------------------------------------------------------------------
+
+    async def list_domains(self) -> DomainList:
+        return await self._model(DomainList, "GET", "/domains")
+
+    async def _domain(self, ref: str) -> tuple[DomainList, str | None]:
+        """The listing and the id of the domain named by `ref` (None: the server's own host).
+        Raises: NotFoundError."""
+        listing = await self.list_domains()
+        wanted = ref.strip().rstrip(".").lower()
+        for domain in listing.domains:
+            if wanted in (domain.id.lower(), domain.domain):
+                return listing, domain.id
+        if urlsplit(self.base_url).hostname == wanted:
+            return listing, None
+        raise NotFoundError(
+            f"domain: '{ref}' is not a domain of this workspace — see them with "
+            "manage_domains(action='list'), or add it with manage_domains(action='add')",
+            field="domain",
+        )
+
+    async def add_domain(self, domain: str) -> Domain:
+        return await self._model(Domain, "POST", "/domains", body={"domain": domain})
+
+    async def verify_domain(self, ref: str) -> Domain:
+        _, domain_id = await self._domain(ref)
+        if domain_id is None:
+            raise InvalidInputError("domain: the server's own host needs no verification")
+        return await self._model(Domain, "POST", f"/domains/{quote(domain_id, safe='')}/verify")
+
+    async def set_default_domain(self, ref: str) -> DomainList:
+        listing, domain_id = await self._domain(ref)
+        if domain_id is None:  # back to the server's own host: unset the current default
+            current = next((d.id for d in listing.domains if d.default), None)
+            if current is None:
+                return listing
+            domain_id, default = current, False
+        else:
+            default = True
+        path = f"/domains/{quote(domain_id, safe='')}"
+        return await self._model(DomainList, "PATCH", path, body={"default": default})
+
+    async def remove_domain(self, ref: str) -> Domain:
+        _, domain_id = await self._domain(ref)
+        if domain_id is None:
+            raise InvalidInputError("domain: the server's own host cannot be removed")
+        return await self._model(Domain, "DELETE", f"/domains/{quote(domain_id, safe='')}")
 
 
 def _param(value: Any) -> str:

@@ -8,6 +8,8 @@ Each pass (at start, then every `every` seconds) deletes:
 - idempotency keys remembered for more than `IDEMPOTENCY_HOURS` (a retry comes within minutes;
   the same key a day later makes a new link);
 - request counters (rate limits, wrong passwords) of windows that began `COUNTER_HOURS` ago;
+- guest links past their `expires_at` (7 days), for good, with their clicks; and the daily API
+  call counters of workspace quotas, once their day is over;
 
 and folds rollup keys that visitors choose (Referer hosts, browser, OS, city) beyond each
 bucket's `ROLLUP_KEYS` biggest into `other` (buckets of the last `CAP_DAYS` days).
@@ -75,6 +77,12 @@ class Housekeeping:
                 break
         counters = int((now - timedelta(hours=COUNTER_HOURS)).timestamp())
         done["counters"] = await self.store.purge_request_counts(counters)
+        now_us = to_us(now) or 0
+        while (n := await self.store.team.purge_guests(now_us, PURGE_CHUNK)) > 0:
+            done["guest links"] += n
+            if n < PURGE_CHUNK:
+                break
+        done["usage counters"] = await self.store.team.purge_usage(counters - 86400)
         since = int((now - timedelta(days=CAP_DAYS)).timestamp()) // 86400 * 86400
         done["rollup keys"] = await self.store.cap_rollups(since)
         self.purged.update(done)

@@ -40,7 +40,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from clypt_mcp.errors import ClyptError, CodeTakenError, InvalidInputError
+from clypt_mcp.errors import (
+    ClyptError,
+    CodeTakenError,
+    InvalidInputError,
+    describe_validation_error,
+)
 from clypt_mcp.models import MAX_TAGS, LinkCreate, Principal
 
 Progress = Callable[[int, int | None], Awaitable[None]]
@@ -460,8 +465,6 @@ async def _one(
             principal, data, created_at=row.created_at, imported_clicks=row.clicks
         )
     except ValidationError as exc:
-        from clypt_mcp.core.service import describe_validation_error
-
         return invalid(describe_validation_error(exc))
     except CodeTakenError:  # made by someone else meanwhile
         found = await service.store.get_link(principal.workspace_id, code=row.code)

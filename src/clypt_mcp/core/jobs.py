@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from clypt_mcp.core.ids import new_id
 from clypt_mcp.errors import ClyptError, InvalidInputError, NotFoundError
 from clypt_mcp.models import (
     ClickExport,
@@ -36,6 +35,7 @@ from clypt_mcp.models import (
     Principal,
     Scope,
     expand_scopes,
+    new_id,
 )
 from clypt_mcp.store.base import JOB_FINISHED as FINISHED
 from clypt_mcp.store.base import LOG_COLUMNS, ClickFilter, JobRow, to_us

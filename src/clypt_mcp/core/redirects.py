@@ -21,6 +21,12 @@ their clicks are counted when the click recorder writes them. HEAD (`count=False
 
 Links are read through `LinkCache`: compiled once (destinations merged and made ASCII), kept for
 a short time, one store lookup per code at a time.
+
+When the store is away (`UnavailableError`), the cache answers from its last-known-good copy of
+each link it resolved recently (the `max_size` most recent, however long the outage lasts), so
+printed links keep working; a code it never saw raises, and the redirect answers 503 with
+`Retry-After` (never a 404 that would tell a crawler the link is gone). A `max_clicks` link
+whose count cannot be taken gets `Deferred`: it stops redirecting rather than overshoot.
 """
 
 from __future__ import annotations
@@ -30,19 +36,21 @@ import random
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
 
 from clypt_mcp.core.passwords import check_password
+from clypt_mcp.errors import BusyError, NotFoundError, UnavailableError
+from clypt_mcp.models import UnavailableReason, unavailable_because
 from clypt_mcp.store.base import LinkRecord, Store
 
-Reason = Literal["deleted", "disabled", "scheduled", "expired", "click_limit"]
+Reason = UnavailableReason
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Characters left as they are when a destination is made ASCII: RFC 3986 reserved and
@@ -82,6 +90,8 @@ class CompiledLink:
     devices: dict[str, Target]
     variants: tuple[Target, ...]
     cumulative_weights: tuple[int, ...]
+    # the link's own social card as (title, description, image), for unfurlers (#14 item 4)
+    preview: tuple[str, str | None, str | None] | None = None
 
     @classmethod
     def from_record(cls, rec: LinkRecord) -> CompiledLink:
@@ -113,21 +123,28 @@ class CompiledLink:
             devices={k: target(u) for k, u in (rec.devices or {}).items()},
             variants=tuple(variants),
             cumulative_weights=tuple(weights),
+            preview=(
+                (
+                    str(rec.preview["title"]),
+                    rec.preview.get("description"),
+                    rec.preview.get("image"),
+                )
+                if rec.preview
+                else None
+            ),
         )
 
     def unavailable(self, now: datetime) -> Reason | None:
         """Why this link does not redirect at `now`, or None when it does."""
-        if self.deleted:
-            return "deleted"
-        if self.disabled:
-            return "disabled"
-        if self.starts_at is not None and now < self.starts_at:
-            return "scheduled"
-        if self.expires_at is not None and now >= self.expires_at:
-            return "expired"
-        if self.max_clicks is not None and self.redirects >= self.max_clicks:
-            return "click_limit"
-        return None
+        return unavailable_because(
+            deleted=self.deleted,
+            disabled=self.disabled,
+            starts_at=self.starts_at,
+            expires_at=self.expires_at,
+            max_clicks=self.max_clicks,
+            redirects=self.redirects,
+            now=now,
+        )
 
     def choose(self, country: str | None, device: tuple[str, ...], rng: random.Random) -> Target:
         """Geo rule, else device rule (`device`: the keys to try, platform first), else a
@@ -142,6 +159,12 @@ class CompiledLink:
             pick = rng.random() * self.cumulative_weights[-1]
             return self.variants[bisect.bisect_right(self.cumulative_weights, pick)]
         return self.default
+
+
+def _card(preview: dict[str, Any] | None) -> tuple[str, str | None, str | None] | None:
+    if not preview:
+        return None
+    return str(preview["title"]), preview.get("description"), preview.get("image")
 
 
 def merge_utm(url: str, utm: dict[str, str]) -> str:
@@ -198,12 +221,17 @@ def ascii_host(host: str) -> str:
 # --- lookups ------------------------------------------------------------------------------
 
 
+Key = tuple[str, str]  # (domain id, "" for the server's own host; code)
+
+
 class LinkCache:
-    """Compiled links by code, each kept for `ttl` seconds (0: always ask the store).
+    """Compiled links by domain and code, each kept for `ttl` seconds (0: always ask the store).
 
     A change to a link reaches redirects within `ttl`. Unknown codes are cached too, so a flood
     of made-up codes does not reach the database more than once a `ttl` each. One lookup per
     code runs at a time: while it does, others get the previous answer, or wait for the first.
+    A lookup the store cannot answer (it is away) gets the last link read for the code, kept
+    for the `max_size` codes resolved most recently; with none, the error goes on.
     """
 
     def __init__(
@@ -217,37 +245,48 @@ class LinkCache:
         self.ttl = ttl
         self.max_size = max_size
         self.clock = clock
-        self._entries: OrderedDict[str, tuple[float, CompiledLink | None]] = OrderedDict()
-        self._loading: dict[str, anyio.Event] = {}
+        self._entries: OrderedDict[Key, tuple[float, CompiledLink | None]] = OrderedDict()
+        self._known: OrderedDict[Key, CompiledLink] = OrderedDict()  # last known good
+        self._loading: dict[Key, anyio.Event] = {}
+        self._domains: set[str] = {""}  # every domain seen, so `forget` reaches each
+        self.served_stale = 0  # answers from `_known` while the store was away
 
-    async def get(self, code: str) -> CompiledLink | None:
-        """The link with this code (in any workspace), or None."""
+    async def get(self, code: str, domain: str | None = None) -> CompiledLink | None:
+        """The link with this code on `domain` (None: the server's own host), or None."""
         if not CODE_RE.match(code):
             return None
+        key = (domain or "", code)
+        self._domains.add(key[0])
         if self.ttl <= 0:
-            return await self._load(code)
-        entry = self._entries.get(code)
+            try:
+                return self._remember(key, await self._load(key))
+            except UnavailableError as exc:
+                return self._stale(key, exc)
+        entry = self._entries.get(key)
         if entry is not None and entry[0] > self.clock():
             return entry[1]
-        loading = self._loading.get(code)
+        loading = self._loading.get(key)
         if loading is not None:
             if entry is not None:
                 return entry[1]  # being refreshed: the previous answer will do meanwhile
             await loading.wait()
-            if (entry := self._entries.get(code)) is not None:
+            if (entry := self._entries.get(key)) is not None:
                 return entry[1]
-        return await self._refresh(code)
+        return await self._refresh(key)
 
-    async def _refresh(self, code: str) -> CompiledLink | None:
-        done = self._loading[code] = anyio.Event()
+    async def _refresh(self, key: Key) -> CompiledLink | None:
+        done = self._loading[key] = anyio.Event()
         try:
             started = self.clock()
-            link = await self._load(code)
+            try:
+                link = self._remember(key, await self._load(key))
+            except UnavailableError as exc:
+                return self._stale(key, exc)
             now = self.clock()
             # good for `ttl` from when the store was asked, so no answer outlives a change
             # by more than `ttl`, however long the lookup took
-            self._entries[code] = (started + self.ttl, link)
-            self._entries.move_to_end(code)
+            self._entries[key] = (started + self.ttl, link)
+            self._entries.move_to_end(key)
             # Oldest first: drop what expired a while ago (memory follows the codes in use,
             # not every code ever seen), and anything beyond max_size.
             while self._entries:
@@ -257,17 +296,43 @@ class LinkCache:
                 self._entries.popitem(last=False)
             return link
         finally:
-            if self._loading.get(code) is done:
-                del self._loading[code]
+            if self._loading.get(key) is done:
+                del self._loading[key]
             done.set()
 
-    async def _load(self, code: str) -> CompiledLink | None:
-        rec = await self.store.get_link(None, code=code)
+    async def _load(self, key: Key) -> CompiledLink | None:
+        rec = await self.store.link_on_domain(key[0] or None, key[1])
         return CompiledLink.from_record(rec) if rec is not None else None
 
+    def _remember(self, key: Key, link: CompiledLink | None) -> CompiledLink | None:
+        if link is None:
+            self._known.pop(key, None)
+            return None
+        self._known[key] = link
+        self._known.move_to_end(key)
+        if len(self._known) > self.max_size:
+            self._known.popitem(last=False)
+        return link
+
+    def _stale(self, key: Key, exc: UnavailableError) -> CompiledLink | None:
+        """The last link read for `key` while the store is away; else `exc` again."""
+        if isinstance(exc, BusyError) or (link := self._known.get(key)) is None:
+            raise exc
+        self._known.move_to_end(key)
+        self.served_stale += 1
+        return link
+
+    def expire(self, code: str, domain: str | None = None) -> None:
+        """The next lookup of `code` on `domain` reads the store (the last known good copy
+        stays)."""
+        self._entries.pop((domain or "", code), None)
+
     def forget(self, code: str) -> None:
-        """Drop what is known of `code`: the next lookup reads the store."""
-        self._entries.pop(code, None)
+        """Drop what is known of `code` (a change here), on every domain: the next lookup reads
+        the store."""
+        for domain in self._domains:
+            self._entries.pop((domain, code), None)
+            self._known.pop((domain, code), None)
 
 
 # --- outcomes -----------------------------------------------------------------------------
@@ -299,12 +364,28 @@ class Neutral:
 
 
 @dataclass(frozen=True, slots=True)
+class Deferred:
+    """A `max_clicks` link while its count cannot be taken (the store is away): no redirect,
+    so the limit stays exact; try again later."""
+
+    link: CompiledLink
+
+
+@dataclass(frozen=True, slots=True)
 class PasswordRequired:
     link: CompiledLink
     wrong: bool  # a password was given and it was not the right one
 
 
-Outcome = Redirect | NotFound | Unavailable | PasswordRequired | Neutral
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A link unfurler visiting a link with a `preview`: it gets the link's own card page
+    (never a click, never a use of `max_clicks`)."""
+
+    link: CompiledLink
+
+
+Outcome = Redirect | NotFound | Unavailable | PasswordRequired | Neutral | Card | Deferred
 
 
 class Redirector:
@@ -325,16 +406,20 @@ class Redirector:
         password: str | None = None,
         count: bool = True,
         person: bool = True,
+        domain: str | None = None,
+        unfurler: bool = False,
     ) -> Outcome:
         """What a visit to `code` gets. Passwords are checked only when the link has one;
         `count=False` (HEAD) leaves the `max_clicks` counter alone. A visit that is not a
         person's (`person=False`: unfurler, assistant fetch, crawler) never spends `max_clicks`
         and never opens a password link: those links give it `Neutral`."""
-        link = await self.links.get(code)
+        link = await self.links.get(code, domain)
         if link is None:
             return NotFound(code)
         if (reason := link.unavailable(now)) is not None:
             return Unavailable(link, reason)
+        if unfurler and link.preview is not None:
+            return Card(link)
         if not person and (link.max_clicks is not None or link.password_hash is not None):
             return Neutral(link)
         if link.password_hash is not None:
@@ -344,8 +429,58 @@ class Redirector:
                 return PasswordRequired(link, wrong=True)
         target = link.choose(country, device, self.rng)
         if count and link.max_clicks is not None:
-            counted = await self.store.count_redirect(link.id, now)
-            self.links.forget(code)  # its `redirects` moved: read it again next time
+            try:
+                counted = await self.store.count_redirect(link.id, now)
+            except UnavailableError:
+                return Deferred(link)
+            self.links.expire(code, domain)  # its `redirects` moved: read it again next time
             if not counted:
                 return Unavailable(link, "click_limit")
         return Redirect(link, target)
+
+
+class UnknownHost(Exception):
+    """A `Host` this server serves no links on."""
+
+
+class HostCache:
+    """Which domain a request's host name is, kept for `ttl` seconds like links: the id of a
+    verified domain, None for the server's own host, UnknownHost for anything else (cached
+    too, at most `max_size` names, so made-up hosts cost one lookup a `ttl` each)."""
+
+    def __init__(
+        self,
+        lookup: Callable[[str], Awaitable[str | None]],
+        ttl: float = 0.0,
+        max_size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lookup = lookup  # raises NotFoundError for a host not served
+        self.ttl = ttl
+        self.max_size = max_size
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[float, str | None, bool]] = OrderedDict()
+
+    def forget(self, host: str) -> None:
+        """A domain (`host`) started or stopped serving: forget every host, since the first
+        verified domain also changes what unknown hosts get."""
+        self._entries.clear()
+
+    async def get(self, host: str) -> str | None:
+        """The domain id of `host` (None: the server's own). Raises: UnknownHost."""
+        entry = self._entries.get(host)
+        now = self.clock()
+        if entry is None or entry[0] <= now:
+            try:
+                domain, known = await self.lookup(host), True
+            except NotFoundError:
+                domain, known = None, False
+            entry = (now + self.ttl, domain, known)
+            if self.ttl > 0:
+                self._entries[host] = entry
+                self._entries.move_to_end(host)
+                while len(self._entries) > self.max_size:
+                    self._entries.popitem(last=False)
+        if not entry[2]:
+            raise UnknownHost(host)
+        return entry[1]

@@ -1,4 +1,4 @@
-"""Destination URLs: what a short link may point at."""
+"""Destination URLs: whether one points back at this server (the URL rules: models.py)."""
 
 from __future__ import annotations
 
@@ -6,43 +6,6 @@ import socket
 import unicodedata
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from urllib.parse import urlsplit
-
-MAX_URL_LENGTH = 2048
-
-
-def check_destination(url: str) -> str:
-    """Return `url` when it is an absolute http(s) URL a short link may redirect to.
-
-    Raises:
-        ValueError: with the rule that `url` breaks.
-    """
-    if len(url) > MAX_URL_LENGTH:
-        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters (got {len(url)})")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise ValueError("must not contain spaces, line breaks or control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"is not a valid URL ({exc})") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        shown = f"'{scheme}:'" if scheme else "none"
-        raise ValueError(
-            f"must be an absolute http:// or https:// URL (scheme {shown} is not allowed)"
-        )
-    if not parts.hostname:
-        raise ValueError("must include a host name, like https://example.com/page")
-    if (ch := invisible_in_host(parts.hostname)) is not None:
-        raise ValueError(
-            f"host must not contain invisible characters (U+{ord(ch):04X}) — type the host "
-            "name plainly"
-        )
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("must not carry a user name or password before the host ('user@host')")
-    if port == 0:
-        raise ValueError("must not use port 0")
-    return url
 
 
 def points_at(url: str, base_url: str) -> bool:
@@ -63,15 +26,6 @@ def _effective_port(scheme: str, port: int | None) -> int | None:
 # --- hosts as a browser resolves them -----------------------------------------------------
 
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
-
-
-def invisible_in_host(host: str) -> str | None:
-    """The first invisible character in `host` (soft hyphen, zero-width space and joiner, other
-    format characters, spaces), which a browser drops or maps and a reader cannot see."""
-    for ch in host:
-        if unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp", "Cc") and not ch.isascii():
-            return ch
-    return None
 
 
 def browser_host(host: str) -> str:

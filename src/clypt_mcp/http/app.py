@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -18,10 +19,15 @@ from clypt_mcp.assets import full_guide_text, guide_text
 from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.housekeeping import Housekeeping
+from clypt_mcp.core.idempotency import Idempotency
+from clypt_mcp.core.outage import StoreHealth
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.http import api, docs, redirect, web
+from clypt_mcp.core.spool import ClickSpool
+from clypt_mcp.http import api, docs, redirect, tls, web
 from clypt_mcp.http.ratelimit import Limiter, RateLimiter, StoreRateLimiter
 from clypt_mcp.http.state import AppState
+from clypt_mcp.store import is_postgres_url
+from clypt_mcp.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -123,23 +129,35 @@ def create_app(
     settings: Settings,
     recorder: ClickRecorder | None = None,
     *,
+    store: Store,
+    clock: Callable[[], datetime] | None = None,
     with_mcp: bool = True,
     shared_limits: bool | None = None,
+    health: StoreHealth | None = None,
+    spool: ClickSpool | None = None,
 ) -> ClyptApp:
-    """The whole HTTP surface over `service`.
+    """The whole HTTP surface over `service`, which was built on `store` and `clock`.
 
     Without a `recorder`, the app makes one and runs it in its lifespan (as `serve` does),
     beside `Housekeeping` (raw-click retention, old idempotency keys and counters); a caller
     that passes one runs it itself (tests over ASGITransport, which has no lifespan).
     `shared_limits` counts rate limits in the store, for every process on it to share; by
-    default when the store is PostgreSQL (`serve --workers N` asks for it on SQLite too).
+    default when the store is shared (PostgreSQL) (`serve --workers N` asks for it on SQLite too).
+    `health` (probed in the lifespan) and `spool` are how `serve` outlives its database
+    (`clypt_mcp.core.outage`): /healthz reports the store's state, and the recorder spools
+    clicks while it is away.
     """
     own_recorder = recorder is None
+    clock = clock or service.clock
+    service.webhooks.allow_loopback = settings.dev_allow_loopback
     state = AppState(
         service=service,
+        store=store,
+        clock=clock,
         settings=settings,
-        recorder=recorder or ClickRecorder(service.store),
-        limiter=_limiter(service, settings, shared_limits),
+        recorder=recorder or ClickRecorder(store, spool=spool, health=health),
+        idempotency=Idempotency(store, clock),
+        limiter=_limiter(store, settings, shared_limits, clock),
     )
     mcp_apps: list[tuple[tuple[str, ...], ASGIApp]] = []
     lifespans: list[Any] = []
@@ -160,10 +178,16 @@ def create_app(
             if not own_recorder:
                 yield
                 return
-            housekeeping = Housekeeping(service.store, settings.click_retention_days)
+            housekeeping = Housekeeping(store, settings.click_retention_days)
+            from clypt_mcp.http.webhooks import DeliveryWorker
+
+            deliveries = DeliveryWorker(service, settings.dev_allow_loopback)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.recorder.run)
                 tg.start_soon(housekeeping.run)
+                tg.start_soon(deliveries.run)
+                if health is not None:
+                    tg.start_soon(health.run)
                 if state.oauth is not None:
                     tg.start_soon(state.oauth.run_housekeeping)
                 try:
@@ -171,16 +195,21 @@ def create_app(
                 finally:
                     state.recorder.close()  # run() drains the queue, then the group exits
                     housekeeping.close()
+                    deliveries.close()
+                    if health is not None:
+                        health.close()
                     if state.oauth is not None:
                         state.oauth.stop_housekeeping()
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True})
+        # 200 either way: a load balancer must keep sending redirects while the database is away
+        return JSONResponse(health.describe() if health is not None else {"ok": True})
 
     redirect_routes = redirect.routes(state)
     main = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/internal/tls-allowed", tls.endpoint(state), methods=["GET", "HEAD"]),
             Route("/llms.txt", docs.markdown(guide_text), methods=["GET", "HEAD"]),
             Route("/llms-full.txt", docs.markdown(full_guide_text), methods=["GET", "HEAD"]),
             Route("/icons/{filename}", docs.icon, methods=["GET", "HEAD"]),
@@ -196,12 +225,27 @@ def create_app(
     return ClyptApp(main, mcp_apps, redirect.hot_path(redirect_routes))
 
 
-def _limiter(service: ClyptService, settings: Settings, shared: bool | None) -> Limiter:
-    """Counters in this process (a dictionary) or in the store (a write per request)."""
+def _limiter(
+    store: Store, settings: Settings, shared: bool | None, clock: Callable[[], datetime]
+) -> Limiter:
+    """Counters in this process (a dictionary) or in the store (a write per request), in
+    windows of the app's clock (a test moves them with its own clock, never by waiting)."""
     if shared is None:
-        from clypt_mcp.store.postgres import PostgresStore
+        shared = _shared(store)
+    limiter: Limiter = (
+        StoreRateLimiter.parse(store, settings.rate_limit)
+        if shared
+        else RateLimiter.parse(settings.rate_limit)
+    )
+    limiter.clock = lambda: clock().timestamp()
+    return limiter
 
-        shared = isinstance(service.store, PostgresStore)
-    if shared:
-        return StoreRateLimiter.parse(service.store, settings.rate_limit)
-    return RateLimiter.parse(settings.rate_limit)
+
+def _shared(store: Store) -> bool:
+    """Whether several processes or machines may use `store` at once (PostgreSQL), so that
+    limits counted in it are shared by all of them. A store may say so itself (`shared`);
+    otherwise a store reached by a database URL is one (SQLite's is a file path)."""
+    declared = getattr(store, "shared", None)
+    if isinstance(declared, bool):
+        return declared
+    return is_postgres_url(getattr(store, "url", None))

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from clypt_mcp.errors import AuthenticationError, ClyptError
+from clypt_mcp.errors import AuthenticationError, ClyptError, IpNotAllowedError
 from clypt_mcp.http.oauth import (
     SCOPE_NAMES,
     SIGNIN_PREFIX,
@@ -64,6 +64,8 @@ SCOPE_TEXT = {
     "tags:write": "create and change tags",
     "folders:read": "see folders",
     "folders:write": "create and change folders",
+    "domains:read": "see custom domains",
+    "domains:write": "add, verify and remove custom domains",
     "keys:write": "manage API keys and connected apps",
 }
 _STYLE = """body{font:16px/1.5 system-ui,sans-serif;color:#1f2328;background:#f6f8fa;margin:0;
@@ -201,7 +203,7 @@ def routes(state: AppState, provider: ClyptOAuthProvider, limits: Limits) -> lis
     from clypt_mcp.http.ratelimit import StoreRateLimiter
 
     tries: TryLimiter | StoreTryLimiter = (
-        StoreTryLimiter(state.service.store)
+        StoreTryLimiter(state.store)
         if isinstance(state.limiter, StoreRateLimiter)
         else TryLimiter()
     )
@@ -346,7 +348,7 @@ def routes(state: AppState, provider: ClyptOAuthProvider, limits: Limits) -> lis
                 session = await signin_session(signin_token)
             else:
                 try:
-                    principal = await state.service.authenticate(secret)
+                    principal = await state.service.authenticate(secret, address)
                     session = Session(
                         workspace_id=principal.workspace_id,
                         scopes=frozenset(s.value for s in expand_scopes(principal.scopes)),
@@ -354,6 +356,8 @@ def routes(state: AppState, provider: ClyptOAuthProvider, limits: Limits) -> lis
                     )
                 except AuthenticationError:
                     session = None
+                except IpNotAllowedError as exc:
+                    return error_page(exc.message, 403)
                 except ClyptError as exc:
                     return error_page(exc.message, 503)
             if session is None:

@@ -1,24 +1,64 @@
-"""Errors to HTTP: one status table, one body shape `{"error": message, "code": code}`."""
+"""Errors to HTTP: one status table, one body shape `{"error": message, "code": code}`, with
+hints in the REST API's words."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from pydantic import ValidationError
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from clypt_mcp.errors import BadRequestError, ClyptError, InvalidInputError, rest_wording
+from clypt_mcp.errors import (
+    BadRequestError,
+    ClyptError,
+    DomainNotVerifiedError,
+    InvalidInputError,
+    rest_wording,
+)
 from clypt_mcp.models import rest_words
+from clypt_mcp.tools.wording import TOOL_WORDS
 
 log = logging.getLogger(__name__)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
-def error_body(exc: ClyptError) -> dict[str, str]:
-    """The REST body of an error, naming fields as REST does (camelCase)."""
-    return {"error": rest_words(rest_wording(exc.message)), "code": exc.code}
+# How the REST API names the actions and fields hints mention (errors.TERMS).
+REST_WORDS: Mapping[str, str] = {
+    "list_links": "GET /api/v1/links",
+    "list_tags": "GET /api/v1/tags",
+    "list_folders": "GET /api/v1/folders",
+    "next_cursor": "nextCursor",
+    "idempotency_key": IDEMPOTENCY_HEADER,
+}
+# A Clypt MCP server in remote mode sends this header (value `mcp`) so that the hints it passes
+# on to its assistant name tools, as an embedded server's do.
+WORDING_HEADER = "Clypt-Wording"
 
 
-def error_response(exc: ClyptError, headers: dict[str, str] | None = None) -> JSONResponse:
+def words_for(request: Request | None) -> Mapping[str, str]:
+    if request is not None and request.headers.get(WORDING_HEADER, "").lower() == "mcp":
+        return TOOL_WORDS
+    return REST_WORDS
+
+
+def error_body(exc: ClyptError, words: Mapping[str, str] = REST_WORDS) -> dict[str, str]:
+    """The body of an error, its hint in `words`; in the REST API's own words the fields are
+    named as REST names them (camelCase)."""
+    text = exc.worded(words)
+    if words is REST_WORDS:
+        text = rest_words(rest_wording(text))
+    body = {"error": text, "code": exc.code}
+    if isinstance(exc, DomainNotVerifiedError):  # the record to publish, as fields too
+        body["txtName"] = str(exc.details.get("txt_name", ""))
+        body["txtValue"] = str(exc.details.get("txt_value", ""))
+    return body
+
+
+def error_response(
+    exc: ClyptError, headers: dict[str, str] | None = None, request: Request | None = None
+) -> JSONResponse:
     """The response for a ClyptError; a 500 hides its message."""
     if exc.status >= 500 and type(exc) is ClyptError:
         return JSONResponse(
@@ -27,7 +67,9 @@ def error_response(exc: ClyptError, headers: dict[str, str] | None = None) -> JS
     retry = exc.details.get("retry_after")
     if isinstance(retry, int) and "Retry-After" not in (headers or {}):
         headers = {**(headers or {}), "Retry-After": str(retry)}
-    return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
+    return JSONResponse(
+        error_body(exc, words_for(request)), status_code=exc.status, headers=headers
+    )
 
 
 _NOT_OBJECT = frozenset({"model_type", "dict_type", "model_attributes_type"})

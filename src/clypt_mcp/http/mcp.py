@@ -32,7 +32,8 @@ from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from clypt_mcp.backends.local import LocalBackend
-from clypt_mcp.errors import AuthenticationError
+from clypt_mcp.errors import AuthenticationError, QuotaExceededError
+from clypt_mcp.http.auth import current_client, scope_client
 from clypt_mcp.http.mcp_gate import McpGate, verified
 from clypt_mcp.http.mcpguard import McpGuard
 from clypt_mcp.http.oauth import ACCESS_PREFIX, resource_metadata_url
@@ -59,7 +60,7 @@ class ClyptTokenVerifier:
         if self.state.oauth is not None and token.startswith(ACCESS_PREFIX):
             return await self.state.oauth.load_access_token(token)
         try:
-            principal = await self.state.service.authenticate(token)
+            principal = await self.state.service.authenticate(token, current_client.get())
         except AuthenticationError:
             return None
         return AccessToken(
@@ -82,7 +83,11 @@ def caller() -> Principal:
 
 
 class ScopeFilter:
-    """Shows each caller only the tools its key's scopes allow, and refuses the others."""
+    """Shows each caller only the tools its key's scopes allow, and refuses the others; counts
+    each tool call against the workspace's daily API call limit, when it has one."""
+
+    def __init__(self, state: AppState | None = None) -> None:
+        self.state = state
 
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
@@ -104,6 +109,14 @@ class ScopeFilter:
                     f"'{needed.value}' scope — ask an admin for a key that has it"
                 )
                 return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+            if self.state is not None:
+                try:
+                    await self.state.service.spend_api_call(caller())
+                except (AuthenticationError, QuotaExceededError) as exc:
+                    text = str(exc)
+                    return CallToolResult(
+                        content=[TextContent(type="text", text=text)], is_error=True
+                    )
             return await call_next(ctx)
         result = await call_next(ctx)
         allowed = {n for n, scope in TOOL_SCOPES.items() if scope in granted}
@@ -190,7 +203,7 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
         token_verifier=verifier,
         auth=auth,
     )
-    mcp.middleware.insert(0, ScopeFilter())
+    mcp.middleware.insert(0, ScopeFilter(state))
     security = _security(state)
     # Bodies over the REST API's 100 KB are refused with 413 as they arrive (the SDK's default
     # would take 4 MiB), so a tool call takes no more over MCP than the same call over REST.
@@ -200,7 +213,7 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
     sse = mcp.sse_app(transport_security=security, max_request_body_size=MAX_BODY)
 
     def gate(app: ASGIApp, path: str) -> ASGIApp:
-        return McpGate(
+        inner = McpGate(
             app,
             verifier.verify_token,
             resource_metadata_url(state, path),
@@ -208,6 +221,15 @@ def mcp_transports(state: AppState) -> tuple[list[tuple[tuple[str, ...], ASGIApp
             lambda token: token.startswith(ACCESS_PREFIX),
             f"{state.settings.base}{path}",
         )
+
+        async def with_client(scope: AsgiScope, receive: Receive, send: Send) -> None:
+            marker = current_client.set(scope_client(scope, state))
+            try:
+                await inner(scope, receive, send)
+            finally:
+                current_client.reset(marker)
+
+        return with_client
 
     # The metadata documents are the main app's (http/oauth.py), not the SDK's. Per-key limits
     # on tool calls (the REST rate limit), sessions and /sse streams sit behind the gate.

@@ -23,6 +23,7 @@ from typing import Any
 from mcp.server.auth.provider import AccessToken
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from clypt_mcp.errors import IpNotAllowedError, UnavailableError
 from clypt_mcp.http.wire import MAX_BODY
 from clypt_mcp.models import Scope as ClyptScope
 from clypt_mcp.models import expand_scopes
@@ -52,7 +53,25 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], challenge: s
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(data)).encode()),
-                (b"www-authenticate", challenge.encode()),
+                *([(b"www-authenticate", challenge.encode())] if challenge else []),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+async def _unavailable(send: Send, exc: UnavailableError) -> None:
+    data = json.dumps({"error": exc.code, "message": exc.message}).encode()
+    retry = str(exc.details.get("retry_after", 5)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                (b"retry-after", retry),
                 (b"cache-control", b"no-store"),
             ],
         }
@@ -116,7 +135,14 @@ class McpGate:
                 _challenge(self.metadata_url),
             )
             return
-        access = await self.verify(token)
+        try:
+            access = await self.verify(token)
+        except UnavailableError as exc:  # the key cannot be looked up: the store is away
+            await _unavailable(send, exc)
+            return
+        except IpNotAllowedError as exc:
+            await _send_json(send, 403, {"error": exc.code, "message": exc.message}, "")
+            return
         if (
             access is not None
             and access.resource is not None

@@ -25,7 +25,8 @@ from typing import Any
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clypt_mcp.errors import AuthenticationError
+from clypt_mcp.errors import AuthenticationError, IpNotAllowedError
+from clypt_mcp.http.auth import current_client
 from clypt_mcp.http.ratelimit import Verdict
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.wire import MAX_BODY
@@ -89,8 +90,8 @@ class McpGuard:
     async def _spend(self, token: str, calls: int) -> Verdict | None:
         """Count `calls` tool calls of the key; the last verdict (None: not a valid key)."""
         try:
-            principal = await self.state.service.authenticate(token)
-        except AuthenticationError:
+            principal = await self.state.service.authenticate(token, current_client.get())
+        except (AuthenticationError, IpNotAllowedError):
             return None
         verdict = None
         for _ in range(calls):

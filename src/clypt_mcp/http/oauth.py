@@ -189,7 +189,7 @@ class ClyptOAuthProvider:
     def __init__(self, state: AppState, clock: Callable[[], float] = time.time) -> None:
         self.state = state
         self.settings = state.settings
-        self.store = state.service.store.oauth
+        self.store = state.store.oauth
         self.clock = clock
         self.issuer = state.settings.base
         self.resource = f"{state.settings.base}/mcp"

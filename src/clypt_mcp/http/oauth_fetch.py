@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
-import httpx2
+import httpx2  # noqa: TID251 (fetches OAuth client metadata documents)
 
 MAX_DOCUMENT = 16 * 1024
 FETCH_SECONDS = 5.0

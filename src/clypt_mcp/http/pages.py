@@ -82,6 +82,11 @@ def not_found(short: str) -> HTMLResponse:
     return render("Link not found", body, 404)
 
 
+def unknown_host() -> HTMLResponse:
+    """A host this server does not serve: a plain 404 that names nothing of anyone's."""
+    return render("Not found", "<p>Nothing is served at this address.</p>", 404)
+
+
 def unavailable(short: str, link: CompiledLink, reason: Reason) -> HTMLResponse:
     title, text = _REASONS[reason]
     text = text.format(starts_at=_when(link.starts_at), expires_at=_when(link.expires_at))
@@ -125,6 +130,15 @@ def cross_site(short: str) -> HTMLResponse:
     return render("Not allowed", body, 403)
 
 
+def limit_unchecked(short: str, retry_after: int = 5) -> HTMLResponse:
+    """A `max_clicks` link while its count cannot be taken: no redirect, so the limit holds."""
+    body = (
+        f"<p><code>{escape(short)}</code> opens a limited number of times, and its count "
+        "cannot be checked right now. Try again in a moment.</p>"
+    )
+    return render("Temporarily unavailable", body, 503, {"retry-after": str(retry_after)})
+
+
 def busy(short: str, retry_after: int) -> HTMLResponse:
     body = (
         f"<p>Too many passwords are being checked right now; <code>{escape(short)}</code> "
@@ -142,6 +156,27 @@ def neutral(short: str) -> HTMLResponse:
         f'<meta property="og:description" content="{escape(short)}">'
     )
     return render("Shared link", body, 200, head=head)
+
+
+def card(short_url: str, title: str, description: str | None, image: str | None) -> HTMLResponse:
+    """A link's own social card, for unfurlers: Open Graph and Twitter Card tags with the
+    canonical short URL; every value is escaped (quotes too), so text stays text."""
+    tags = [("og:type", "website"), ("og:url", short_url), ("og:title", title)]
+    tags += [("twitter:card", "summary_large_image" if image else "summary")]
+    tags += [("twitter:title", title)]
+    if description:
+        tags += [("og:description", description), ("twitter:description", description)]
+    if image:
+        tags += [("og:image", image), ("twitter:image", image)]
+    head = "".join(
+        f'<meta {"name" if name.startswith("twitter:") else "property"}="{name}" '
+        f'content="{escape(value, quote=True)}">'
+        for name, value in tags
+    )
+    head += f'<link rel="canonical" href="{escape(short_url, quote=True)}">'
+    body = f"<p>{escape(description)}</p>" if description else ""
+    body += f'<p><a href="{escape(short_url, quote=True)}">{escape(short_url)}</a></p>'
+    return render(title, body, 200, head=head)
 
 
 def too_many_tries(short: str, retry_after: int) -> HTMLResponse:

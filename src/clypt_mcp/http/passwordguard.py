@@ -119,18 +119,25 @@ class TryGuard:
             return max(1, math.ceil(start + CLIENT_WINDOW - now))
         day = int(now // DAY) * DAY
         strikes = await c.request_count(f"password:strikes:{link}", day)
+        if strikes:
+            # A try that passed the lock check above just before a lock began may read the
+            # strikes after it: it must be refused before it counts on the lock's new budget,
+            # or the link comes out of the lock with fewer than `LINK_TRIES` tries. That lock's
+            # markers are written before its strike is counted, so they are there now; they
+            # are read at the minute of a clock read now (after the strike), which a lock
+            # begun since `now` covers even when it began in a later minute.
+            late = self.clock()
+            late_minute = int(late // 60) * 60
+            if await c.request_count(f"password:lock:{link}:{strikes - 1}", late_minute):
+                return self._lock_wait(link, late, late_minute)
         start = int(now // LINK_WINDOW) * LINK_WINDOW
-        # one over the cap is counted too: the try that takes it there begins the lock
+        # One over the cap is counted too: the try that takes it there begins the lock. A try
+        # that counted on the old budget within its cap goes ahead, even while the try after
+        # it is beginning the lock.
         used = await c.count_request(f"password:link:{link}:{strikes}", start, LINK_TRIES + 1)
         if used is None:  # another try is locking the link at this moment
             return max(1, math.ceil(minute + 60 - now))
         if used <= LINK_TRIES:
-            # A try that read the strikes after a lock began (so counts on a new budget) finds
-            # that lock's own markers: they are written before the strike is counted. A try
-            # that counted on the old budget within its cap goes ahead, even while the try
-            # after it is beginning the lock.
-            if strikes and await c.request_count(f"password:lock:{link}:{strikes - 1}", minute):
-                return self._lock_wait(link, now, minute)
             return 0
         minutes = min(1 << strikes, MAX_LOCK_MINUTES)
         # newest minute first: a counter key's first count in a window deletes its older ones

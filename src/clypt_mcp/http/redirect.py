@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -32,7 +33,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
+from clypt_mcp.core.domains import host_name
 from clypt_mcp.core.redirects import (
+    Card,
+    Deferred,
+    HostCache,
     LinkCache,
     Neutral,
     NotFound,
@@ -41,6 +46,7 @@ from clypt_mcp.core.redirects import (
     Redirect,
     Redirector,
     Unavailable,
+    UnknownHost,
 )
 from clypt_mcp.core.visitors import (
     CountryLookup,
@@ -49,7 +55,7 @@ from clypt_mcp.core.visitors import (
     VisitorInspector,
     client_ip,
 )
-from clypt_mcp.errors import BusyError, UnavailableError
+from clypt_mcp.errors import BusyError, StoreUnavailableError, UnavailableError
 from clypt_mcp.http import pages
 from clypt_mcp.http.passwordguard import (
     Counters,
@@ -110,12 +116,15 @@ class Hit:
     referrer: str | None
     forwarded_for: list[str]
     qr: bool = False  # came through the link's QR code (the short URL with `?qr=1`)
+    host: str = ""  # the `Host` header's name (no port)
+    forwarded_host: str = ""  # X-Forwarded-Host's first name, believed from trusted proxies
 
     @classmethod
     def from_scope(cls, scope: Scope) -> Hit:
         """Straight from the ASGI scope (header names arrive lower-cased), no Request."""
         user_agent = referrer = None
         forwarded: list[str] = []
+        host = forwarded_host = ""
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 user_agent = value.decode("latin-1")
@@ -123,9 +132,14 @@ class Hit:
                 referrer = value.decode("latin-1")
             elif name == b"x-forwarded-for":
                 forwarded.append(value.decode("latin-1"))
+            elif name == b"host":
+                host = host_name(value.decode("latin-1"))
+            elif name == b"x-forwarded-host" and not forwarded_host:
+                forwarded_host = host_name(value.decode("latin-1").split(",")[0])
         client = scope.get("client")
         qr = QR_MARKER in scope.get("query_string", b"").split(b"&")
-        return cls(client[0] if client else None, user_agent, referrer, forwarded, qr)
+        peer = client[0] if client else None
+        return cls(peer, user_agent, referrer, forwarded, qr, host, forwarded_host)
 
 
 class RedirectHandler:
@@ -135,12 +149,14 @@ class RedirectHandler:
 
     def __init__(self, state: AppState, link_ttl: float = LINK_TTL) -> None:
         self.state = state
-        self.clock: Callable[[], datetime] = state.service.clock
-        self.links = LinkCache(state.service.store, ttl=link_ttl)
+        self.clock: Callable[[], datetime] = state.clock
+        self.links = LinkCache(state.store, ttl=link_ttl)
         state.service.link_listeners.append(self.links.forget)  # changes apply at once here
-        self.redirector = Redirector(state.service.store, self.links)
+        self.redirector = Redirector(state.store, self.links)
+        self.hosts = HostCache(state.service.domain_for_host, ttl=link_ttl)
+        state.service.domain_listeners.append(self.hosts.forget)
         counters: Counters = (
-            state.service.store
+            state.store
             if isinstance(state.limiter, StoreRateLimiter)
             else MemoryCounters(self.timestamp)
         )
@@ -157,7 +173,7 @@ class RedirectHandler:
     async def secret(self) -> bytes:
         """The store's visitor-hash secret: the key of try counters and form tokens."""
         if self._secret is None:
-            self._secret = await self.state.service.store.visitor_secret()
+            self._secret = await self.state.store.visitor_secret()
         return self._secret
 
     def _known_secret(self) -> bytes:
@@ -185,7 +201,18 @@ class RedirectHandler:
             day=now.date(),
         )
 
-    async def visit(self, code: str, hit: Hit, head: bool) -> Outcome:
+    def request_host(self, hit: Hit) -> str:
+        """The host the visitor asked for: X-Forwarded-Host from a trusted proxy, else Host."""
+        if hit.forwarded_host and trusted_peer(hit.peer, self.state.settings.trusted_proxies):
+            return hit.forwarded_host
+        return hit.host
+
+    async def domain(self, hit: Hit) -> str | None:
+        """The domain id the request came to (None: the server's own host).
+        Raises: UnknownHost."""
+        return await self.hosts.get(self.request_host(hit))
+
+    async def visit(self, code: str, hit: Hit, head: bool, domain: str | None = None) -> Outcome:
         """GET and HEAD: resolve, and queue the click of a GET that redirects."""
         now = self.clock()
         visitor = await self.visitor(hit, now)
@@ -196,8 +223,10 @@ class RedirectHandler:
             device=(visitor.agent.platform, visitor.agent.device),
             count=not head,
             person=not visitor.agent.bot,
+            domain=domain,
+            unfurler=visitor.agent.traffic == "preview",
         )
-        if isinstance(outcome, Redirect | Neutral) and not head:
+        if isinstance(outcome, Redirect | Neutral | Card) and not head:
             self.record(outcome, visitor, now, hit)
         return outcome
 
@@ -208,8 +237,12 @@ class RedirectHandler:
         if foreign_origin(headers.get("origin"), headers.get("host"), self.state.settings.base):
             return pages.cross_site(self.short(code))
         hit = Hit.from_scope(request.scope)
+        try:
+            domain = await self.domain(hit)
+        except UnknownHost:
+            return pages.unknown_host()
         now = self.clock()
-        link = await self.links.get(code)
+        link = await self.links.get(code, domain)
         asks = link is not None and link.password_hash is not None and not link.unavailable(now)
         form = await read_form(request)
         password = form.get("password") if form is not None else None
@@ -229,6 +262,7 @@ class RedirectHandler:
                 country=visitor.country,
                 device=(visitor.agent.platform, visitor.agent.device),
                 password=password if password is not None else "",
+                domain=domain,
             )  # a form post is a person typing a password, whatever sends it
         except BusyError as exc:
             return pages.busy(self.short(code), int(exc.details.get("retry_after", 2)))
@@ -239,6 +273,8 @@ class RedirectHandler:
         if isinstance(outcome, PasswordRequired):
             cookie = read_cookie(headers.get("cookie"))
             return await self.form(code, cookie, headers.get("host"), wrong=outcome.wrong)
+        if isinstance(outcome, Deferred):
+            return pages.limit_unchecked(self.short(code))
         return self.page(outcome, code)
 
     async def form(
@@ -281,15 +317,25 @@ class RedirectHandler:
     def short(self, code: str) -> str:
         return pages.short_label(self.state.settings.base, code)
 
-    def page(self, outcome: NotFound | Unavailable | Neutral, code: str) -> Response:
+    def page(
+        self, outcome: NotFound | Unavailable | Neutral | Card, code: str, domain_host: str = ""
+    ) -> Response:
+        """The page for `code`; on a custom domain (`domain_host`) the label names it."""
+        if isinstance(outcome, Card):
+            assert outcome.link.preview is not None
+            base = f"https://{domain_host}" if domain_host else self.state.settings.base
+            return pages.card(f"{base}/{outcome.link.code}", *outcome.link.preview)
+        short = self.short(code)
+        if domain_host:
+            short = pages.short_label(f"https://{domain_host}", code)
         if isinstance(outcome, Neutral):
-            return pages.neutral(self.short(code))
+            return pages.neutral(short)
         if isinstance(outcome, NotFound):
-            return pages.not_found(self.short(code))
-        return pages.unavailable(self.short(code), outcome.link, outcome.reason)
+            return pages.not_found(short)
+        return pages.unavailable(short, outcome.link, outcome.reason)
 
     def record(
-        self, outcome: Redirect | Neutral, visitor: Visitor, now: datetime, hit: Hit
+        self, outcome: Redirect | Neutral | Card, visitor: Visitor, now: datetime, hit: Hit
     ) -> None:
         """Queue the visit with its traffic class: a person through the QR code is `qr`, one
         beyond `CLYPT_CLICK_RATE` on this link from this address `suspect` (not a click)."""
@@ -331,8 +377,8 @@ class RedirectEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             response = await self.respond(scope)
-        except UnavailableError as exc:
-            log.warning("redirect for %s: %s", scope.get("path"), exc.message)
+        except UnavailableError as exc:  # a code this process has not seen, store away
+            log.log(_quiet(exc), "redirect for %s: %s", scope.get("path"), exc.message)
             response = pages.server_error(503)
         except Exception:
             log.exception("redirect for %s failed", scope.get("path"))
@@ -353,18 +399,29 @@ class RedirectEndpoint:
         else:
             code = scope["path_params"]["code"]
         hit = Hit.from_scope(scope)
-        outcome = await self.handler.visit(code, hit, scope["method"] == "HEAD")
+        try:
+            domain = await self.handler.domain(hit)
+        except UnknownHost:
+            return pages.unknown_host()
+        outcome = await self.handler.visit(code, hit, scope["method"] == "HEAD", domain)
         if isinstance(outcome, NotFound) and (wait := await self.handler.probing(hit)):
             return pages.too_many_unknown(wait)
         if isinstance(outcome, Redirect):
             # a fresh list: a middleware may edit the headers of the message it passes on
             headers = [*outcome.target.headers, *_REDIRECT_HEADER_BYTES]
             return {"type": "http.response.start", "status": 302, "headers": headers}
+        if isinstance(outcome, Deferred):
+            return pages.limit_unchecked(self.handler.short(code))
         if isinstance(outcome, PasswordRequired):
             found = {n: v.decode("latin-1") for n, v in scope["headers"] if n in _FORM_HEADERS}
             cookie = read_cookie(found.get(b"cookie"))
             return await self.handler.form(code, cookie, found.get(b"host"))
-        return self.handler.page(outcome, code)
+        return self.handler.page(outcome, code, self.handler.request_host(hit) if domain else "")
+
+
+def _quiet(exc: UnavailableError) -> int:
+    """The outage itself is logged once by the health check, not on every redirect."""
+    return logging.DEBUG if isinstance(exc, StoreUnavailableError) else logging.WARNING
 
 
 _FORM_HEADERS = frozenset({b"cookie", b"host"})
@@ -373,6 +430,17 @@ _REDIRECT_HEADER_BYTES = [
     (b"content-length", b"0"),
     (b"x-content-type-options", b"nosniff"),
 ]
+
+
+def trusted_peer(peer: str | None, proxies: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    """Whether the connection comes from one of CLYPT_TRUSTED_PROXIES."""
+    if not peer or not proxies:
+        return False
+    try:
+        address = ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in proxies)
 
 
 async def read_form(request: Request) -> dict[str, str] | None:
@@ -402,7 +470,7 @@ def _guard(
         try:
             return await handler(request)
         except UnavailableError as exc:
-            log.warning("redirect for %s: %s", request.url.path, exc.message)
+            log.log(_quiet(exc), "redirect for %s: %s", request.url.path, exc.message)
             return pages.server_error(503)
         except Exception:
             log.exception("redirect for %s failed", request.url.path)

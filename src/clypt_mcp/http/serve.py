@@ -5,6 +5,11 @@ SIGTERM. On either signal uvicorn stops accepting connections, lets open request
 `GRACEFUL_SECONDS`), then runs the app's lifespan shutdown, which writes every queued click
 before the store closes: a clean stop loses no click.
 
+The app runs on its store through `clypt_mcp.core.outage.GuardedStore`: when the database goes
+away, redirects of recent links go on from memory, clicks go to a spool file on local disk
+(`clypt_mcp.core.spool`, replayed once the store is back), writes fail fast with 503
+`store_unavailable`, and /healthz says `degraded`. A stop during an outage spools the queue.
+
 The store is the one `CLYPT_DATABASE_URL` names: a SQLite file, or a PostgreSQL database that
 any number of `serve` processes on any number of machines share. Before uvicorn starts, the
 store is opened once (migrations applied, the visitor-hash secret made), so a database that
@@ -29,6 +34,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -38,6 +44,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from clypt_mcp.config import Settings
 from clypt_mcp.core import visitors
+from clypt_mcp.core.outage import StoreHealth, guarded, store_name
+from clypt_mcp.core.spool import DEFAULT_MAX_BYTES, ClickSpool, state_dir, store_tag
 from clypt_mcp.errors import ClyptError
 from clypt_mcp.http.app import ClyptApp, create_app
 from clypt_mcp.store import is_postgres_url, open_store
@@ -139,14 +147,38 @@ class ServedApp:
         await store.open()
         try:
             await anyio.to_thread.run_sync(_warm_up)
+            health = StoreHealth(store, store_name(store))
+            safe = guarded(store, health)
             service = ClyptService(
-                store, base_url=self.settings.base, geoip_db=self.settings.geoip_db
+                safe,
+                base_url=self.settings.base,
+                geoip_db=self.settings.geoip_db,
+                dns_resolver=self.settings.dns_resolver,
             )
-            app = create_app(service, self.settings, shared_limits=self.shared_limits)
+            app = create_app(
+                service,
+                self.settings,
+                store=safe,
+                shared_limits=self.shared_limits,
+                health=health,
+                spool=make_spool(self.settings),
+            )
             async with app.main.router.lifespan_context(app.main):
                 yield app
         finally:
             await store.close()
+
+
+def make_spool(settings: Settings) -> ClickSpool:
+    """The click spool for the store `settings` name, bounded by `CLYPT_SPOOL_MAX_MB`."""
+    url = settings.database_url or f"sqlite:///{Path(settings.sqlite_path()).resolve()}"
+    limit = DEFAULT_MAX_BYTES
+    if text := os.environ.get("CLYPT_SPOOL_MAX_MB", "").strip():
+        try:
+            limit = max(1, int(text)) * 1024 * 1024
+        except ValueError:
+            log.warning("CLYPT_SPOOL_MAX_MB=%r is not a whole number: 100 MB it is", text)
+    return ClickSpool(state_dir(), store_tag(url), limit)
 
 
 def _warm_up() -> None:

@@ -11,7 +11,9 @@ from clypt_mcp.models import ClickEvent, LinkSort
 
 if TYPE_CHECKING:
     from clypt_mcp.store.oauth import OAuthStore
+    from clypt_mcp.store.team import TeamStore
     from clypt_mcp.store.web_sessions import WebSessions
+    from clypt_mcp.store.webhooks import Webhooks
 
 
 @dataclass
@@ -40,6 +42,7 @@ class LinkRecord:
     variants: list[dict[str, Any]] | None = None
     geo: dict[str, str] | None = None
     devices: dict[str, str] | None = None
+    preview: dict[str, Any] | None = None
     disabled: bool = False
     clicks: int = 0
     redirects: int = 0
@@ -47,6 +50,8 @@ class LinkRecord:
     deleted_at: datetime | None = None
     tags: list[str] = field(default_factory=list)
     imported_clicks: int = 0
+    domain_id: str | None = None  # None: the server's own host (CLYPT_BASE_URL's)
+    domain_name: str | None = None  # the name of `domain_id`, when it has one
 
 
 # Every column of `links`, in the order the stores select and copy them: how it is stored
@@ -80,6 +85,8 @@ LINK_FIELDS: dict[str, tuple[str, bool]] = {
     "updated_at": ("time", False),
     "deleted_at": ("time", True),
     "imported_clicks": ("int", False),  # click totals an import brought (migration 0014)
+    "domain_id": ("text", True),
+    "preview": ("json", True),  # migration 0012
 }
 
 # Columns a caller may set on a link (everything but ids, counters and timestamps it owns).
@@ -96,6 +103,23 @@ class LinkFilter:
     folder_ids: list[str] | None = None
     status: str | None = None  # None: everything but deleted
     link_id: str | None = None
+    by_domain: bool = False  # only the links of `domain_id` (None: the server's own host)
+    domain_id: str | None = None
+
+
+@dataclass
+class DomainRecord:
+    """A domain of a workspace: `name` in lower case (punycode), `token` the TXT value that
+    proves it, `links` how many links (deleted ones too) are on it."""
+
+    id: str
+    workspace_id: str
+    name: str
+    token: str
+    created_at: datetime
+    is_default: bool = False
+    verified_at: datetime | None = None
+    links: int = 0
 
 
 @dataclass
@@ -159,6 +183,62 @@ class KeyRecord:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    allow_ips: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A workspace's limits set by the operator (store/team.py); None = no limit."""
+
+    links: int | None = None
+    clicks_per_month: int | None = None
+    api_calls_per_day: int | None = None
+
+
+@dataclass
+class WebhookRecord:
+    """A webhook endpoint of a workspace (its secret is never part of it)."""
+
+    id: str
+    workspace_id: str
+    url: str
+    events: list[str]
+    filter: dict[str, Any] | None
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    disabled_reason: str | None = None
+    failing_since: datetime | None = None
+
+
+@dataclass
+class AttemptRecord:
+    """One try at delivering an event to an endpoint."""
+
+    id: int
+    delivery_id: str
+    event_id: str | None
+    event_type: str | None
+    at: datetime
+    status: int | None  # the HTTP status; None when no answer came
+    error: str | None
+    duration_ms: int
+    delivery_status: str | None = None  # pending | delivered | failed
+    delivery_attempts: int | None = None
+
+
+@dataclass
+class OutgoingMessage:
+    """A due delivery: the event to send (its data decoded: `link` is a LinkRecord for link
+    events, `clicks` a list for `link.clicked`)."""
+
+    delivery_id: str
+    event_id: str
+    event_type: str
+    event_at: datetime
+    data: dict[str, Any]
+    attempts: int
+    first_try_at: int | None  # µs of its first attempt
 
 
 @dataclass
@@ -357,6 +437,10 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "workspaces": (("id", "created_at"), ("id",)),
     "folders": (("id", "workspace_id", "parent_id", "name", "created_at"), ("id",)),
     "tags": (("id", "workspace_id", "name", "color", "created_at"), ("id",)),
+    "domains": (
+        ("id", "workspace_id", "name", "token", "is_default", "created_at", "verified_at"),
+        ("id",),
+    ),
     "links": (tuple(LINK_FIELDS), ("id",)),
     "link_tags": (("link_id", "tag_id"), ("link_id", "tag_id")),
     "clicks": (
@@ -398,6 +482,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "expires_at",
             "revoked_at",
             "last_used_at",
+            "allow_ips",
         ),
         ("id",),
     ),
@@ -463,7 +548,64 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("id",),
     ),
     "export_parts": (("job_id", "seq", "data"), ("job_id", "seq")),
+    # Webhooks (migration 0009, store/webhooks.py): endpoints with their secrets, the outbox,
+    # the attempts; a lease copied from another store lapses within 30 s.
+    "webhook_endpoints": (
+        (
+            "id",
+            "workspace_id",
+            "url",
+            "events",
+            "filter",
+            "secret",
+            "enabled",
+            "disabled_reason",
+            "failing_since",
+            "lease_owner",
+            "lease_until",
+            "created_at",
+            "updated_at",
+        ),
+        ("id",),
+    ),
+    "webhook_events": (("id", "workspace_id", "type", "created_at", "data"), ("id",)),
+    "webhook_deliveries": (
+        (
+            "seq",
+            "id",
+            "endpoint_id",
+            "event_id",
+            "status",
+            "attempts",
+            "next_at",
+            "first_try_at",
+            "last_status",
+            "last_error",
+            "created_at",
+            "done_at",
+        ),
+        ("seq",),
+    ),
+    "webhook_attempts": (
+        ("id", "delivery_id", "endpoint_id", "at", "status", "error", "duration_ms"),
+        ("id",),
+    ),
+    "webhook_state": (("name", "value"), ("name",)),
+    # A team server (migration 0012, store/team.py).
+    "workspace_limits": (
+        ("workspace_id", "max_links", "clicks_per_month", "api_calls_per_day", "updated_at"),
+        ("workspace_id",),
+    ),
+    "usage_counts": (
+        ("workspace_id", "metric", "period", "count"),
+        ("workspace_id", "metric", "period"),
+    ),
+    "guest_links": (("link_id", "client", "created_at", "expires_at"), ("link_id",)),
+    # Click ids replayed from a spool (migration 0010, core/spool.py).
+    "spooled_clicks": (("id", "at"), ("id",)),
 }
+# Tables whose key a PostgreSQL identity generates: after a copy, new rows continue after it.
+IDENTITY_COLUMNS = {"clicks": "id", "webhook_deliveries": "seq", "webhook_attempts": "id"}
 
 
 def table_spec(table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -573,6 +715,12 @@ class ClickStore(Protocol):
     """Raw clicks, their rollups, and the analytics read from them."""
 
     async def record_clicks(self, events: list[ClickEvent]) -> None: ...
+    async def record_spooled(
+        self, items: list[tuple[str, ClickEvent]], now: int, keep_seconds: int
+    ) -> int:
+        """Record the spooled `(click id, click)` pairs whose ids were never recorded (each id
+        once, ever); ids older than `keep_seconds` before `now` are forgotten. How many were new."""
+
     async def click_page(
         self,
         workspace_id: str,
@@ -788,19 +936,69 @@ class JobStore(Protocol):
 
 class FeatureStores(Protocol):
     """Aggregates reached as attributes, each a class of its own over the same seam: OAuth's
-    clients, grants and tokens (`store/oauth.py`) and dashboard sessions (`web_sessions.py`),
-    exports' and imports' jobs (`jobs.py`)."""
+    clients, grants and tokens (`store/oauth.py`), dashboard sessions (`web_sessions.py`),
+    webhook endpoints with their outbox (`webhooks.py`) and exports' and imports' jobs
+    (`jobs.py`)."""
 
     @property
     def oauth(self) -> OAuthStore: ...
     @property
     def web_sessions(self) -> WebSessions: ...
     @property
+    def webhooks(self) -> Webhooks: ...
+    @property
     def jobs(self) -> JobStore: ...
+    @property
+    def team(self) -> TeamStore: ...
+
+
+class DomainStore(Protocol):
+    """Domains of workspaces (store/domains.py), and links looked up by domain and code."""
+
+    async def list_domains(self, workspace_id: str) -> list[DomainRecord]:
+        """The workspace's domains by name, each with its number of links."""
+
+    async def get_domain(
+        self, workspace_id: str | None, *, domain_id: str | None = None, name: str | None = None
+    ) -> DomainRecord | None:
+        """One domain by id or by name, or the workspace's default when neither is given; by
+        name across workspaces (`workspace_id=None`), the verified one."""
+
+    async def insert_domain(self, record: DomainRecord) -> None:
+        """Raises: ConflictError when the workspace has that name already, or (inserting it
+        verified) another workspace has it verified."""
+
+    async def verify_domain(self, workspace_id: str, domain_id: str, now: datetime) -> None:
+        """Mark a domain verified. Raises: ConflictError when another workspace verified the
+        same name first."""
+
+    async def set_default_domain(self, workspace_id: str, domain_id: str | None) -> None:
+        """Make `domain_id` the workspace's default (None: the server's own host)."""
+
+    async def delete_domain(self, workspace_id: str, domain_id: str) -> int:
+        """Delete a domain no link uses: 0 when deleted, else the number of links on it (the
+        domain stays)."""
+
+    async def link_on_domain(self, domain_id: str | None, code: str) -> LinkRecord | None:
+        """The link with `code` on a domain (None: the server's own host), in any workspace."""
+
+    async def links_with_code(self, workspace_id: str, code: str) -> list[LinkRecord]:
+        """The workspace's links with `code`, on whichever domains (the server's own first)."""
+
+    async def any_verified_domain(self) -> bool:
+        """Whether any workspace has a verified domain."""
 
 
 class Store(
-    LinkStore, OrganiseStore, ClickStore, KeyStore, GuardStore, AdminStore, FeatureStores, Protocol
+    LinkStore,
+    OrganiseStore,
+    ClickStore,
+    KeyStore,
+    GuardStore,
+    AdminStore,
+    DomainStore,
+    FeatureStores,
+    Protocol,
 ):
     """Async storage for one Clypt installation. Uniqueness lives in the database.
 

@@ -28,6 +28,7 @@ from clypt_mcp.store.base import (
 )
 from clypt_mcp.store.links import link_where
 from clypt_mcp.store.sql import Aggregate, Q
+from clypt_mcp.store.webhooks import emit_clicks, wants_clicks
 
 log = logging.getLogger(__name__)
 RollupKey = tuple[str, str, int, str, int, str, int]
@@ -43,6 +44,31 @@ class Clicks(Aggregate):
     async def record_clicks(self, events: list[ClickEvent]) -> None:
         if events:
             await self._write(lambda q: record_clicks(q, events))
+
+    async def record_spooled(
+        self, items: list[tuple[str, ClickEvent]], now: int, keep_seconds: int
+    ) -> int:
+        """Record the spooled clicks whose ids were never recorded, in one transaction (table
+        `spooled_clicks`, migration 0010); ids older than `keep_seconds` are pruned. How many
+        were new."""
+        if not items:
+            return 0
+
+        def job(q: Q) -> int:
+            q.run("DELETE FROM spooled_clicks WHERE at < ?", (now - keep_seconds,))
+            fresh = [
+                event
+                for click_id, event in items
+                if q.run(
+                    "INSERT INTO spooled_clicks (id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (click_id, now),
+                )
+            ]
+            if fresh:
+                record_clicks(q, fresh)
+            return len(fresh)
+
+        return int(await self._write(job))
 
     async def click_page(
         self,
@@ -241,16 +267,27 @@ def record_clicks(q: Q, events: list[ClickEvent]) -> None:
     events = [e for e in events if e.link_id in live]
     if not events:
         return
-    q.many(
-        """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device, browser,
-               os, referrer, visitor, bot, traffic, city)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [
-            (e.workspace_id, e.link_id, e.ts, e.variant, e.country, e.device,
-             e.browser, e.os, e.referrer, e.visitor, int(e.bot), e.traffic, e.city)
-            for e in events
-        ],
-    )  # fmt: skip
+    insert = """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device,
+                   browser, os, referrer, visitor, bot, traffic, city)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    values = [
+        (e.workspace_id, e.link_id, e.ts, e.variant, e.country, e.device,
+         e.browser, e.os, e.referrer, e.visitor, int(e.bot), e.traffic, e.city)
+        for e in events
+    ]  # fmt: skip
+    # The webhook outbox: with a `link.clicked` listener the batch's events go out with it,
+    # and the clicks' ids are read back for them.
+    if not wants_clicks(q, {e.workspace_id for e in events}):
+        q.many(insert, values)
+    elif q.d.name == "sqlite":
+        # The write transaction holds the database, so the batch's rowids are consecutive and
+        # end at last_insert_rowid(): one executemany, as without a listener.
+        q.many(insert, values)
+        last = int(q.scalar("SELECT last_insert_rowid()"))
+        emit_clicks(q, events, list(range(last - len(values) + 1, last + 1)))
+    else:
+        click_ids = [int(r[0]) for r in q.returning(insert + " RETURNING id", values)]
+        emit_clicks(q, events, click_ids)
     q.many(
         f"""UPDATE links SET clicks = clicks + ?,
                last_clicked_at = {q.d.greatest("COALESCE(last_clicked_at, 0)", "?")}

@@ -20,7 +20,8 @@ class Keys(Aggregate):
         now = to_us(record.created_at)
         args = {"id": record.id, "ws": record.workspace_id, "name": record.name,
                 "prefix": record.prefix, "hash": key_hash, "scopes": ",".join(record.scopes),
-                "now": now, "expires": to_us(record.expires_at)}  # fmt: skip
+                "now": now, "expires": to_us(record.expires_at),
+                "allow": ",".join(record.allow_ips) if record.allow_ips else None}  # fmt: skip
 
         def job(q: Q) -> bool:
             self._lock_keys(q, record.workspace_id)  # one creator per workspace at a time
@@ -32,8 +33,8 @@ class Keys(Aggregate):
             if active >= max_active:
                 return False
             q.run(
-                f"""INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES
-                    (:id, :ws, :name, :prefix, :hash, :scopes, :now, :expires, NULL, NULL)""",
+                f"""INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (:id, :ws, :name, :prefix,
+                    :hash, :scopes, :now, :expires, NULL, NULL, :allow)""",
                 args,
             )
             return True
@@ -113,4 +114,5 @@ def _key_record(row: tuple[Any, ...]) -> KeyRecord:
         expires_at=from_us(r["expires_at"]),
         revoked_at=from_us(r["revoked_at"]),
         last_used_at=from_us(r["last_used_at"]),
+        allow_ips=r["allow_ips"].split(",") if r["allow_ips"] else None,
     )

@@ -21,6 +21,7 @@ from clypt_mcp.store.base import (
 from clypt_mcp.store.organise import ensure_path, set_tags
 from clypt_mcp.store.rows import LINK_SELECT, code_taken, decode_link, encode_values, link_row
 from clypt_mcp.store.sql import Aggregate, Dialect, Q
+from clypt_mcp.store.webhooks import emit_links, has_listeners
 
 _FOLDER = tuple(LINK_FIELDS).index("folder_id")
 
@@ -72,6 +73,7 @@ class Links(Aggregate):
                 )  # fmt: skip
             q.unique(sql, row, code_taken(record.code))
             set_tags(q, record.workspace_id, record.id, tags, row["created_at"])
+            emit(q, "link.created", record.workspace_id, record.id, row["created_at"])
 
         await self._write(job)
 
@@ -167,14 +169,31 @@ class Links(Aggregate):
         return await self._read(job)
 
     async def count_redirect(self, link_id: str, now: datetime) -> bool:
-        counted = await self._write(
-            lambda q: q.run(
+        def job(q: Q) -> bool:
+            row = q.one(
                 """UPDATE links SET redirects = redirects + 1
-                    WHERE id = :id AND (max_clicks IS NULL OR redirects < max_clicks)""",
+                    WHERE id = :id AND (max_clicks IS NULL OR redirects < max_clicks)
+                    RETURNING workspace_id, redirects, max_clicks""",
                 {"id": link_id},
             )
-        )
-        return counted > 0
+            if row is None:
+                return False
+            if row[2] is not None and row[1] >= row[2]:  # this visit spent the last use
+                emit(q, "link.click_limit_reached", row[0], link_id, to_us(now) or 0)
+            return True
+
+        return await self._write(job)
+
+
+def emit(
+    q: Q, event_type: str, workspace_id: str, link_id: str, now_us: int, permanent: bool = False
+) -> None:
+    """The webhook outbox hook of a link write: an event for the link as it now is (before a
+    permanent delete: as it was), in the caller's transaction; nothing without a listener."""
+    if not has_listeners(q, workspace_id, event_type):
+        return
+    rows = q.all(f"SELECT {LINK_SELECT} FROM links l WHERE l.id = :id", {"id": link_id})
+    emit_links(q, event_type, rows, hydrate(q, rows), now_us, permanent)
 
 
 def apply_change(
@@ -202,12 +221,15 @@ def apply_change(
         )
     if item.add_tags:
         set_tags(q, workspace_id, link_id, item.add_tags, now_us)
+    deleted = item.changes.get("deleted_at") is not None
+    emit(q, "link.deleted" if deleted else "link.updated", workspace_id, link_id, now_us)
 
 
 def delete_one(q: Q, workspace_id: str, link_id: str) -> bool:
     """Remove one link for good with its clicks, rollups and visitor marks, inside the
     caller's transaction; False when there was no such link."""
     args = {"ws": workspace_id, "id": link_id, "variants": link_id + "|%"}
+    emit(q, "link.deleted", workspace_id, link_id, int(time.time() * 1_000_000), permanent=True)
     if not q.run("DELETE FROM links WHERE id = :id AND workspace_id = :ws", args):
         return False
     # The workspace's totals forget this link's clicks, and its unique visitors are
@@ -285,7 +307,15 @@ def hydrate(q: Q, rows: list[Any]) -> list[LinkRecord]:
     ):
         tags.setdefault(link_id, []).append(name)
     paths = folder_paths(q, rows[0][1]) if any(r[_FOLDER] for r in rows) else {}
-    return [decode_link(tuple(r), tags, paths) for r in rows]
+    records = [decode_link(tuple(r), tags, paths) for r in rows]
+    domain_ids = sorted({r.domain_id for r in records if r.domain_id})
+    if domain_ids:
+        args = {}
+        among = q.d.in_list("id", "doms", domain_ids, args)
+        names = dict(q.all(f"SELECT id, name FROM domains WHERE {among}", args))
+        for rec in records:
+            rec.domain_name = names.get(rec.domain_id) if rec.domain_id else None
+    return records
 
 
 def folder_paths(q: Q, workspace_id: str) -> dict[str, str]:
@@ -323,6 +353,9 @@ def link_where(
         args["tag"] = flt.tag
     if flt.folder_ids is not None:
         clauses.append(d.in_list("l.folder_id", "folders", flt.folder_ids, args))
+    if flt.by_domain:
+        clauses.append("COALESCE(l.domain_id, '') = :domain")
+        args["domain"] = flt.domain_id or ""
     if flt.status == "all" or include_deleted:
         pass
     elif flt.status is None:

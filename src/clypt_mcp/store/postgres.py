@@ -8,6 +8,7 @@ idempotency keys; `max_clicks` is one conditional UPDATE; key limits and migrati
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,7 +18,7 @@ import anyio
 import anyio.to_thread
 
 from clypt_mcp.errors import ClyptError, ConflictError, UnavailableError
-from clypt_mcp.store.base import TABLES, table_spec
+from clypt_mcp.store.base import IDENTITY_COLUMNS, TABLES, table_spec
 from clypt_mcp.store.sql import POSTGRES, Dialect, Q, migrate
 from clypt_mcp.store.tables import SqlStore
 
@@ -117,9 +118,21 @@ class PostgresDb:
             await anyio.to_thread.run_sync(pool.close)
 
     async def run(self, fn: Callable[[Q], T], write: bool = False) -> T:
-        return await anyio.to_thread.run_sync(self._job, fn, write)
+        """Run the job in a worker thread. A caller that stops waiting (a deadline, a closed
+        request) is not held until the database answers: the thread is left to finish, and a
+        write it has not committed yet is rolled back instead (`cancelled`)."""
+        cancelled = threading.Event()
+        try:
+            return await anyio.to_thread.run_sync(
+                self._job, fn, write, cancelled, abandon_on_cancel=True
+            )
+        except BaseException:
+            cancelled.set()
+            raise
 
-    def _job(self, fn: Callable[[Q], T], write: bool) -> T:
+    def _job(
+        self, fn: Callable[[Q], T], write: bool, cancelled: threading.Event | None = None
+    ) -> T:
         """Run `fn` on a pooled connection (in a transaction when `write`), with bounded
         retries of failures that leave nothing behind."""
         import psycopg
@@ -129,12 +142,18 @@ class PostgresDb:
             raise UnavailableError("the store is not open")
         delay = 0.05
         for attempt in range(self.attempts):
+            if cancelled is not None and cancelled.is_set():
+                raise UnavailableError("the caller stopped waiting for the database")
             try:
                 with self.pool.connection() as conn:
                     if not write:
                         return fn(Q(conn.cursor(), POSTGRES))
                     with conn.transaction():
-                        return fn(Q(conn.cursor(), POSTGRES))
+                        out = fn(Q(conn.cursor(), POSTGRES))
+                        if cancelled is not None and cancelled.is_set():
+                            # nobody will hear of this write: roll it back, not commit it
+                            raise UnavailableError("the caller stopped waiting for the database")
+                        return out
             except PoolTimeout as exc:  # already waited CONNECT_TIMEOUT for a connection
                 raise UnavailableError("the database is unreachable or overloaded") from exc
             except psycopg.OperationalError as exc:
@@ -200,10 +219,11 @@ class PostgresStore(SqlStore):
                 if q.d.is_unique_violation(exc):
                     raise ConflictError(f"{table}: a copied row is already there") from exc
                 raise
-            if table == "clicks":  # new clicks continue after the copied ids
+            column = IDENTITY_COLUMNS.get(table)
+            if column is not None:  # new rows continue after the copied ids
                 q.run(
-                    "SELECT setval(pg_get_serial_sequence('clicks', 'id'), "
-                    "GREATEST((SELECT MAX(id) FROM clicks), 1))"
+                    f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                    f"GREATEST((SELECT MAX({column}) FROM {table}), 1))"
                 )
 
         await self._write(job)

@@ -9,6 +9,7 @@ from typing import Any
 from clypt_mcp.errors import ConflictError
 from clypt_mcp.store.base import TABLES, table_spec, to_us
 from clypt_mcp.store.clicks import Clicks
+from clypt_mcp.store.domains import Domains
 from clypt_mcp.store.guards import Guards
 from clypt_mcp.store.jobs import Jobs
 from clypt_mcp.store.keys import Keys
@@ -16,7 +17,9 @@ from clypt_mcp.store.links import Links
 from clypt_mcp.store.oauth import OAuthStore
 from clypt_mcp.store.organise import Organise
 from clypt_mcp.store.sql import Aggregate, Db, Q
+from clypt_mcp.store.team import TeamStore
 from clypt_mcp.store.web_sessions import WebSessions
+from clypt_mcp.store.webhooks import Webhooks
 
 
 class Tables(Aggregate):
@@ -97,7 +100,7 @@ class Tables(Aggregate):
         return await self._read(job)
 
 
-class SqlStore(Links, Organise, Clicks, Keys, Guards, Tables):
+class SqlStore(Links, Organise, Clicks, Keys, Guards, Domains, Tables):
     """The Store over one `Db`: what both SqliteStore and PostgresStore are. Aggregates with
     methods of their own names (OAuth, dashboard sessions, jobs) are attributes on the same `Db`."""
 
@@ -106,3 +109,5 @@ class SqlStore(Links, Organise, Clicks, Keys, Guards, Tables):
         self.oauth = OAuthStore(db)
         self.web_sessions = WebSessions(db)
         self.jobs = Jobs(db)
+        self.webhooks = Webhooks(db)
+        self.team = TeamStore(db)

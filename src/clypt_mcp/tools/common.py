@@ -9,10 +9,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 
-from clypt_mcp.core.service import describe_validation_error
-from clypt_mcp.errors import ClyptError
+from clypt_mcp.errors import ClyptError, describe_validation_error
 from clypt_mcp.models import Link
 from clypt_mcp.tools.shaping import CEILING, CUT_MARK, drop_empty, object_result, size
+from clypt_mcp.tools.wording import TOOL_WORDS
 
 P = ParamSpec("P")
 
@@ -39,7 +39,7 @@ def tool_errors(
         try:
             return await fn(*args, **kwargs)
         except ClyptError as exc:
-            return error_result(exc.message)
+            return error_result(exc.worded(TOOL_WORDS))
         except ValidationError as exc:
             return error_result(describe_validation_error(exc))
         except ToolError as exc:

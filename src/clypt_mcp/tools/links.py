@@ -97,6 +97,20 @@ Devices = Annotated[
         "keys 'mobile', 'tablet'; when both match, the platform key wins."
     ),
 ]
+DomainArg = Annotated[
+    models.DomainName | None,
+    Field(
+        description="Host name the short link is served on: a verified domain of the workspace "
+        "(manage_domains). Omit for the workspace's default domain."
+    ),
+]
+Preview = Annotated[
+    models.Preview | None,
+    Field(
+        description="The card link unfurlers (Slack, X, LinkedIn, …) show for the short link: "
+        "{title, description?, image? (https URL)}; people still get the redirect."
+    ),
+]
 IdemKey = Annotated[
     models.IdempotencyKey | None,
     Field(
@@ -109,8 +123,8 @@ IdemKey = Annotated[
 LinkField = Literal[
     "id", "code", "short_url", "url", "title", "notes", "tags", "folder", "folder_id",
     "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "starts_at",
-    "expires_at", "max_clicks", "has_password", "variants", "geo", "devices", "disabled",
-    "status", "clicks", "last_clicked_at", "created_at", "updated_at", "deleted_at",
+    "expires_at", "max_clicks", "has_password", "variants", "geo", "devices", "preview", "disabled",
+    "status", "clicks", "last_clicked_at", "created_at", "updated_at", "deleted_at", "domain",
 ]  # fmt: skip
 LINK_FIELDS: tuple[str, ...] = get_args(LinkField)
 # What each link shows in the text of a list, unless `fields` says otherwise.
@@ -153,6 +167,8 @@ _FIELDS = (
     "variants",
     "geo",
     "devices",
+    "domain",
+    "preview",
 )
 
 
@@ -214,6 +230,8 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         variants: Variants = None,
         geo: Geo = None,
         devices: Devices = None,
+        preview: Preview = None,
+        domain: DomainArg = None,
         idempotency_key: IdemKey = None,
     ) -> Annotated[CallToolResult, LinkView]:
         """Shorten a URL. Use this when the user wants a short link, optionally with a custom code,
@@ -248,6 +266,9 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
             models.StatusFilter | None,
             Field(description="Default: every status except deleted."),
         ] = None,
+        domain: Annotated[
+            models.DomainName | None, Field(description="Only links served on this domain.")
+        ] = None,
         sort: Annotated[
             models.LinkSort, Field(description="'-clicks' puts the most clicked first.")
         ] = "-created_at",
@@ -257,7 +278,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         ] = None,
         fields: Annotated[
             list[LinkField] | None,
-            Field(description=FIELDS_DOC.format(item="link"), min_length=1, max_length=28),
+            Field(description=FIELDS_DOC.format(item="link"), min_length=1, max_length=29),
         ] = None,
         format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
     ) -> Annotated[CallToolResult, LinkPageView]:
@@ -274,6 +295,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
             tag=tag,
             folder=folder,
             status=status,
+            domain=domain,
             sort=sort,
             limit=limit,
             cursor=cursor,
@@ -342,6 +364,14 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         variants: Variants = None,
         geo: Geo = None,
         devices: Devices = None,
+        domain: Annotated[
+            models.DomainName | None,
+            Field(
+                description="Move the link to this verified domain of the workspace (its code "
+                "stays, unless taken there: then give a new code too); null: the default domain."
+            ),
+        ] = None,
+        preview: Preview = None,
         disabled: Annotated[
             bool | None, Field(description="true pauses redirects (410); false resumes.")
         ] = None,
@@ -439,9 +469,13 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         ],
         ctx: Context,
         idempotency_key: IdemKey = None,
+        domain: Annotated[
+            models.DomainName | None,
+            Field(description="Domain for every item that names none (default: the workspace's)."),
+        ] = None,
         fields: Annotated[
             list[LinkField] | None,
-            Field(description=FIELDS_DOC.format(item="created link"), min_length=1, max_length=28),
+            Field(description=FIELDS_DOC.format(item="created link"), min_length=1, max_length=29),
         ] = None,
         format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
     ) -> Annotated[CallToolResult, BulkResultView]:
@@ -456,6 +490,8 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         async def progress(done: int, total: int) -> None:
             await ctx.report_progress(done, total, f"created {done}/{total}")
 
+        if domain is not None:
+            links = [item if "domain" in item else {**item, "domain": domain} for item in links]
         out = await backends().bulk_create_links(links, idempotency_key, progress)
         chosen: list[str] | None = list(fields) if fields else None
         summary = f"Created {len(out.created)} of {len(links)} links"

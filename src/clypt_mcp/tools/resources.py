@@ -17,6 +17,7 @@ from clypt_mcp.assets import guide_text
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.errors import ClyptError, NotFoundError
 from clypt_mcp.models import LinkQuery, Scope
+from clypt_mcp.tools.wording import TOOL_WORDS
 
 PERIODS = ["24h", "7d", "30d", "90d", "12mo", "all"]
 MAX_COMPLETIONS = 20
@@ -35,6 +36,17 @@ def register(mcp: MCPServer, backends: BackendProvider, scopes: frozenset[Scope]
         """How to use Clypt's tools and REST API (the llms.txt text)."""
         return guide_text()
 
+    @mcp.resource(
+        "clypt://usage",
+        name="usage",
+        title="Workspace limits and use",
+        mime_type="application/json",
+    )
+    async def usage_resource() -> str:
+        """The limits the server's operator set for this workspace (links, clicks a month, API
+        calls a day; null: none) and what it used of them."""
+        return (await backends().usage()).model_dump_json()
+
     if Scope.LINKS_READ in scopes:
 
         @mcp.resource(
@@ -48,7 +60,7 @@ def register(mcp: MCPServer, backends: BackendProvider, scopes: frozenset[Scope]
             try:
                 link = await backends().get_link(code)
             except NotFoundError as exc:
-                raise ResourceNotFoundError(exc.message) from None
+                raise ResourceNotFoundError(exc.worded(TOOL_WORDS)) from None
             return link.model_dump_json()
 
     @mcp.prompt(title="Set up a campaign")

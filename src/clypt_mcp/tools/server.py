@@ -12,9 +12,19 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 import clypt_mcp
 from clypt_mcp.assets import PNG_SIZE, TOOL_ICONS, icon_data_uri
 from clypt_mcp.backends.base import BackendProvider
-from clypt_mcp.core.service import describe_validation_error
+from clypt_mcp.errors import describe_validation_error
 from clypt_mcp.models import ALL_SCOPES, Scope, expand_scopes
-from clypt_mcp.tools import analytics, jobs, links, organize, qr, resources, ui
+from clypt_mcp.tools import (
+    analytics,
+    domains,
+    jobs,
+    links,
+    organize,
+    qr,
+    resources,
+    ui,
+    webhooks,
+)
 from clypt_mcp.tools.common import SENT_ARGUMENTS
 from clypt_mcp.tools.protocol import (
     PROMPT_SCOPES,
@@ -35,8 +45,9 @@ and breakdowns by country, city, device type, browser, OS, referrer, link, traff
 variant; list_clicks reads the click log (one click at a time, newest first); export_links and
 export_clicks write a file as a job and answer a clypt://exports/{id} resource link (read it with
 resources/read); import_links moves links in from another shortener; list_jobs, get_job and
-cancel_job follow jobs; manage_tags and manage_folders organise;
-get_qr_code makes a QR image. Links are named by code, id or full short URL.
+cancel_job follow jobs; manage_tags and manage_folders organise; manage_domains adds and
+verifies custom domains (links take `domain`); get_qr_code makes a QR image.
+Links are named by code, id or full short URL.
 Errors say what to change: fix the call and try again."""
 
 SCOPE_HINT = (
@@ -64,6 +75,8 @@ TOOL_SCOPES: dict[str, Scope] = {
     "cancel_job": Scope.LINKS_READ,
     "manage_tags": Scope.TAGS_READ,
     "manage_folders": Scope.FOLDERS_READ,
+    "manage_webhooks": Scope.WEBHOOKS_READ,
+    "manage_domains": Scope.DOMAINS_READ,
 }
 
 
@@ -203,8 +216,10 @@ def build_server(
         analytics.register(mcp, backends)
         jobs.register(mcp, backends, granted)
         organize.register(mcp, backends, granted)
+        webhooks.register(mcp, backends)
+        domains.register(mcp, backends, granted)
         for name in hidden:
-            if name not in ("manage_tags", "manage_folders"):
+            if name not in ("manage_tags", "manage_folders", "manage_domains"):
                 mcp.remove_tool(name)
         resources.register(mcp, backends, granted)
         for name, needs in PROMPT_SCOPES.items():

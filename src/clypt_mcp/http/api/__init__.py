@@ -8,9 +8,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from clypt_mcp.http import guest
 from clypt_mcp.http.api import (
     analytics,
     apps,
+    domains,
     endpoint,
     folders,
     jobs,
@@ -18,6 +20,8 @@ from clypt_mcp.http.api import (
     links,
     openapi,
     tags,
+    usage,
+    webhooks,
 )
 from clypt_mcp.http.api.endpoint import Endpoint
 from clypt_mcp.http.auth import PublicHandler
@@ -31,9 +35,12 @@ def endpoints(state: AppState) -> list[Endpoint]:
         *analytics.endpoints(state),
         *jobs.endpoints(state),
         *tags.endpoints(state),
+        *webhooks.endpoints(state),
         *folders.endpoints(state),
+        *domains.endpoints(state),
         *keys.endpoints(state),
         *apps.endpoints(state),
+        *usage.endpoints(state),
     ]
 
 
@@ -44,6 +51,7 @@ def routes(state: AppState) -> list[BaseRoute]:
     return [
         Route("/", index, methods=["GET", "HEAD"]),
         Route("/openapi.json", _serve(document), methods=endpoint.ANY_METHOD),
+        guest.route(state),
         *endpoint.routes(state, operations),
         Route("/{rest:path}", endpoint.not_found, methods=endpoint.ANY_METHOD),
     ]

@@ -48,7 +48,7 @@ def app_model(grant: GrantRecord) -> App:
 
 
 def endpoints(state: AppState) -> list[Endpoint]:
-    store = state.service.store.oauth
+    store = state.store.oauth
 
     async def list_apps(request: Request, principal: Principal) -> AppList:
         no_params(request)

@@ -6,15 +6,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from clypt_mcp.core.idempotency import check_key
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.http.api import idempotency
+from clypt_mcp.errors import BadRequestError, InvalidInputError
 from clypt_mcp.http.api.params import Params
 from clypt_mcp.http.auth import PublicHandler, protected
+from clypt_mcp.http.error_map import IDEMPOTENCY_HEADER
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.wire import read_json, respond
 from clypt_mcp.models import Principal, Scope
@@ -47,6 +49,8 @@ class Endpoint:
     description: str = ""
     keeps_secret: bool = False  # the body holds a secret: never stored for replays
     slashed_id: bool = False  # {id} may hold slashes (a nested folder's path)
+    # The success status of a given answer, when it is not always `status`.
+    status_of: Callable[[Any], int] | None = None
     max_body: int | None = None  # a bigger body than wire.MAX_BODY (an import's file)
     any_scope: tuple[Scope, ...] = ()  # scope None: the operation checks one of these itself
 
@@ -65,6 +69,11 @@ async def json_body(request: Request, limit: int | None = None) -> Any:
             read_json(request) if limit is None else read_json(request, limit)
         )
     return request.state.clypt_body
+
+
+def _sends_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return "transfer-encoding" in request.headers or (length is not None and length != "0")
 
 
 def path_id(request: Request) -> str:
@@ -87,27 +96,69 @@ def routes(state: AppState, endpoints: list[Endpoint]) -> list[BaseRoute]:
     ]
 
 
+def idempotency_key(request: Request) -> str | None:
+    """The request's Idempotency-Key, if any.
+
+    Raises:
+        BadRequestError: when it is empty, too long or not printable ASCII.
+    """
+    raw = request.headers.get(IDEMPOTENCY_HEADER)
+    if raw is None:
+        return None
+    try:
+        return check_key(raw)
+    except InvalidInputError as exc:
+        raise BadRequestError(exc.hint or exc.message) from None
+
+
+def canonical(ep: Endpoint, body: Any) -> Any:
+    """A POST's input as idempotency compares it: the validated model when the body is valid
+    (so that key order, camelCase or snake_case, and an MCP call for the same thing match)."""
+    if ep.body is not None:
+        try:
+            return ep.body.model_validate(body).model_dump(mode="json")
+        except ValidationError:
+            pass
+    return body
+
+
 def _handler(state: AppState, ep: Endpoint) -> Callable[[Request, Principal], Awaitable[Response]]:
-    async def run(request: Request, principal: Principal) -> Response:
-        result = await ep.operation(request, principal)
-        return result if isinstance(result, Response) else respond(result, ep.status)
+    def answer(result: BaseModel, replayed: bool = False) -> Response:
+        status = ep.status_of(result) if ep.status_of is not None else ep.status
+        response = respond(result, status)
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return response
 
     async def handle(request: Request, principal: Principal) -> Response:
         if ep.scope is not None:
             ClyptService.require(principal, ep.scope)
-        if ep.method != "POST":
-            return await run(request, principal)
-        if ep.body is None and request.headers.get("content-length") in (None, "0"):
-            request.state.clypt_body = {}  # an action that takes no body (cancel)
-        body = await json_body(request, ep.max_body)
-        return await idempotency.guard(
-            state,
-            request,
+        if ep.method == "POST" and ep.body is None and not _sends_body(request):
+            request.state.clypt_body = {}  # an action without fields (verify) may send none
+        elif ep.method == "POST" and ep.max_body is not None:
+            await json_body(request, ep.max_body)  # read once, under this endpoint's limit
+        key = idempotency_key(request) if ep.method == "POST" else None
+        if key is None:
+            result = await ep.operation(request, principal)
+            return result if isinstance(result, Response) else answer(result)
+        assert ep.response is not None, "a POST endpoint answers a model"
+        body = await json_body(request)
+
+        async def run() -> BaseModel:
+            result = await ep.operation(request, principal)
+            assert not isinstance(result, Response), "a POST endpoint answers a model"
+            return result
+
+        result, replayed = await state.idempotency.once(
             principal.workspace_id,
-            body,
-            lambda: run(request, principal),
-            keeps_secret=ep.keeps_secret,
+            key,
+            ep.operation_id,
+            canonical(ep, body),
+            run,
+            ep.response,
+            secret="secret" if ep.keeps_secret else None,
         )
+        return answer(result, replayed)
 
     return handle
 

@@ -66,6 +66,9 @@ def endpoints(state: AppState) -> list[Endpoint]:
         data = await rest_body(request, ApiKeyCreate)
         check_grant(principal, data)
         parent = await own_key(principal)
+        if parent is not None and parent.allow_ips and data.allow_ips is None:
+            # a key made by a key limited to some addresses is limited the same way
+            data = data.model_copy(update={"allow_ips": parent.allow_ips})
         if parent is not None and parent.expires_at is not None:
             if data.expires_at is None:  # a key made by a key never outlives it
                 data = data.model_copy(update={"expires_at": parent.expires_at})

@@ -14,7 +14,6 @@ from clypt_mcp.http.api.body import camel_only, rest_body
 from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, json_body, path_id
 from clypt_mcp.http.api.params import Params, no_params
 from clypt_mcp.http.state import AppState
-from clypt_mcp.http.wire import respond
 from clypt_mcp.models import (
     MAX_BULK,
     Analytics,
@@ -88,7 +87,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
         data = await rest_body(request, LinkCreate)
         return await service.create_link(principal, data)
 
-    async def bulk_create_links(request: Request, principal: Principal) -> Response:
+    async def bulk_create_links(request: Request, principal: Principal) -> BulkResult:
         no_params(request)
         data = await rest_body(request, BulkCreate)
         for index, item in enumerate(data.links):
@@ -96,7 +95,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
         result = await service.bulk_create_links(principal, data.links)
         for error in result.errors:  # each item's error in REST's own words
             error.error = rest_words(error.error)
-        return respond(result, 201 if result.created else 200)
+        return result
 
     async def get_link(request: Request, principal: Principal) -> Link:
         no_params(request)
@@ -152,7 +151,8 @@ def endpoints(state: AppState) -> list[Endpoint]:
             params=LIST_PARAMS,
             errors=(422,),
             description="Newest first by default; pass nextCursor back as cursor for the next "
-            "page. q searches code, url, title and notes; status defaults to all but deleted.",
+            "page. q searches code, url, title and notes; status defaults to all but deleted; "
+            "domain keeps the links served on that host name.",
         ),
         Endpoint(
             "POST",
@@ -175,6 +175,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             BulkResult,
             status=201,
             also=(200,),
+            status_of=lambda result: 201 if result.created else 200,
             body=BulkCreate,
             errors=BODY_ERRORS,
             description="Each bad item is reported in errors by its index and never stops the "
@@ -217,7 +218,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             get_link,
             read,
             Link,
-            errors=(404,),
+            errors=(404, 409),
             description="By id (a code works too). Another workspace's link is a 404.",
         ),
         Endpoint(
@@ -240,7 +241,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             write,
             Deleted,
             params=DELETE_PARAMS,
-            errors=(404, 422),
+            errors=(404, 409, 422),
         ),
         Endpoint(
             "GET",
@@ -250,7 +251,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             Scope.ANALYTICS_READ,
             Analytics,
             params=ANALYTICS_PARAMS,
-            errors=(404, 422),
+            errors=(404, 409, 422),
         ),
         Endpoint(
             "GET",
@@ -260,7 +261,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
             read,
             None,
             params=QR_PARAMS,
-            errors=(404, 422),
+            errors=(404, 409, 422),
             media=("image/png", "image/svg+xml"),
         ),
     ]

@@ -15,8 +15,8 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from clypt_mcp import __version__
 from clypt_mcp.http.api.endpoint import Endpoint
-from clypt_mcp.http.api.idempotency import HEADER
 from clypt_mcp.http.api.params import Params
+from clypt_mcp.http.error_map import IDEMPOTENCY_HEADER as HEADER
 
 REF = "#/components/schemas/{model}"
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -29,8 +29,16 @@ ERROR_SCHEMA: dict[str, Any] = {
         "code": {
             "type": "string",
             "description": "bad_request, unauthenticated, insufficient_scope, not_found, "
-            "conflict, code_taken, tag_taken, payload_too_large, invalid_input, rate_limited, "
-            "internal_error, unavailable.",
+            "conflict, code_taken, tag_taken, domain_not_verified, payload_too_large, "
+            "invalid_input, rate_limited, internal_error, unavailable.",
+        },
+        "txtName": {
+            "type": "string",
+            "description": "domain_not_verified only: the name of the TXT record to publish.",
+        },
+        "txtValue": {
+            "type": "string",
+            "description": "domain_not_verified only: the value that record must have.",
         },
     },
     "required": ["error", "code"],
@@ -40,9 +48,12 @@ ERROR_TEXT = {
     400: "Malformed request: bad JSON, an unknown field or query parameter.",
     401: "Missing or unknown API key (unauthenticated), or a revoked (key_revoked) or expired "
     "(key_expired) one.",
-    403: "The key lacks the scope this needs (insufficient_scope).",
+    403: "The key lacks the scope this needs (insufficient_scope), is used from an address "
+    "outside its allow-list (ip_not_allowed), or a workspace limit is reached "
+    "(quota_exceeded).",
     404: "No such object in this workspace (another workspace's id answers the same).",
-    409: "Conflict: code or name taken, key limit reached, or Idempotency-Key reused.",
+    409: "Conflict: code or name taken, key limit reached, Idempotency-Key reused, or a "
+    "domain not verified (domain_not_verified) or verified by another workspace.",
     413: "Request body over 100 KB.",
     422: "A value breaks a rule; the message names the field and the rule.",
     429: "Over the rate limit; retry after Retry-After seconds.",
@@ -52,6 +63,7 @@ ID_TEXT = {
     "tags": "The tag's id, or its name.",
     "folders": "The folder's id, or its path (a nested folder: Marketing/2026, slashes and all).",
     "keys": "The key's id.",
+    "domains": "The domain's id, or its host name.",
 }
 RATE_HEADERS = {
     "X-RateLimit-Limit": "Requests allowed per window for this key.",
@@ -69,6 +81,8 @@ def document(endpoints: list[Endpoint]) -> dict[str, Any]:
     }
     for ep in endpoints:
         paths.setdefault(ep.path, {})[ep.method.lower()] = _operation(ep, schemas)
+    if "Link" in schemas:
+        paths["/guest-links"] = {"post": _guest_operation()}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -291,6 +305,71 @@ def _index_operation() -> dict[str, Any]:
                     }
                 },
             }
+        },
+    }
+
+
+def _guest_operation() -> dict[str, Any]:
+    """POST /guest-links (http/guest.py): no key, only when the operator turned it on."""
+
+    def error(text: str, retry: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "description": text,
+            "content": {"application/json": {"schema": ERROR}},
+        }
+        if retry:
+            out["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+        return out
+
+    return {
+        "operationId": "create_guest_link",
+        "summary": "Make a temporary guest link, without a key",
+        "description": "Only when the server runs with CLYPT_GUEST_LINKS=on (else 404). A "
+        "generated code, no options, expiresAt 7 days on; then deleted for good. Limited per "
+        "client address (CLYPT_GUEST_RATE_LIMIT, default 10/hour) and in total.",
+        "tags": ["links"],
+        "security": [],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"url": {"type": "string", "maxLength": 2048}},
+                        "required": ["url"],
+                        "additionalProperties": False,
+                    }
+                }
+            },
+        },
+        "responses": {
+            "201": {
+                "description": "The link, with a note that it is temporary.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "allOf": [
+                                {"$ref": "#/components/schemas/Link"},
+                                {
+                                    "type": "object",
+                                    "properties": {"note": {"type": "string"}},
+                                    "required": ["note"],
+                                },
+                            ]
+                        }
+                    }
+                },
+            },
+            "400": error(ERROR_TEXT[400]),
+            "404": error("Guest links are off on this server."),
+            "405": error("Only POST."),
+            "413": error(ERROR_TEXT[413]),
+            "422": error(ERROR_TEXT[422]),
+            "429": error(
+                "Too many guest links from this address, or on this server; retry after "
+                "Retry-After seconds.",
+                retry=True,
+            ),
         },
     }
 

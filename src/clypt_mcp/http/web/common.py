@@ -141,8 +141,8 @@ async def open_session(state: AppState, principal: Principal) -> str:
     key_ref = principal.key_id
     if key_ref is None:
         key_ref = LINK_KEY + " ".join(sorted(s.value for s in principal.scopes))
-    await state.service.store.web_sessions.purge(to_us(now) or 0)
-    await state.service.store.web_sessions.create(
+    await state.store.web_sessions.purge(to_us(now) or 0)
+    await state.store.web_sessions.create(
         _digest(token),
         principal.workspace_id,
         key_ref,
@@ -153,7 +153,7 @@ async def open_session(state: AppState, principal: Principal) -> str:
 
 
 async def close_session(state: AppState, token: str) -> None:
-    await state.service.store.web_sessions.delete(_digest(token))
+    await state.store.web_sessions.delete(_digest(token))
 
 
 async def current_session(request: Request, state: AppState) -> Session | None:
@@ -162,7 +162,7 @@ async def current_session(request: Request, state: AppState) -> Session | None:
     if not token or len(token) > 200:
         return None
     now = state.service.clock()
-    row = await state.service.store.web_sessions.find(_digest(token), to_us(now) or 0)
+    row = await state.store.web_sessions.find(_digest(token), to_us(now) or 0)
     if row is None:
         return None
     if row.key_id.startswith(LINK_KEY):
@@ -210,7 +210,7 @@ class SigninLimiter:
             self.state.settings.trusted_proxies,
         )
         if self._secret is None:
-            self._secret = await self.state.service.store.visitor_secret()
+            self._secret = await self.state.store.visitor_secret()
         digest = hashlib.blake2b(
             f"dashboard-signin\0{address}".encode(), key=self._secret[:64], digest_size=16
         )
@@ -223,9 +223,9 @@ class SigninLimiter:
     async def retry_after(self, request: Request) -> int:
         """Seconds this client must wait before trying a key; 0 when it may try now."""
         now, start = self._window()
-        used = await self.state.service.store.request_count(await self._key(request), start)
+        used = await self.state.store.request_count(await self._key(request), start)
         return max(1, math.ceil(start + SIGNIN_WINDOW - now)) if used >= SIGNIN_TRIES else 0
 
     async def wrong(self, request: Request) -> None:
         _, start = self._window()
-        await self.state.service.store.count_request(await self._key(request), start, SIGNIN_TRIES)
+        await self.state.store.count_request(await self._key(request), start, SIGNIN_TRIES)

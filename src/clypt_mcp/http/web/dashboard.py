@@ -21,14 +21,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from clypt_mcp.core import qr
-from clypt_mcp.core.service import ClyptService, describe_validation_error
+from clypt_mcp.core.service import ClyptService
 from clypt_mcp.errors import (
     AuthenticationError,
     BadRequestError,
     ClyptError,
+    IpNotAllowedError,
     NotFoundError,
+    describe_validation_error,
 )
 from clypt_mcp.http.api.keys import check_grant
+from clypt_mcp.http.auth import scope_client
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.web import chart, organize, signin_links
 from clypt_mcp.http.web.common import (
@@ -139,7 +142,7 @@ def routes(state: AppState) -> list[BaseRoute]:
             if await current_session(request, state) is not None:
                 return RedirectResponse("/app", status_code=303, headers=PAGE_HEADERS)
             # a sign-in link this browser opened (/oauth/signin) can sign it in here too
-            opened = await signin_links.waiting(service.store, request.cookies.get(LINK_COOKIE))
+            opened = await signin_links.waiting(state.store, request.cookies.get(LINK_COOKIE))
             return _signin_page(request, state, link_workspace=opened)
         try:
             form = await read_form(request)
@@ -165,7 +168,7 @@ def routes(state: AppState) -> list[BaseRoute]:
             else signin_links.token_in(secret)
         )
         if link:
-            principal = await signin_links.spend(service.store, link)
+            principal = await signin_links.spend(state.store, link)
             if principal is None:
                 await limiter.wrong(request)
                 return _signin_page(
@@ -177,7 +180,9 @@ def routes(state: AppState) -> list[BaseRoute]:
                 )
         else:
             try:
-                principal = await service.authenticate(secret)
+                principal = await service.authenticate(secret, scope_client(request.scope, state))
+            except IpNotAllowedError as exc:
+                return _signin_page(request, state, exc.message, 403)
             except AuthenticationError:
                 await limiter.wrong(request)
                 # never echo the key: not in the page, the URL or the log

@@ -51,7 +51,7 @@ def _loopback(request: Request) -> bool:
 async def health(state: AppState) -> tuple[bool, str]:
     try:
         with anyio.fail_after(HEALTH_TIMEOUT):
-            await state.service.store.schema_version()
+            await state.store.schema_version()
     except Exception:
         return False, "degraded — the store cannot be reached"
     return True, "healthy — the store answers"

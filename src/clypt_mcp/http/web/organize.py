@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from clypt_mcp.core.service import ClyptService, describe_validation_error
-from clypt_mcp.errors import ClyptError
+from clypt_mcp.core.service import ClyptService
+from clypt_mcp.errors import ClyptError, describe_validation_error
 from clypt_mcp.http.web.common import Session, page
 from clypt_mcp.http.web.forms import Form
 from clypt_mcp.models import FolderCreate, FolderUpdate, Scope, TagCreate, TagUpdate

@@ -1,4 +1,5 @@
-"""Moving data in and out: links to and from CSV/JSON, raw clicks to CSV/JSON Lines."""
+"""Moving data in and out, the use cases behind `clypt-mcp links import|export` and
+`clicks export`: links to and from CSV/JSON, raw clicks to CSV/JSON Lines."""
 
 from __future__ import annotations
 
@@ -65,14 +66,13 @@ async def export_clicks(
     service.require(principal, Scope.ANALYTICS_READ)
     link_id = (await service.get_link(principal, link)).id if link else None
     since_ts = int(since.timestamp()) if since else None
-    store = service.store
-    total = await store.count_clicks(principal.workspace_id, link_id, since_ts)
+    total = await service.count_raw_clicks(principal, link_id, since_ts)
     writer = csv.writer(out) if fmt == "csv" else None
     if writer:
         writer.writerow(CLICK_COLUMNS)
     written, after = 0, 0
     while True:
-        rows = await store.click_page(principal.workspace_id, link_id, since_ts, after, PAGE)
+        rows = await service.raw_clicks(principal, link_id, since_ts, after, PAGE)
         if not rows:
             break
         for row in rows:

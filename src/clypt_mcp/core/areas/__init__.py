@@ -1,0 +1,1 @@
+"""The use cases of ClyptService by area; core.service joins them into the one façade."""
