@@ -9,12 +9,12 @@ from __future__ import annotations
 from clypt_mcp.core.areas.analytics import AnalyticsArea
 from clypt_mcp.core.areas.base import link_status, missing_scope_message
 from clypt_mcp.core.areas.keys import KEY_PREFIX, KeysArea
-from clypt_mcp.core.areas.links import LinksArea
 from clypt_mcp.core.areas.organisation import OrganisationArea
 from clypt_mcp.core.areas.team import GUEST_WORKSPACE, TeamArea
 
 __all__ = ["GUEST_WORKSPACE", "KEY_PREFIX", "ClyptService", "link_status", "missing_scope_message"]
 
 
-class ClyptService(LinksArea, OrganisationArea, AnalyticsArea, KeysArea, TeamArea):
+# TeamArea is LinksArea (over DomainsArea) with guest links and quotas: the links come with it.
+class ClyptService(TeamArea, OrganisationArea, AnalyticsArea, KeysArea):
     """The use cases of Clypt over a Store. Every method takes the caller's Principal."""
