@@ -25,8 +25,8 @@ run-http: $(STAMP)
 	$(BIN)/clypt-mcp --transport streamable-http --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
-	@$(BIN)/ruff check -q src tests bench
-	@$(BIN)/ruff format --check -q src tests bench
+	@$(BIN)/ruff check -q src tests bench scripts
+	@$(BIN)/ruff format --check -q src tests bench scripts
 	@$(BIN)/mypy src tests
 
 # Coverage is measured on every run and printed (lowest modules first, see pyproject.toml): the

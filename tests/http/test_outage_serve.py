@@ -60,7 +60,9 @@ class OwnPostgres:
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin = bin_dir
-        self.dir = Path(tempfile.mkdtemp(prefix="clypt-outage-pg-"))
+        # in /tmp itself: the run's own TMPDIR (make test) is private to us, and initdb runs as
+        # the postgres user, who must reach the folder
+        self.dir = Path(tempfile.mkdtemp(prefix="clypt-outage-pg-", dir="/tmp"))
         self.dir.chmod(0o755)
         self.root = os.geteuid() == 0
         if self.root:

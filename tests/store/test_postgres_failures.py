@@ -4,6 +4,7 @@ no SQL text reaches a message."""
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 
 import anyio
 import psycopg
@@ -67,3 +68,32 @@ async def test_a_database_error_reaches_no_one_as_sql(
     assert type(caught.value) is ClyptError and caught.value.code == "internal_error"
     assert "no_such_column" not in str(caught.value) and "SELECT" not in str(caught.value)
     assert "no_such_column" in caplog.text  # the operator's log has the details
+
+
+async def test_a_write_its_caller_stopped_waiting_for_is_rolled_back(pg_url: str) -> None:
+    """A deadline (the outage guard's, the health probe's) returns at once, and the write
+    still running in its thread does not commit afterwards behind the caller's back."""
+    import time
+
+    from clypt_mcp.store.sql import Q
+
+    store = PostgresStore(pg_url)
+    await store.open()
+    try:
+        await store.ensure_workspace("late", datetime.now(UTC))
+
+        def slow_write(q: Q) -> None:
+            q.run("DELETE FROM workspaces WHERE id = :id", {"id": "late"})
+            time.sleep(1.0)  # the database is slow; the caller gives up meanwhile
+
+        started = time.monotonic()
+        with pytest.raises(TimeoutError), anyio.fail_after(0.2):
+            await store.db.run(slow_write, write=True)
+        assert time.monotonic() - started < 0.8  # not held until the database answered
+        await anyio.sleep(1.5)  # the abandoned thread has finished by now
+        rows = await store.db.run(
+            lambda q: q.scalar("SELECT COUNT(*) FROM workspaces WHERE id = :id", {"id": "late"})
+        )
+        assert rows == 1  # the delete was rolled back, never committed
+    finally:
+        await store.close()

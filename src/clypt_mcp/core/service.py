@@ -17,5 +17,6 @@ from clypt_mcp.core.areas.team import GUEST_WORKSPACE, TeamArea
 __all__ = ["GUEST_WORKSPACE", "KEY_PREFIX", "ClyptService", "link_status", "missing_scope_message"]
 
 
-class ClyptService(BulkArea, OrganisationArea, AnalyticsArea, KeysArea, TeamArea):
+# TeamArea and BulkArea are both LinksArea (over DomainsArea): guest links and quotas, and bulk work.
+class ClyptService(BulkArea, TeamArea, OrganisationArea, AnalyticsArea, KeysArea):
     """The use cases of Clypt over a Store. Every method takes the caller's Principal."""

@@ -6,7 +6,7 @@ import hashlib
 from datetime import timedelta
 
 from clypt_mcp.core import quotas
-from clypt_mcp.core.areas.base import ServiceBase
+from clypt_mcp.core.areas.links import LinksArea
 from clypt_mcp.errors import InvalidInputError, RateLimitedError
 from clypt_mcp.models import Link, LinkCreate, Principal, Scope, Usage, WorkspaceLimits
 from clypt_mcp.store.base import Limits, to_us
@@ -15,8 +15,8 @@ GUEST_WORKSPACE = "guests"
 GUEST_LIFETIME = timedelta(days=7)
 
 
-class TeamArea(ServiceBase):
-    """Guest links and quotas."""
+class TeamArea(LinksArea):
+    """Guest links (links made without a key) and quotas."""
 
     # --- guest links (#14 item 6) ----------------------------------------------------
 
@@ -53,11 +53,6 @@ class TeamArea(ServiceBase):
         link = await self.create_link(guest, data)
         await self.store.team.add_guest(link.id, client, to_us(now) or 0, to_us(expires) or 0)
         return link
-
-    async def create_link(
-        self, principal: Principal, data: LinkCreate, idempotency_key: str | None = None
-    ) -> Link:  # pragma: no cover - LinksArea's, first in ClyptService's order
-        raise NotImplementedError
 
     # --- quotas (#14 item 5) ---------------------------------------------------------
 
