@@ -17,6 +17,6 @@ from clypt_mcp.core.areas.team import GUEST_WORKSPACE, TeamArea
 __all__ = ["GUEST_WORKSPACE", "KEY_PREFIX", "ClyptService", "link_status", "missing_scope_message"]
 
 
-# TeamArea and BulkArea are both LinksArea (over DomainsArea): guest links and quotas, and bulk work.
+# TeamArea and BulkArea are each LinksArea (over DomainsArea): quotas and guests; bulk work.
 class ClyptService(BulkArea, TeamArea, OrganisationArea, AnalyticsArea, KeysArea):
     """The use cases of Clypt over a Store. Every method takes the caller's Principal."""
