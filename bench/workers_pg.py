@@ -1,20 +1,23 @@
-"""Redirect throughput: `serve --workers 2` on PostgreSQL beside `serve` (one worker) on SQLite.
+"""Redirect throughput: `serve --workers 2` on PostgreSQL beside one worker (PostgreSQL, SQLite).
 
 Usage: .venv/bin/python bench/workers_pg.py [--database-url URL] [--rounds N] [--duration S]
            [--warmup S] [--connections C] [--client auto|wrk|python]
 
-Two real `clypt-mcp serve` processes run side by side on loopback, each on a fresh store holding
-one link (`/bench`, with UTM parameters):
+Three real `clypt-mcp serve` processes run side by side on loopback, each on a fresh store
+holding one link (`/bench`, with UTM parameters):
 
-  S  sqlite: `clypt-mcp serve` on a fresh SQLite file, one uvicorn worker (the embedded default);
-  P  pg x2:  `clypt-mcp serve --workers 2` on a fresh database made on the PostgreSQL server that
-             `--database-url` (default: CLYPT_TEST_DATABASE_URL) names, and dropped afterwards.
+  S   sqlite: `clypt-mcp serve` on a fresh SQLite file, one uvicorn worker (the embedded default);
+  P1  pg x1:  `clypt-mcp serve` (one worker) on a fresh database made on the PostgreSQL server
+              that `--database-url` (default: CLYPT_TEST_DATABASE_URL) names;
+  P2  pg x2:  `clypt-mcp serve --workers 2` on another fresh database there (both dropped after).
+
+Issue #20 asks P2 >= 1.6 x P1 on a quiet machine; the report gives P2/P1 and P2/S.
 
 Every redirect is the full path: the link looked up (cached for a second), the visitor parsed,
 a click queued and written in batches by each worker's recorder. A load generator in its own
 process drives one server at a time: `wrk` when installed, else a bounded asyncio keep-alive
-client. Rounds alternate the order (S,P / P,S / ...), so machine noise hits both alike; the
-report gives medians. Afterwards both are stopped with SIGTERM and the clicks in each store are
+client. Rounds rotate the order (S,P1,P2 / P1,P2,S / ...), so machine noise hits all alike; the
+report gives medians. Afterwards all are stopped with SIGTERM and the clicks in each store are
 counted against the redirects the load generator saw answered (a clean stop loses none).
 
 Everything shares the machine: on a 2-core box the load generator, the workers and the
@@ -176,54 +179,55 @@ def main() -> int:
 
     import psycopg
 
-    pg_name = f"clypt_bench_{uuid.uuid4().hex[:8]}"
+    names = [f"clypt_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
     with psycopg.connect(args.database_url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {pg_name}")
-    pg_url = with_database(args.database_url, pg_name)
+        for pg_name in names:
+            admin.execute(f"CREATE DATABASE {pg_name}")
+    urls = [with_database(args.database_url, pg_name) for pg_name in names]
     try:
         with tempfile.TemporaryDirectory(prefix="clypt-bench-") as name:
-            return run(args, load, "wrk" if use_wrk else "python", Path(name), pg_url)
+            return run(args, load, "wrk" if use_wrk else "python", Path(name), urls)
     finally:
         with psycopg.connect(args.database_url, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
+            for pg_name in names:
+                admin.execute(f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
 
 
-def run(args: argparse.Namespace, load: Any, client: str, tmp: Path, pg_url: str) -> int:
+def run(args: argparse.Namespace, load: Any, client: str, tmp: Path, pg_urls: list[str]) -> int:
     db = tmp / "clypt.db"
     sqlite_url = f"sqlite:///{db}"
-    for url in (sqlite_url, pg_url):
+    for url in (sqlite_url, *pg_urls):
         anyio.run(make_link, url, db)
-    sqlite = Server("S  serve, 1 worker, SQLite", sqlite_url, 1, free_port())
-    pg = Server("P  serve --workers 2, PostgreSQL", pg_url, 2, free_port())
+    servers = [
+        Server("S  serve, 1 worker, SQLite", sqlite_url, 1, free_port()),
+        Server("P1 serve, 1 worker, PostgreSQL", pg_urls[0], 1, free_port()),
+        Server("P2 serve --workers 2, PostgreSQL", pg_urls[1], 2, free_port()),
+    ]
     exits: dict[str, int] = {}
     try:
-        for server in (sqlite, pg):
-            server.start(tmp / f"{server.label[0]}.log")
-        for server in (sqlite, pg):
+        for server in servers:
+            server.start(tmp / f"{server.label[:2].strip()}.log")
+        for server in servers:
             _, n = load(server.port, args.warmup, args.connections)
             server.requests += n
         load_before = os.getloadavg()[0]
         for r in range(args.rounds):
-            order = (sqlite, pg) if r % 2 == 0 else (pg, sqlite)
+            # rotate the order each round, so machine noise hits every server alike
+            order = servers[r % 3 :] + servers[: r % 3]
             for server in order:
                 rps, n = load(server.port, args.duration, args.connections)
                 server.rps.append(rps)
                 server.requests += n
-            print(
-                f"  round {r + 1}/{args.rounds}: S {sqlite.rps[-1]:.0f}/s, P {pg.rps[-1]:.0f}/s",
-                file=sys.stderr,
-                flush=True,
-            )
+            figures = ", ".join(f"{s.label[:2].strip()} {s.rps[-1]:.0f}/s" for s in servers)
+            print(f"  round {r + 1}/{args.rounds}: {figures}", file=sys.stderr, flush=True)
         load_after = os.getloadavg()[0]
     except RunError as exc:
         print(f"run failed: {exc}", file=sys.stderr)
         return 2
     finally:
-        for server in (sqlite, pg):
+        for server in servers:
             exits[server.label] = server.stop()
-    clicks = {
-        server.label: anyio.run(count_clicks, server.database_url, db) for server in (sqlite, pg)
-    }
+    clicks = {server.label: anyio.run(count_clicks, server.database_url, db) for server in servers}
 
     print(
         f"Redirect throughput with click recording, {args.rounds} rounds x "
@@ -233,25 +237,28 @@ def run(args: argparse.Namespace, load: Any, client: str, tmp: Path, pg_url: str
         f"machine: nproc={os.cpu_count()}, Python {platform.python_version()}, "
         f"{platform.system()}; 1-min load average {load_before:.2f} before, {load_after:.2f} after"
     )
-    print(f"PostgreSQL: {pg_settings(pg_url)}")
+    print(f"PostgreSQL: {pg_settings(pg_urls[0])}")
     print()
     print("| server | median req/s | min req/s | max req/s | per round |")
     print("| --- | ---: | ---: | ---: | --- |")
-    for server in (sqlite, pg):
+    for server in servers:
         rounds = ", ".join(f"{v:.0f}" for v in server.rps)
         print(
             f"| {server.label[3:]} | {statistics.median(server.rps):.0f} | {min(server.rps):.0f} "
             f"| {max(server.rps):.0f} | {rounds} |"
         )
     print()
-    ratio = statistics.median(pg.rps) / statistics.median(sqlite.rps)
-    print(f"ratio P/S: {ratio:.2f} (of medians)")
+    sqlite, one, two = (statistics.median(server.rps) for server in servers)
+    # the per-round ratio of the two PostgreSQL servers, whose runs sit side by side in a round
+    paired = statistics.median(b / a for a, b in zip(servers[1].rps, servers[2].rps, strict=True))
+    print(f"ratio P2/P1: {two / one:.2f} (of medians), {paired:.2f} (median of per-round ratios)")
+    print(f"ratio P2/S: {two / sqlite:.2f}; P1/S: {one / sqlite:.2f} (of medians)")
     ok = True
-    for server in (sqlite, pg):
+    for server in servers:
         got = clicks[server.label]
         print(
-            f"{server.label[0]} stopped with SIGTERM (exit {exits[server.label]}); clicks in its "
-            f"store: {got}, redirects the load generator saw answered: {server.requests}"
+            f"{server.label[:2].strip()} stopped with SIGTERM (exit {exits[server.label]}); clicks "
+            f"in its store: {got}, redirects the load generator saw answered: {server.requests}"
         )
         if got < server.requests:
             print(f"FAIL: {server.requests - got} answered redirects have no click")
