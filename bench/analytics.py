@@ -1,7 +1,7 @@
 """How get_analytics scales with the number of clicks: 10,000 vs 1,000,000 in a fresh store.
 
 Usage: .venv/bin/python bench/analytics.py [--small 10000] [--large 1000000] [--runs 30]
-                                           [--links 100] [--before SRC]
+                                           [--links 100] [--conversions 0] [--before SRC]
 
 Each store gets its clicks spread over the last 30 days across `--links` links in 10 folders
 (each link also tagged with one of 10 tags), then `get_analytics(period=30d)` for the whole
@@ -9,6 +9,12 @@ workspace, for one folder and for one tag (every breakdown, the time series, exa
 visitors: the folder's and tag's are distinct counts over visitor marks) is timed `--runs`
 times after a warm-up. The report gives the median and p90 of each and the ratio large/small.
 The acceptance target: the large median is at most 1.5x the small one and under 50 ms.
+
+`--conversions N` (#15) makes the links track conversions and gives the large store N
+conversions (the small one the same share of its clicks), each for a random click of the
+store, written through `Store.insert_conversion` (the one write path, which also counts
+`conversion_rollups`): 70 % `purchase` with a value in EUR or USD, 30 % `signup`. The queries
+then read conversions, revenue, events and every breakdown's conversions too.
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ from pathlib import Path
 
 import anyio
 
+from clypt_mcp.core.redirects import new_click_id
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.models import AnalyticsQuery, ClickEvent, LinkCreate, Principal
-from clypt_mcp.store.base import Store
+from clypt_mcp.models import AnalyticsQuery, ClickEvent, LinkCreate, Principal, new_id
+from clypt_mcp.store.base import ConversionRecord, Store
 from clypt_mcp.store.sqlite import SqliteStore
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -44,31 +51,38 @@ REFERRERS = [None, "t.co", "news.ycombinator.com", "www.google.com", "www.linked
 
 
 async def load(
-    path: Path, clicks: int, seed: int, n_links: int = 100
+    path: Path, clicks: int, seed: int, n_links: int = 100, conversions: int = 0
 ) -> tuple[ClyptService, SqliteStore]:
     store = SqliteStore(path)
     await store.open()
-    return await fill(store, clicks, seed, n_links), store
+    return await fill(store, clicks, seed, n_links, conversions), store
 
 
-async def fill(store: Store, clicks: int, seed: int, n_links: int = 100) -> ClyptService:
+async def fill(
+    store: Store, clicks: int, seed: int, n_links: int = 100, conversions: int = 0
+) -> ClyptService:
     """Links in 10 folders and 10 tags, and `clicks` clicks over the last 30 days, in `store`
-    (open); the service over it."""
+    (open), with `conversions` of random clicks among them; the service over it."""
     service = ClyptService(store, clock=lambda: NOW)
     links = []
     for i in range(n_links):
         link = await service.create_link(
             P,
             LinkCreate(
-                url=f"https://example.com/{i}", folder=f"F{i % 10}", tags=[f"t{i * 7 % 10}"]
+                url=f"https://example.com/{i}",
+                folder=f"F{i % 10}",
+                tags=[f"t{i * 7 % 10}"],
+                track_conversions=conversions > 0,
             ),
         )
         links.append(link.id)
     rng = random.Random(seed)
     span = 30 * 86400
     times = sorted(rng.randrange(span) for _ in range(clicks))
+    converting = set(rng.sample(range(clicks), min(conversions, clicks)))
+    converted: list[ClickEvent] = []
     batch: list[ClickEvent] = []
-    for offset in times:
+    for i, offset in enumerate(times):
         batch.append(
             ClickEvent(
                 link_id=rng.choice(links),
@@ -81,13 +95,41 @@ async def fill(store: Store, clicks: int, seed: int, n_links: int = 100) -> Clyp
                 referrer=rng.choice(REFERRERS),
                 visitor=f"v{rng.randrange(clicks // 4 + 1)}",
                 bot=rng.random() < 0.03,
+                click_id=new_click_id() if conversions else None,
             )
         )
+        if i in converting:
+            converted.append(batch[-1])
         if len(batch) == 5000:
             await store.record_clicks(batch)
             batch = []
     await store.record_clicks(batch)
+    for click in converted:
+        await store.insert_conversion(conversion_for(click, rng))
     return service
+
+
+def conversion_for(click: ClickEvent, rng: random.Random) -> ConversionRecord:
+    """A conversion of `click`, attributed as the service would (what the click recorded)."""
+    purchase = rng.random() < 0.7
+    assert click.click_id is not None
+    return ConversionRecord(
+        id=new_id("cnv"),
+        workspace_id=click.workspace_id,
+        link_id=click.link_id,
+        click_id=click.click_id,
+        event="purchase" if purchase else "signup",
+        value=rng.randrange(500, 20_000) if purchase else None,
+        currency=rng.choice(["EUR", "USD"]) if purchase else None,
+        external_id=None,
+        occurred_at=click.at + timedelta(minutes=rng.randrange(1, 600)),
+        created_at=NOW,
+        click_ts=click.ts,
+        variant=click.variant,
+        country=click.country,
+        device=click.device,
+        referrer=click.referrer,
+    )
 
 
 async def time_query(service: ClyptService, query: AnalyticsQuery) -> float:
@@ -123,6 +165,12 @@ async def main() -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--links", type=int, default=100)
     parser.add_argument(
+        "--conversions",
+        type=int,
+        default=0,
+        help="conversions in the large store (the small one gets the same share of its clicks)",
+    )
+    parser.add_argument(
         "--before",
         default=None,
         metavar="SRC",
@@ -146,8 +194,10 @@ async def main() -> int:
         stores = {}
         for name, count in (("small", args.small), ("large", args.large)):
             t0 = time.perf_counter()
-            stores[name] = await load(Path(tmp) / f"{name}.db", count, count, args.links)
-            print(f"{name}: {count:,} clicks loaded in {time.perf_counter() - t0:.1f} s")
+            share = args.conversions * count // max(1, args.large)
+            stores[name] = await load(Path(tmp) / f"{name}.db", count, count, args.links, share)
+            print(f"{name}: {count:,} clicks and {share:,} conversions loaded in "
+                  f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
         samples: dict[tuple[str, str], list[float]] = {
             (name, q): [] for name in stores for q in QUERIES
         }

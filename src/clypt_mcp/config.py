@@ -58,6 +58,8 @@ class Settings(BaseModel):
     rate_limit: str = Field(default="1000/minute", pattern=r"^\d+/(second|minute|hour|day)$")
     click_rate: str = Field(default="60/minute", pattern=r"^\d+/(second|minute|hour|day)$")
     api_timeout: float = Field(default=10.0, gt=0, le=300)
+    # The query parameter a link that tracks conversions appends its click id as (#15).
+    click_id_param: str = Field(default="clypt_cid", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     click_retention_days: int | None = Field(default=None, ge=1, le=36500)
     # The DNS server that domain verification asks (`host:port`, an IP address); default: the
     # system's resolvers.

@@ -42,6 +42,7 @@ class Scope(StrEnum):
     WEBHOOKS_WRITE = "webhooks:write"
     DOMAINS_READ = "domains:read"
     DOMAINS_WRITE = "domains:write"
+    CONVERSIONS_WRITE = "conversions:write"
 
     def implies(self) -> "frozenset[Scope]":
         """This scope plus the ones it grants: a `:write` scope implies its `:read`."""
@@ -455,6 +456,108 @@ class PreviewOut(_Wire):
     image: str | None
 
 
+# --- A/B tests that decide (#15) ---------------------------------------------------------
+
+AB_MIN_VISITORS = (10, 100_000)  # bounds of min_visitors_per_variant
+AB_MAX_LOOKS = 20  # max_visitors_per_variant is at most this many times the minimum
+AbGoal = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"),
+]
+
+
+class AbTestSpec(_Input):
+    """An A/B test on a link's variants: what it measures and when it may decide.
+
+    Given on create or update, it starts (or restarts) the test; on update, `{winner: label}`
+    alone ends the running test by hand with that variant."""
+
+    goal: AbGoal | None = Field(
+        default=None,
+        description="What a visit must lead to: 'clicks' (any conversion of the visit's click "
+        "id) or an event name such as 'signup' (a conversion with that event).",
+    )
+    min_visitors_per_variant: int | None = Field(
+        default=None,
+        ge=AB_MIN_VISITORS[0],
+        le=AB_MIN_VISITORS[1],
+        description="Visitors every variant needs before a winner may be declared.",
+    )
+    confidence: float = Field(
+        default=0.95, ge=0.8, le=0.999, description="1 - the false-winner rate, e.g. 0.95."
+    )
+    max_visitors_per_variant: int | None = Field(
+        default=None,
+        description="Visitors per variant after which the test ends as no_difference "
+        "(default 10 × the minimum, at most 20 × it).",
+    )
+    winner: Annotated[str, StringConstraints(min_length=1, max_length=50)] | None = Field(
+        default=None, description="update_link only: end the test now with this variant's label."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> "AbTestSpec":
+        given = self.model_fields_set - {"winner"}
+        if self.winner is not None:
+            if given:
+                raise ValueError(
+                    "winner ends the running test by hand: send it alone, without "
+                    + ", ".join(sorted(given))
+                )
+            return self
+        if self.goal is None:
+            raise ValueError("goal is required: 'clicks' or an event name such as 'signup'")
+        if self.min_visitors_per_variant is None:
+            raise ValueError(
+                "min_visitors_per_variant is required: an integer from "
+                f"{AB_MIN_VISITORS[0]} to {AB_MIN_VISITORS[1]}"
+            )
+        low = self.min_visitors_per_variant
+        if self.max_visitors_per_variant is None:
+            self.max_visitors_per_variant = 10 * low
+        elif not low <= self.max_visitors_per_variant <= AB_MAX_LOOKS * low:
+            raise ValueError(
+                f"max_visitors_per_variant must be from min_visitors_per_variant ({low}) to "
+                f"{AB_MAX_LOOKS} times it ({AB_MAX_LOOKS * low})"
+            )
+        return self
+
+
+AbStatus = Literal["running", "winner", "no_difference"]
+
+
+class AbVariantResult(_Wire):
+    """One variant's figures in an A/B test."""
+
+    label: str
+    visitors: int = Field(
+        description="Its visitors (clicks) since the test started, up to the max."
+    )
+    conversions: int = Field(description="Those visitors whose click id reached the goal.")
+    rate: float = Field(description="conversions / visitors (0-1).")
+    p_value: float | None = Field(
+        description="Two-sided two-proportion z-test against the leading variant (for the "
+        "leader: against the runner-up); null before both have visitors."
+    )
+
+
+class AbTestResult(_Wire):
+    """An A/B test's settings and result (see docs/conversions.md for the method)."""
+
+    goal: str
+    min_visitors_per_variant: int
+    max_visitors_per_variant: int
+    confidence: float
+    started_at: datetime
+    status: AbStatus
+    winner: str | None = Field(default=None, description="The winning variant's label.")
+    decided_at: datetime | None = None
+    decided_by: Literal["test", "hand"] | None = None
+    variants: list[AbVariantResult] = Field(
+        default_factory=list, description="Per variant; for a decided test, as at the decision."
+    )
+
+
 # --- links ------------------------------------------------------------------------------
 
 
@@ -479,6 +582,8 @@ class _LinkFields(_Input):
     devices: Devices | None = None
     domain: DomainName | None = None
     preview: Preview | None = None
+    track_conversions: bool | None = None
+    ab_test: AbTestSpec | None = None
 
     @field_validator("starts_at", "expires_at")
     @classmethod
@@ -593,6 +698,13 @@ class Link(_Wire):
         default=None, description="The card link unfurlers are shown (title, description, image)."
     )
     disabled: bool
+    track_conversions: bool = Field(
+        default=False,
+        description="Redirects append a click id (clypt_cid) for conversions to name.",
+    )
+    ab_test: AbTestResult | None = Field(
+        default=None, description="The A/B test on the variants: status, winner, figures."
+    )
     status: LinkStatus
     clicks: int
     imported_clicks: int | None = Field(
@@ -625,6 +737,77 @@ class LinkQuery(_Input):
     sort: LinkSort = "-created_at"
     limit: PageSize = 20
     cursor: Cursor | None = None
+
+
+# --- conversions (#15) ------------------------------------------------------------------
+
+CONVERSION_WINDOW_DAYS = 90  # a conversion may come at most this long after its click
+ClickId = Annotated[
+    str, StringConstraints(min_length=12, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+]
+EventName = Annotated[
+    str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+MinorUnits = Annotated[int, Field(ge=0, le=10**15)]
+
+
+class ConversionCreate(_Input):
+    """A conversion reported by the customer's server for a click id its landing page got."""
+
+    click_id: ClickId = Field(description="The clypt_cid the tracked redirect appended.")
+    event: EventName = Field(description="What happened, e.g. signup or purchase.")
+    value: MinorUnits | None = Field(
+        default=None, description="Its value in minor units (cents); needs currency."
+    )
+    currency: Currency | None = Field(default=None, description="ISO 4217 code, e.g. EUR.")
+    external_id: ExternalId | None = Field(
+        default=None,
+        description="The customer's order or user id: the same one and event again is the "
+        "same conversion (answered with the first).",
+    )
+    occurred_at: datetime | None = Field(
+        default=None, description="When it happened (default now); at most 90 days after the click."
+    )
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return _aware(value)
+
+    @model_validator(mode="after")
+    def _value_has_currency(self) -> "ConversionCreate":
+        if self.value is not None and self.currency is None:
+            raise ValueError("currency is required with value (an ISO 4217 code such as EUR)")
+        if self.currency is not None and self.value is None:
+            raise ValueError("value is required with currency (in minor units, e.g. cents)")
+        return self
+
+
+class Conversion(_Wire):
+    """A recorded conversion, with what its click recorded."""
+
+    id: str
+    event: str
+    value: int | None
+    currency: str | None
+    external_id: str | None
+    occurred_at: datetime
+    created_at: datetime
+    click_id: str
+    link_id: str
+    code: str
+    variant: str | None
+    country: str | None
+    device: str | None
+    referrer: str | None
+    clicked_at: datetime
+    duplicate: bool = Field(
+        default=False,
+        description="true: this externalId and event had been reported before; this is that "
+        "first conversion, and nothing was counted again (REST answers 200, else 201).",
+    )
 
 
 class Deleted(_Wire):
@@ -837,6 +1020,7 @@ class ClickEvent:
     bot: bool = False
     traffic: str | None = None  # a traffic class; None: `crawler` when `bot`, else `human`
     city: str | None = None  # "City, Region, CC" with a MaxMind City database
+    click_id: str | None = None  # the `clypt_cid` of a link that tracks conversions
     ts: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -940,6 +1124,15 @@ VISITOR_SUPPLIED = (
 class Count(_Wire):
     key: str
     clicks: int
+    conversions: int = 0
+
+
+class EventCount(_Wire):
+    """One conversion event's figures over the period."""
+
+    key: str = Field(description="The event name, e.g. purchase.")
+    conversions: int
+    revenue: dict[str, int] = Field(description="Value per ISO 4217 currency, in minor units.")
 
 
 class VariantCount(_Wire):
@@ -951,11 +1144,17 @@ class VariantCount(_Wire):
     share: float = Field(description="Its fraction of the link's clicks in the period (0-1).")
     unique_visitors: int
     previous_clicks: int = Field(description="Its clicks in the previous period.")
+    conversions: int = 0
+    conversion_rate: float = Field(default=0.0, description="conversions / clicks (0 when none).")
+    ab_test: AbVariantResult | None = Field(
+        default=None, description="Its figures in the link's A/B test, when it has one."
+    )
 
 
 class Bucket(_Wire):
     t: datetime
     clicks: int
+    conversions: int = 0
 
 
 class AnalyticsWindow(_Wire):
@@ -974,6 +1173,9 @@ class PreviousPeriod(_Wire):
     clicks: int
     unique_visitors: int
     timeseries: list[Bucket]
+    conversions: int = 0
+    revenue: dict[str, int] = Field(default_factory=dict)
+    conversion_rate: float = 0.0
 
 
 class Analytics(_Wire):
@@ -992,6 +1194,17 @@ class Analytics(_Wire):
         description="Change against the previous period; null when it had no clicks."
     )
     unique_visitors_change_percent: float | None
+    conversions: int = Field(
+        default=0, description="Conversions of the clicks in the period (by the click's time)."
+    )
+    revenue: dict[str, int] = Field(
+        default_factory=dict, description="Conversion value per ISO 4217 currency, minor units."
+    )
+    conversion_rate: float = Field(default=0.0, description="conversions / clicks_in_period.")
+    events: list[EventCount] = Field(default_factory=list, description="Per conversion event.")
+    ab_test: AbTestResult | None = Field(
+        default=None, description="For one link with an A/B test: its status and figures."
+    )
     previous: PreviousPeriod
     query: AnalyticsWindow
     timeseries: list[Bucket]
@@ -1166,6 +1379,7 @@ def _field_names() -> dict[str, str]:
             LinkCreate, LinkUpdate, LinkQuery, Link, LinkPage, AnalyticsQuery, Analytics,
             ClickQuery, ClickLog, TagCreate, FolderCreate, Folder, ApiKeyCreate, ApiKey,
             Domain, DomainList,
+            ConversionCreate, Conversion, AbTestSpec, AbTestResult, AbVariantResult,
         ]  # fmt: skip
         for model in models:
             for name in model.model_fields:

@@ -78,6 +78,22 @@ async def test_spool_is_owner_only_json_lines_and_replays_each_click_once(
     assert rec is not None and rec.clicks == 30
 
 
+async def test_a_spooled_click_keeps_its_click_id_for_conversions(
+    store: Store, tmp_path: Path
+) -> None:
+    """#15: a tracked link's visit spooled while the database was away keeps the click id its
+    visitor's landing page got, so a conversion can name it once the click is replayed."""
+    link_id = await _link(store, "tracked")
+    spool = ClickSpool(tmp_path / "state" / "clypt", "abc")
+    click = _clicks(link_id, 1)[0]
+    click.click_id = "spooledClick0001"
+    assert await spool.append([click]) == 1
+    report = await spool.replay(store)
+    assert report.clicks == 1
+    found = await store.click_by_id("default", "spooledClick0001")
+    assert found is not None and found.link_id == link_id and found.country == "DE"
+
+
 async def test_a_torn_last_line_is_skipped_and_logged(
     store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

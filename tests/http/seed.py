@@ -7,6 +7,7 @@ from typing import Any
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import (
     ApiKeyCreate,
+    ClickEvent,
     ClickExport,
     LinkCreate,
     LinkQuery,
@@ -19,6 +20,8 @@ from clypt_mcp.store.oauth import GrantRecord
 # A Kutt export with no links (tests/data/imports has real ones): an import job runs after
 # its 202, so one that made links would change the data after the answer these tests compare.
 KUTT = '{"limit": 10, "skip": 0, "total": 0, "data": []}'
+SEED_CLICK = "seedClickId0001"  # the click id of the seed link's one click, in each workspace
+
 # (method, path with {link}/{tag}/{folder}/{domain}/{key}/{app}/{job}, scope, a valid body,
 # success status)
 ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
@@ -62,6 +65,13 @@ ENDPOINTS: list[tuple[str, str, Scope, dict[str, Any] | None, int]] = [
     ("POST", "/domains/{domain}/verify", Scope.DOMAINS_WRITE, None, 200),
     ("PATCH", "/domains/{domain}", Scope.DOMAINS_WRITE, {"default": True}, 200),
     ("DELETE", "/domains/{domain}", Scope.DOMAINS_WRITE, None, 200),
+    (
+        "POST",
+        "/conversions",
+        Scope.CONVERSIONS_WRITE,
+        {"clickId": SEED_CLICK, "event": "signup"},
+        201,
+    ),
     ("GET", "/keys", Scope.KEYS_WRITE, None, 200),
     ("POST", "/keys", Scope.KEYS_WRITE, {"name": "ci", "scopes": ["links:read"]}, 201),
     ("GET", "/keys/{key}", Scope.KEYS_WRITE, None, 200),
@@ -98,6 +108,9 @@ async def seed(service: ClyptService, workspace: str) -> dict[str, str]:
     principal = Principal(workspace_id=workspace)
     link = await service.create_link(
         principal, LinkCreate(url="https://example.com/seed", tags=["seed"], folder="Seed")
+    )
+    await service.store.record_clicks(
+        [ClickEvent(link.id, workspace, service.clock(), device="desktop", click_id=SEED_CLICK)]
     )
     tag = (await service.list_tags(principal)).tags[0]
     folder = (await service.list_folders(principal)).folders[0]

@@ -44,9 +44,10 @@ async def test_workspace_analytics_are_camel_case_with_breakdowns(
     stats = r.json()
     assert (stats["totalClicks"], stats["clicksInPeriod"]) == (4, 4)
     assert stats["query"]["botsIncluded"] is False and stats["query"]["timezone"] == "UTC"
-    assert {"key": "US", "clicks": 2} in stats["countries"]
+    assert {"key": "US", "clicks": 2, "conversions": 0} in stats["countries"]
     assert (
-        stats["links"][0] == {"key": one["code"], "clicks": 3} or stats["links"][0]["clicks"] == 3
+        stats["links"][0] == {"key": one["code"], "clicks": 3, "conversions": 0}
+        or stats["links"][0]["clicks"] == 3
     )
     assert sum(b["clicks"] for b in stats["timeseries"]) == 4
 
@@ -61,7 +62,7 @@ async def test_link_analytics_cover_one_link(
     r = await api.get(f"/links/{two['id']}/analytics", admin_key, params={"period": "7d"})
     assert r.status_code == 200
     assert r.json()["clicksInPeriod"] == 1
-    assert r.json()["countries"] == [{"key": "DE", "clicks": 1}]
+    assert r.json()["countries"] == [{"key": "DE", "clicks": 1, "conversions": 0}]
     r = await api.get(f"/links/{two['id']}/analytics", admin_key, params={"link": one["id"]})
     assert r.status_code == 400 and r.json()["error"].startswith("link: is not a known")
 
@@ -139,7 +140,7 @@ async def test_link_analytics_and_the_link_show_each_variant_s_results(
     assert variants["a"]["clicks"] + variants["#2"]["clicks"] == 200
     assert variants["a"]["url"] == "https://e.com/a"
     assert {"share", "uniqueVisitors", "previousClicks"} <= set(variants["a"])
-    assert stats["traffic"] == [{"key": "human", "clicks": 200}]
+    assert stats["traffic"] == [{"key": "human", "clicks": 200, "conversions": 0}]
     assert stats["cities"] == [] and stats["citiesNote"]
     shown = (await api.get(f"/links/{link['id']}", admin_key)).json()
     assert [v["clicks"] for v in shown["variants"]] == [

@@ -129,6 +129,7 @@ def _link(
         utm_source="news" if i % 6 == 0 else None,
         max_clicks=rng.choice((None, 5, 1000)),
         disabled=int(i % 19 == 0),
+        track_conversions=int(i % 23 == 0),
         clicks=0,
         redirects=rng.randrange(10),
         created_at=created,

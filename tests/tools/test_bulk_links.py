@@ -127,3 +127,40 @@ async def test_1000_links_deleted_and_restored_and_permanent_delete_guarded(
         )
         assert out.is_error and "links:delete" in str(out.content[0])
     assert await _count(service, tag="gone", status="all") == 998
+
+
+async def test_bulk_changes_start_each_links_own_ab_test(
+    make_server: ServerFactory, service: ClyptService
+) -> None:
+    """#15 in bulk: track_conversions and ab_test are changes like the others; each link's test
+    starts from its own variants, and a link that could not run it is an error item that stays
+    as it was while the rest change."""
+    two = [{"url": "https://e.com/a", "label": "A"}, {"url": "https://e.com/b", "label": "B"}]
+    made = await service.bulk_create_links(WHO, [
+        {"url": "https://e.com/x", "code": "abx", "tags": ["ab"], "variants": two},
+        {"url": "https://e.com/y", "code": "aby", "tags": ["ab"], "variants": two},
+        {"url": "https://e.com/z", "code": "abz", "tags": ["ab"]},  # no variants
+    ])  # fmt: skip
+    assert not made.errors
+    async with Client(await make_server()) as client:
+        spec = {"goal": "purchase", "min_visitors_per_variant": 100}
+        run = await _call(client, "bulk_update_links", {
+            "links": ["abx", "aby", "abz"], "dry_run": False,
+            "changes": {"track_conversions": True, "ab_test": spec},
+        })  # fmt: skip
+        assert run["changed"] == 2
+        assert [r["status"] for r in run["results"]] == ["changed", "changed", "error"]
+        assert "two variants" in run["results"][2]["error"]
+        for code in ("abx", "aby"):
+            link = await service.get_link(WHO, code)
+            assert link.track_conversions and link.ab_test is not None
+            assert link.ab_test.status == "running" and link.ab_test.goal == "purchase"
+            assert [v.label for v in link.ab_test.variants] == ["A", "B"]
+        untouched = await service.get_link(WHO, "abz")
+        assert not untouched.track_conversions and untouched.ab_test is None
+        ended = await _call(client, "bulk_update_links", {
+            "links": ["abx", "aby"], "dry_run": False, "changes": {"ab_test": None},
+        })  # fmt: skip
+        assert ended["changed"] == 2
+        assert (await service.get_link(WHO, "abx")).ab_test is None
+        assert (await service.get_link(WHO, "aby")).track_conversions  # the rest stays

@@ -17,7 +17,15 @@ from mcp import Client
 from mcp.types import ResourceLink, TextContent, TextResourceContents
 
 from clypt_mcp.core.service import ClyptService
-from clypt_mcp.models import ALL_SCOPES, ClickEvent, LinkCreate, Principal, Scope
+from clypt_mcp.models import (
+    ALL_SCOPES,
+    AbTestSpec,
+    ClickEvent,
+    LinkCreate,
+    Principal,
+    Scope,
+    Variant,
+)
 from clypt_mcp.tools.jobs import CALL_WAIT
 from tests.conftest import ServerFactory, text
 
@@ -145,6 +153,40 @@ async def test_export_links_selects_as_list_links_does(
         (record,) = [json.loads(x) for x in (await _read(c, geo.structured_content["uri"]))
                      .text.splitlines()]  # fmt: skip
         assert record["geo"] == {"FR": "https://e.com/fr"} and record["code"] == "geo-link"
+
+
+async def test_export_links_carries_conversion_tracking_and_the_ab_test(
+    make_server: ServerFactory, service: ClyptService
+) -> None:
+    """#15's link fields travel in exports as list_links shows them: JSON Lines has
+    track_conversions and the A/B test, CSV the flat track_conversions column."""
+    variants = [
+        Variant(url="https://e.com/a", label="A"),
+        Variant(url="https://e.com/b", label="B"),
+    ]
+    await service.create_link(
+        WHO,
+        LinkCreate(
+            url="https://e.com/ab", code="ab-link", variants=variants, track_conversions=True,
+            ab_test=AbTestSpec(goal="signup", min_visitors_per_variant=50),
+        ),
+    )  # fmt: skip
+    await service.create_link(WHO, LinkCreate(url="https://e.com/plain", code="plain-link"))
+    async with Client(await make_server()) as c:
+        r = await c.call_tool("export_links", {"format": "jsonl"})
+        assert r.structured_content is not None, r.content
+        lines = (await _read(c, r.structured_content["uri"])).text.splitlines()
+        by_code = {x["code"]: x for x in map(json.loads, lines)}
+        tracked, plain = by_code["ab-link"], by_code["plain-link"]
+        assert tracked["track_conversions"] is True and plain["track_conversions"] is False
+        assert tracked["ab_test"]["status"] == "running" and tracked["ab_test"]["goal"] == "signup"
+        assert tracked["ab_test"]["min_visitors_per_variant"] == 50 and "ab_test" not in plain
+        r = await c.call_tool("export_links", {"format": "csv"})
+        assert r.structured_content is not None, r.content
+        text = (await _read(c, r.structured_content["uri"])).text
+        rows = {row["code"]: row for row in csv.DictReader(io.StringIO(text))}
+        assert rows["ab-link"]["track_conversions"] == "True"
+        assert rows["plain-link"]["track_conversions"] == "False"
 
 
 async def test_jobs_are_listed_read_and_kept_in_the_store(

@@ -14,7 +14,7 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 from clypt_mcp.backends.local import LocalBackend
-from clypt_mcp.models import ClickEvent, Link, LinkCreate, Preview, Variant
+from clypt_mcp.models import AbTestSpec, ClickEvent, Link, LinkCreate, Preview, Variant
 from clypt_mcp.store.base import Store
 from clypt_mcp.tools.links import LINK_FIELDS, SUMMARY_FIELDS
 from clypt_mcp.tools.shaping import CEILING, CUT_MARK
@@ -64,6 +64,8 @@ def full_link(i: int) -> LinkCreate:
             description="The spring collection's linen shirt, in five colours.",
             image=f"https://cdn.example.com/cards/spring-{i}.png",
         ),
+        track_conversions=True,
+        ab_test=AbTestSpec(goal="purchase", min_visitors_per_variant=100),
     )
 
 

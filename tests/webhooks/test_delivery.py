@@ -13,8 +13,10 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.errors import InvalidInputError, NotFoundError
 from clypt_mcp.http.webhooks import DeliveryWorker
+from clypt_mcp.http.wire import camelize
 from clypt_mcp.models import (
     ClickEvent,
+    ConversionCreate,
     LinkCreate,
     LinkUpdate,
     Principal,
@@ -351,3 +353,60 @@ async def test_attempts_are_kept_30_days(
     assert await store.webhooks.purge(now_us - 29 * day, 1000) == 0
     assert await store.webhooks.purge(now_us + 1, 1000) == 3  # attempt, delivery, event
     assert (await hooks_service.webhooks.deliveries(principal, hook.id)).deliveries == []
+
+
+async def test_a_new_conversion_sends_conversion_created_once(
+    hooks_service: ClyptService, store: Store, principal: Principal, wclock: FakeClock
+) -> None:
+    """#15 with #16: a recorded conversion reaches the endpoints that want it (filtered by its
+    link like link events), as POST /conversions answers it; a repeated externalId sends
+    nothing more, and an endpoint without the event gets none."""
+    async with Receiver() as receiver:
+        wants = await hooks_service.webhooks.create(
+            principal,
+            WebhookCreate.model_validate(
+                {"url": receiver.url, "events": ["conversion.created"], "filter": {"tag": "promo"}}
+            ),
+        )
+        other = await hooks_service.webhooks.create(
+            principal,
+            WebhookCreate.model_validate({"url": receiver.url, "events": ["link.updated"]}),
+        )
+        tagged = await hooks_service.create_link(
+            principal,
+            LinkCreate(url="https://example.com/t", tags=["Promo"], track_conversions=True),
+        )
+        plain = await hooks_service.create_link(
+            principal, LinkCreate(url="https://example.com/p", track_conversions=True)
+        )
+        at = wclock() - timedelta(minutes=5)
+        await store.record_clicks([
+            ClickEvent(tagged.id, "default", at, country="DE", device="desktop",
+                       click_id="webhookClick0001"),
+            ClickEvent(plain.id, "default", at, click_id="webhookClick0002"),
+        ])  # fmt: skip
+        body = {"click_id": "webhookClick0001", "event": "purchase", "value": 1999,
+                "currency": "EUR", "external_id": "order-77"}  # fmt: skip
+        first, new = await hooks_service.record_conversion(
+            principal, ConversionCreate.model_validate(body)
+        )
+        again, repeated = await hooks_service.record_conversion(
+            principal, ConversionCreate.model_validate(body | {"value": 5})
+        )
+        assert new and not repeated and again.id == first.id
+        await hooks_service.record_conversion(
+            principal, ConversionCreate(click_id="webhookClick0002", event="signup")
+        )
+        worker = DeliveryWorker(hooks_service, allow_loopback=True, clock=wclock)
+        await drain(worker)
+        assert len(receiver.got) == 1  # one event, to `wants` only (`other` wants none)
+        events = events_of(receiver, wants.secret)
+    assert [e["type"] for e in events] == ["conversion.created"]
+    data = events[0]["data"]
+    assert data["id"] == first.id and data["event"] == "purchase"
+    assert data["value"] == 1999 and data["currency"] == "EUR" and data["externalId"] == "order-77"
+    assert data["clickId"] == "webhookClick0001" and data["country"] == "DE"
+    assert data["linkId"] == tagged.id and data["code"] == tagged.code
+    assert data == camelize(first.model_dump(mode="json", exclude={"duplicate"}))
+    assert "duplicate" not in data and "ip" not in data and "visitor" not in data
+    assert other.id != wants.id

@@ -13,11 +13,12 @@ from clypt_mcp.models import (
     AnalyticsWindow,
     Bucket,
     Count,
+    EventCount,
     Interval,
     PreviousPeriod,
     VariantCount,
 )
-from clypt_mcp.store.base import SLOT, ClickStats
+from clypt_mcp.store.base import SLOT, ClickStats, ConversionStats
 
 PERIODS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
@@ -183,14 +184,39 @@ def change(now: int, before: int) -> float | None:
 
 
 def series(
-    stats: ClickStats, start: datetime, end: datetime, interval: Interval, tz: ZoneInfo
+    stats: ClickStats,
+    start: datetime,
+    end: datetime,
+    interval: Interval,
+    tz: ZoneInfo,
+    conv: ConversionStats | None = None,
 ) -> list[Bucket]:
     counts = dict.fromkeys(buckets(start, end, interval, tz), 0)
+    converted = dict.fromkeys(counts, 0)
     for slot, n in stats.buckets:
         key = floor_local(datetime.fromtimestamp(slot, UTC), interval, tz)
         if key in counts:
             counts[key] += n
-    return [Bucket(t=t, clicks=n) for t, n in counts.items()]
+    for slot, n in conv.buckets if conv else []:
+        key = floor_local(datetime.fromtimestamp(slot, UTC), interval, tz)
+        if key in converted:
+            converted[key] += n
+    return [Bucket(t=t, clicks=n, conversions=converted[t]) for t, n in counts.items()]
+
+
+def rate(conversions: int, clicks: int) -> float:
+    """conversions / clicks, rounded to 4 places; 0 without clicks."""
+    return round(conversions / clicks, 4) if clicks else 0.0
+
+
+def events(conv: ConversionStats) -> list[EventCount]:
+    out: dict[str, EventCount] = {}
+    for event, currency, n, value in conv.by_event:
+        entry = out.setdefault(event, EventCount(key=event, conversions=0, revenue={}))
+        entry.conversions += n
+        if currency:
+            entry.revenue[currency] = entry.revenue.get(currency, 0) + value
+    return sorted(out.values(), key=lambda e: (-e.conversions, e.key))
 
 
 def build(
@@ -203,23 +229,33 @@ def build(
     *,
     cities: bool = True,
     variants: list[tuple[str, str]] | None = None,
+    conversions: tuple[ConversionStats, ConversionStats] | None = None,
 ) -> Analytics:
     """The Analytics answer from counts: local buckets, top N plus `other`, the comparison.
 
     `cities`: whether the GeoIP data has cities at all; `variants`: the link's (label, url)."""
     start, end = window
+    conv, prev_conv = conversions or (ConversionStats(), ConversionStats())
     fields: dict[str, list[Count]] = {}
     for name, dim in _BREAKDOWNS.items():
-        top = [Count(key=k, clicks=n) for k, n in stats.breakdowns.get(dim, [])]
+        converted = conv.breakdowns.get(dim, {})
+        top = [
+            Count(key=k, clicks=n, conversions=converted.get(k, 0))
+            for k, n in stats.breakdowns.get(dim, [])
+        ]
         rest = stats.clicks_in_period - sum(c.clicks for c in top)
+        # every conversion has a link: the store may give only the top links' counts
+        seen = conv.total if dim == "link" else sum(converted.values())
+        unshown = seen - sum(c.conversions for c in top)
         if rest > 0:
             # clicks with no city were never rolled up by city: they are the unknown ones
             label = "unknown" if dim == "city" else "other"
             folded = next((c for c in top if c.key == label), None)  # housekeeping's `other`
             if folded is not None:
                 folded.clicks += rest
+                folded.conversions += max(0, unshown)
             else:
-                top.append(Count(key=label, clicks=rest))
+                top.append(Count(key=label, clicks=rest, conversions=max(0, unshown)))
         fields[name] = top
     note = None
     if not cities and not stats.breakdowns.get("city"):
@@ -228,7 +264,11 @@ def build(
     return Analytics(
         cities_note=note,
         traffic=[Count(key=k, clicks=n) for k, n in stats.traffic],
-        variants=variant_results(stats, prev, variants or []),
+        variants=variant_results(stats, prev, variants or [], conv),
+        conversions=conv.total,
+        revenue=conv.revenue(),
+        conversion_rate=rate(conv.total, stats.clicks_in_period),
+        events=events(conv),
         total_clicks=stats.total_clicks,
         clicks_in_period=stats.clicks_in_period,
         unique_visitors=stats.unique_visitors,
@@ -239,7 +279,10 @@ def build(
             end=prev_end.astimezone(tz),
             clicks=prev.clicks_in_period,
             unique_visitors=prev.unique_visitors,
-            timeseries=series(prev, prev_start, prev_end, interval, tz),
+            timeseries=series(prev, prev_start, prev_end, interval, tz, prev_conv),
+            conversions=prev_conv.total,
+            revenue=prev_conv.revenue(),
+            conversion_rate=rate(prev_conv.total, prev.clicks_in_period),
         ),
         query=AnalyticsWindow(
             start=start.astimezone(tz),
@@ -248,13 +291,16 @@ def build(
             interval=interval,
             bots_included=query.include_bots,
         ),
-        timeseries=series(stats, start, end, interval, tz),
+        timeseries=series(stats, start, end, interval, tz, conv),
         **fields,
     )
 
 
 def variant_results(
-    stats: ClickStats, prev: ClickStats, variants: list[tuple[str, str]]
+    stats: ClickStats,
+    prev: ClickStats,
+    variants: list[tuple[str, str]],
+    conv: ConversionStats | None = None,
 ) -> list[VariantCount]:
     """Each variant of the link (in its order), then labels no longer on it that had clicks."""
     clicks = {label: (n, u) for label, n, u in stats.variants}
@@ -263,6 +309,7 @@ def variant_results(
     labels = [label for label, _ in variants]
     labels += sorted(set(clicks) - set(labels))
     urls = dict(variants)
+    by_variant = conv.breakdowns.get("variant", {}) if conv else {}
     out = []
     for label in labels:
         n, u = clicks.get(label, (0, 0))
@@ -274,6 +321,8 @@ def variant_results(
                 share=round(n / total, 4) if total else 0.0,
                 unique_visitors=u,
                 previous_clicks=before.get(label, 0),
+                conversions=by_variant.get(label, 0),
+                conversion_rate=rate(by_variant.get(label, 0), n),
             )
         )
     return out

@@ -64,11 +64,11 @@ CLICK_FIELDS = ["id", "time", *LOG_COLUMNS[2:]]
 LINK_FIELDS = [
     "id", "code", "short_url", "url", "title", "notes", "tags", "folder", "utm_source",
     "utm_medium", "utm_campaign", "utm_term", "utm_content", "starts_at", "expires_at",
-    "max_clicks", "has_password", "disabled", "status", "clicks", "imported_clicks",
-    "last_clicked_at", "created_at", "updated_at", "deleted_at",
+    "max_clicks", "has_password", "disabled", "track_conversions", "status", "clicks",
+    "imported_clicks", "last_clicked_at", "created_at", "updated_at", "deleted_at",
 ]  # fmt: skip
-# JSON Lines carries every field of a link as list_links shows it (variants, geo and devices
-# too, which a CSV cell would flatten); CSV the flat ones above.
+# JSON Lines carries every field of a link as list_links shows it (variants, geo, devices and
+# the A/B test too, which a CSV cell would flatten); CSV the flat ones above.
 LINK_JSON_FIELDS = list(Link.model_fields)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -5,8 +5,8 @@ Order of checks: unknown code (404), deleted, disabled, not started yet, expired
 the `geo` rule for the visitor's country, the `devices` rule for the visitor's platform (`ios`,
 `android`, `desktop`) and then for their device type (`mobile`, `tablet`: the platform key, more
 specific, wins), an
-A/B variant drawn by weight (its label, or `#n` for the n-th variant, is recorded), the link's
-`url`.
+A/B variant drawn by weight (its label, or `#n` for the n-th variant, is recorded; once the
+link's A/B test has a winner, always that one), the link's `url`.
 
 UTM merge rule: the link's `utm_*` values are set in the destination's query. Every other
 parameter is kept exactly as written, in order; a `utm_*` key the destination already carries
@@ -34,6 +34,7 @@ from __future__ import annotations
 import bisect
 import random
 import re
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -92,6 +93,7 @@ class CompiledLink:
     cumulative_weights: tuple[int, ...]
     # the link's own social card as (title, description, image), for unfurlers (#14 item 4)
     preview: tuple[str, str | None, str | None] | None = None
+    track_conversions: bool = False
 
     @classmethod
     def from_record(cls, rec: LinkRecord) -> CompiledLink:
@@ -107,6 +109,10 @@ class CompiledLink:
             total += max(1, int(v.get("weight") or 1))
             weights.append(total)
             variants.append(target(str(v["url"]), v.get("label") or f"#{i + 1}"))
+        winner = (rec.ab_test or {}).get("winner")
+        won = [t for t in variants if t.variant == winner] if winner else []
+        if won:  # an A/B test picked this variant: every visit gets it from now on
+            variants, weights = won[:1], [1]
         return cls(
             id=rec.id,
             workspace_id=rec.workspace_id,
@@ -132,6 +138,7 @@ class CompiledLink:
                 if rec.preview
                 else None
             ),
+            track_conversions=rec.track_conversions,
         )
 
     def unavailable(self, now: datetime) -> Reason | None:
@@ -342,6 +349,21 @@ class LinkCache:
 class Redirect:
     link: CompiledLink
     target: Target
+    click_id: str | None = None  # a link that tracks conversions: this visit's click id
+
+
+def new_click_id() -> str:
+    """An unguessable click id: 16 URL-safe characters (96 random bits)."""
+    return secrets.token_urlsafe(12)
+
+
+def with_param(location: str, name: str, value: str) -> str:
+    """`location` with `name=value` appended to its query (before any fragment)."""
+    rest, hash_mark, fragment = location.partition("#")
+    joiner = "&" if "?" in rest else "?"
+    if rest.endswith(("?", "&")):
+        joiner = ""
+    return f"{rest}{joiner}{name}={value}{hash_mark}{fragment}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,10 +413,17 @@ Outcome = Redirect | NotFound | Unavailable | PasswordRequired | Neutral | Card 
 class Redirector:
     """Resolves a code for one visit; the only store write is the `max_clicks` count."""
 
-    def __init__(self, store: Store, links: LinkCache, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        links: LinkCache,
+        rng: random.Random | None = None,
+        click_param: str = "clypt_cid",
+    ) -> None:
         self.store = store
         self.links = links
         self.rng = rng or random.Random()
+        self.click_param = click_param
 
     async def resolve(
         self,
@@ -436,6 +465,10 @@ class Redirector:
             self.links.expire(code, domain)  # its `redirects` moved: read it again next time
             if not counted:
                 return Unavailable(link, "click_limit")
+        if link.track_conversions:  # a fresh click id for this visit, kept with its click
+            click_id = new_click_id()
+            location = with_param(target.location, self.click_param, click_id)
+            return Redirect(link, Target(location, target.variant), click_id)
         return Redirect(link, target)
 
 

@@ -54,6 +54,7 @@ _FIELDS = (
     "visitor",
     "traffic",
     "city",
+    "click_id",  # a tracked link's clypt_cid (#15): a conversion names it after the replay
 )
 
 

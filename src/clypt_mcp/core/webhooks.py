@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from clypt_mcp.core.conversions import to_conversion
 from clypt_mcp.errors import InsufficientScopeError, InvalidInputError, NotFoundError
 from clypt_mcp.models import (
     WEBHOOK_EVENTS,
@@ -324,7 +325,10 @@ class DeliveryRules:
     def event(self, msg: OutgoingMessage) -> dict[str, Any]:
         """The event `{id, type, timestamp, data}` with snake_case keys (REST camelizes)."""
         data = msg.data
-        if "link" in data:
+        if "conversion" in data:  # #15: the conversion as POST /conversions answers it
+            rec = data["conversion"]
+            data = to_conversion(rec, rec.code).model_dump(mode="json", exclude={"duplicate"})
+        elif "link" in data:
             rendered = self.render_link(data["link"]).model_dump(mode="json")
             if "permanent" in data:
                 rendered["permanent"] = data["permanent"]

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clypt_mcp.assets import full_guide_text, guide_text
 from clypt_mcp.config import Settings
+from clypt_mcp.core.abtests import AbTestWatcher
 from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.housekeeping import Housekeeping
 from clypt_mcp.core.idempotency import Idempotency
@@ -182,12 +183,14 @@ def create_app(
             from clypt_mcp.http.webhooks import DeliveryWorker
 
             deliveries = DeliveryWorker(service, settings.dev_allow_loopback)
+            ab_tests = AbTestWatcher(service.check_ab_tests)  # #15: tests end without reads
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.recorder.run)
                 tg.start_soon(housekeeping.run)
                 tg.start_soon(deliveries.run)
                 if health is not None:
                     tg.start_soon(health.run)
+                tg.start_soon(ab_tests.run)
                 if state.oauth is not None:
                     tg.start_soon(state.oauth.run_housekeeping)
                 try:
@@ -198,6 +201,7 @@ def create_app(
                     deliveries.close()
                     if health is not None:
                         health.close()
+                    ab_tests.close()
                     if state.oauth is not None:
                         state.oauth.stop_housekeeping()
 

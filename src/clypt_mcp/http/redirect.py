@@ -152,7 +152,9 @@ class RedirectHandler:
         self.clock: Callable[[], datetime] = state.clock
         self.links = LinkCache(state.store, ttl=link_ttl)
         state.service.link_listeners.append(self.links.forget)  # changes apply at once here
-        self.redirector = Redirector(state.store, self.links)
+        self.redirector = Redirector(
+            state.store, self.links, click_param=state.settings.click_id_param
+        )
         self.hosts = HostCache(state.service.domain_for_host, ttl=link_ttl)
         state.service.domain_listeners.append(self.hosts.forget)
         counters: Counters = (
@@ -359,6 +361,7 @@ class RedirectHandler:
             visitor=visitor.visitor_hash,
             traffic=kind,
             city=visitor.city,
+            click_id=outcome.click_id if isinstance(outcome, Redirect) else None,
         )
         try:
             self.state.recorder.record(event)

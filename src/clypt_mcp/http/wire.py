@@ -15,7 +15,7 @@ from clypt_mcp.errors import BadRequestError, PayloadTooLargeError
 
 MAX_BODY = 100 * 1024
 # Maps whose keys are user data (country codes, device kinds), never renamed.
-_OPAQUE_KEYS = frozenset({"geo", "devices"})
+_OPAQUE_KEYS = frozenset({"geo", "devices", "revenue"})  # revenue: per currency code
 
 
 @functools.lru_cache(maxsize=1024)

@@ -44,6 +44,8 @@ class LinkRecord:
     devices: dict[str, str] | None = None
     preview: dict[str, Any] | None = None
     disabled: bool = False
+    track_conversions: bool = False
+    ab_test: dict[str, Any] | None = None  # the A/B test's settings and state (core/abtests.py)
     clicks: int = 0
     redirects: int = 0
     last_clicked_at: datetime | None = None
@@ -78,6 +80,8 @@ LINK_FIELDS: dict[str, tuple[str, bool]] = {
     "geo": ("json", True),
     "devices": ("json", True),
     "disabled": ("flag", True),
+    "track_conversions": ("flag", True),
+    "ab_test": ("json", True),
     "clicks": ("int", False),
     "redirects": ("int", False),
     "last_clicked_at": ("time", False),
@@ -230,7 +234,8 @@ class AttemptRecord:
 @dataclass
 class OutgoingMessage:
     """A due delivery: the event to send (its data decoded: `link` is a LinkRecord for link
-    events, `clicks` a list for `link.clicked`)."""
+    events, `conversion` a ConversionRecord for `conversion.created`, `wire` the stored JSON
+    for `link.clicked`)."""
 
     delivery_id: str
     event_id: str
@@ -239,6 +244,61 @@ class OutgoingMessage:
     data: dict[str, Any]
     attempts: int
     first_try_at: int | None  # µs of its first attempt
+
+
+@dataclass
+class ConversionRecord:
+    """A conversion as stored: what was reported, and what its click recorded."""
+
+    id: str
+    workspace_id: str
+    link_id: str
+    click_id: str
+    event: str
+    value: int | None
+    currency: str | None
+    external_id: str | None
+    occurred_at: datetime
+    created_at: datetime
+    click_ts: int  # the click's time, whole seconds
+    variant: str | None = None
+    country: str | None = None
+    device: str | None = None
+    referrer: str | None = None
+    code: str = ""  # its link's code, when read
+
+
+@dataclass
+class ClickRecord:
+    """What a click recorded, found by its click id."""
+
+    workspace_id: str
+    link_id: str
+    ts: int
+    variant: str | None
+    country: str | None
+    device: str | None
+    referrer: str | None
+
+
+@dataclass
+class ConversionStats:
+    """Conversions over a window, by the click's time, from `conversion_rollups`."""
+
+    by_event: list[tuple[str, str, int, int]] = field(default_factory=list)  # event, cur, n, value
+    breakdowns: dict[str, dict[str, int]] = field(default_factory=dict)  # dim -> key -> n
+    buckets: list[tuple[int, int]] = field(default_factory=list)  # (UTC bucket start, n)
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, _, n, _ in self.by_event)
+
+    def revenue(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _, currency, _, value in self.by_event:
+            if currency:
+                out[currency] = out.get(currency, 0) + value
+        return out
 
 
 @dataclass
@@ -459,8 +519,44 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "bot",
             "traffic",
             "city",
+            "click_id",
         ),
         ("id",),
+    ),
+    "conversions": (
+        (
+            "id",
+            "workspace_id",
+            "link_id",
+            "click_id",
+            "event",
+            "value",
+            "currency",
+            "external_id",
+            "occurred_at",
+            "created_at",
+            "click_ts",
+            "variant",
+            "country",
+            "device",
+            "referrer",
+        ),
+        ("id",),
+    ),
+    "conversion_rollups": (
+        (
+            "workspace_id",
+            "link_id",
+            "grain",
+            "t",
+            "dim",
+            "key",
+            "event",
+            "currency",
+            "conversions",
+            "revenue",
+        ),
+        ("workspace_id", "link_id", "grain", "dim", "t", "key", "event", "currency"),
     ),
     "rollups": (
         ("workspace_id", "link_id", "grain", "dim", "t", "key", "bot", "clicks"),
@@ -934,6 +1030,44 @@ class JobStore(Protocol):
         ...
 
 
+class ConversionStore(Protocol):
+    """Conversions (#15): one write path, which dedupes by external id and writes the rollups."""
+
+    async def click_by_id(self, workspace_id: str, click_id: str) -> ClickRecord | None: ...
+    async def find_conversion(
+        self, workspace_id: str, event: str, external_id: str
+    ) -> ConversionRecord | None: ...
+    async def insert_conversion(self, record: ConversionRecord) -> tuple[ConversionRecord, bool]:
+        """Store a conversion and count it in the rollups, in one transaction; with an
+        external id already used for that event in the workspace, store nothing and give the
+        first. Returns (the conversion, whether it is new)."""
+
+    async def conversion_stats(
+        self,
+        flt: LinkFilter,
+        start: int,
+        end: int,
+        unit: int = SLOT,
+        codes: list[str] | None = None,
+    ) -> ConversionStats:
+        """Conversions of the links `flt` selects whose clicks fall in `[start, end)`; per link
+        only for `codes` when given (the whole workspace)."""
+
+    async def ab_test_counts(
+        self, link_id: str, since: int, event: str | None, sizes: list[int]
+    ) -> dict[str, tuple[int, list[int]]]:
+        """Per variant: its visitors (up to the last size) and, for each of `sizes`, how many
+        of its first `size` visitors converted."""
+
+    async def swap_ab_test(
+        self, link_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> bool:
+        """Replace the link's A/B test state if it is still `before`."""
+
+    async def running_ab_tests(self) -> list[tuple[str, str]]:
+        """(workspace id, link id) of the live links whose A/B test runs."""
+
+
 class FeatureStores(Protocol):
     """Aggregates reached as attributes, each a class of its own over the same seam: OAuth's
     clients, grants and tokens (`store/oauth.py`), dashboard sessions (`web_sessions.py`),
@@ -993,6 +1127,7 @@ class Store(
     LinkStore,
     OrganiseStore,
     ClickStore,
+    ConversionStore,
     KeyStore,
     GuardStore,
     AdminStore,

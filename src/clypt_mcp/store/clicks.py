@@ -268,11 +268,11 @@ def record_clicks(q: Q, events: list[ClickEvent]) -> None:
     if not events:
         return
     insert = """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device,
-                   browser, os, referrer, visitor, bot, traffic, city)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+                   browser, os, referrer, visitor, bot, traffic, city, click_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
     values = [
         (e.workspace_id, e.link_id, e.ts, e.variant, e.country, e.device,
-         e.browser, e.os, e.referrer, e.visitor, int(e.bot), e.traffic, e.city)
+         e.browser, e.os, e.referrer, e.visitor, int(e.bot), e.traffic, e.city, e.click_id)
         for e in events
     ]  # fmt: skip
     # The webhook outbox: with a `link.clicked` listener the batch's events go out with it,

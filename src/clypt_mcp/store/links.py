@@ -247,6 +247,9 @@ def delete_one(q: Q, workspace_id: str, link_id: str) -> bool:
         args,
     )
     q.run("DELETE FROM rollups WHERE workspace_id = :ws AND link_id = :id", args)
+    from clypt_mcp.store.conversions import forget_conversions  # (imports links)
+
+    forget_conversions(q, args)  # #15: and its conversions, the same way
     days = q.all(
         "SELECT DISTINCT day FROM visitor_days WHERE workspace_id = :ws AND link_id = :id",
         args,

@@ -9,6 +9,7 @@ from typing import Any
 from clypt_mcp.errors import ConflictError
 from clypt_mcp.store.base import TABLES, table_spec, to_us
 from clypt_mcp.store.clicks import Clicks
+from clypt_mcp.store.conversions import Conversions
 from clypt_mcp.store.domains import Domains
 from clypt_mcp.store.guards import Guards
 from clypt_mcp.store.jobs import Jobs
@@ -100,7 +101,7 @@ class Tables(Aggregate):
         return await self._read(job)
 
 
-class SqlStore(Links, Organise, Clicks, Keys, Guards, Domains, Tables):
+class SqlStore(Links, Organise, Clicks, Conversions, Keys, Guards, Domains, Tables):
     """The Store over one `Db`: what both SqliteStore and PostgresStore are. Aggregates with
     methods of their own names (OAuth, dashboard sessions, jobs) are attributes on the same `Db`."""
 

@@ -3,7 +3,8 @@
 The outbox is written by the transaction that makes the change: the link aggregate calls
 `emit_links` after it inserts, updates or deletes a link (before a permanent delete: the link as
 it was), the click writer calls `emit_clicks` with the batch it stores, and the redirect's
-`max_clicks` counter calls `emit_links` when it spends the last use. Each writes nothing unless
+`max_clicks` counter calls `emit_links` when it spends the last use, and the conversion writer
+`emit_conversion` with a new conversion (#15). Each writes nothing unless
 an enabled endpoint of the workspace wants the event (one indexed read per transaction), then
 one event and one delivery per endpoint whose filter matches. Anything that changes links
 through these store paths (bulk work, imports) emits the same events without knowing of them.
@@ -26,6 +27,7 @@ from clypt_mcp.models import ClickEvent
 from clypt_mcp.store.base import (
     LINK_FIELDS,
     AttemptRecord,
+    ConversionRecord,
     LinkRecord,
     OutgoingMessage,
     WebhookRecord,
@@ -179,6 +181,41 @@ def emit_clicks(q: Q, events: list[ClickEvent], ids: list[int] | None) -> None:
                 _enqueue(q, ws, "link.clicked", {"clicks": chunk}, [lst.id], now)
 
 
+def emit_conversion(q: Q, rec: ConversionRecord) -> None:
+    """A `conversion.created` event for a conversion just stored (a new one, never a
+    duplicate), inside the conversion writer's transaction; nothing without a listener."""
+    listeners = _listeners(q, rec.workspace_id, "conversion.created")
+    if not listeners:
+        return
+    link = q.one("SELECT code, folder_id FROM links WHERE id = :id", {"id": rec.link_id})
+    code, folder_id = (str(link[0]), link[1]) if link is not None else ("", None)
+    tags: list[str] = []
+    if any(lst.filter and "tag" in lst.filter for lst in listeners):
+        tags = [
+            str(r[0])
+            for r in q.all(
+                "SELECT t.name FROM link_tags lt JOIN tags t ON t.id = lt.tag_id "
+                "WHERE lt.link_id = :id",
+                {"id": rec.link_id},
+            )
+        ]
+    wanted = [lst.id for lst in listeners if _matches(lst, rec.link_id, folder_id, tags)]
+    if not wanted:
+        return
+    fields = {name: getattr(rec, name) for name in _CONVERSION_FIELDS}
+    fields["occurred_at"], fields["created_at"] = to_us(rec.occurred_at), to_us(rec.created_at)
+    fields["code"] = code
+    now = to_us(rec.created_at) or 0
+    _enqueue(q, rec.workspace_id, "conversion.created", {"conversion": fields}, wanted, now)
+
+
+# a ConversionRecord's fields kept as they are in an event (its times are kept as µs)
+_CONVERSION_FIELDS = (
+    "id", "workspace_id", "link_id", "click_id", "event", "value", "currency", "external_id",
+    "click_ts", "variant", "country", "device", "referrer",
+)  # fmt: skip
+
+
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -223,6 +260,11 @@ def decode_event_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
         if "permanent" in data:
             out["permanent"] = data["permanent"]
         return out
+    if "conversion" in data:
+        fields = dict(data["conversion"])
+        fields["occurred_at"] = from_us(fields["occurred_at"])
+        fields["created_at"] = from_us(fields["created_at"])
+        return {"conversion": ConversionRecord(**fields)}
     return data
 
 

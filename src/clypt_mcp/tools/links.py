@@ -111,6 +111,23 @@ Preview = Annotated[
         "{title, description?, image? (https URL)}; people still get the redirect."
     ),
 ]
+TrackConversions = Annotated[
+    bool | None,
+    Field(
+        description="true: each redirect appends a fresh click id (clypt_cid) to the "
+        "destination, which the customer's server sends back with a conversion."
+    ),
+]
+AbTest = Annotated[
+    models.AbTestSpec | None,
+    Field(
+        description="An A/B test on the variants (needs two or more and track_conversions): "
+        "{goal: 'clicks' or an event name, min_visitors_per_variant, confidence (default "
+        "0.95), max_visitors_per_variant (default 10 × min)}; once a variant wins, every visit "
+        "goes to it. update_link: a new ab_test restarts the test, {winner: label} ends it by "
+        "hand, null removes it."
+    ),
+]
 IdemKey = Annotated[
     models.IdempotencyKey | None,
     Field(
@@ -124,7 +141,8 @@ LinkField = Literal[
     "id", "code", "short_url", "url", "title", "notes", "tags", "folder", "folder_id",
     "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "starts_at",
     "expires_at", "max_clicks", "has_password", "variants", "geo", "devices", "preview", "disabled",
-    "status", "clicks", "last_clicked_at", "created_at", "updated_at", "deleted_at", "domain",
+    "track_conversions", "ab_test", "status", "clicks", "last_clicked_at", "created_at",
+    "updated_at", "deleted_at", "domain",
 ]  # fmt: skip
 LINK_FIELDS: tuple[str, ...] = get_args(LinkField)
 # What each link shows in the text of a list, unless `fields` says otherwise.
@@ -169,6 +187,8 @@ _FIELDS = (
     "devices",
     "domain",
     "preview",
+    "track_conversions",
+    "ab_test",
 )
 
 
@@ -232,6 +252,8 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         devices: Devices = None,
         preview: Preview = None,
         domain: DomainArg = None,
+        track_conversions: TrackConversions = None,
+        ab_test: AbTest = None,
         idempotency_key: IdemKey = None,
     ) -> Annotated[CallToolResult, LinkView]:
         """Shorten a URL. Use this when the user wants a short link, optionally with a custom code,
@@ -278,7 +300,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         ] = None,
         fields: Annotated[
             list[LinkField] | None,
-            Field(description=FIELDS_DOC.format(item="link"), min_length=1, max_length=29),
+            Field(description=FIELDS_DOC.format(item="link"), min_length=1, max_length=31),
         ] = None,
         format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
     ) -> Annotated[CallToolResult, LinkPageView]:
@@ -372,6 +394,8 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
             ),
         ] = None,
         preview: Preview = None,
+        track_conversions: TrackConversions = None,
+        ab_test: AbTest = None,
         disabled: Annotated[
             bool | None, Field(description="true pauses redirects (410); false resumes.")
         ] = None,
@@ -475,7 +499,7 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         ] = None,
         fields: Annotated[
             list[LinkField] | None,
-            Field(description=FIELDS_DOC.format(item="created link"), min_length=1, max_length=29),
+            Field(description=FIELDS_DOC.format(item="created link"), min_length=1, max_length=31),
         ] = None,
         format: Annotated[Format, Field(description=FORMAT_DOC)] = "json",
     ) -> Annotated[CallToolResult, BulkResultView]:

@@ -67,13 +67,31 @@ class AnalyticsArea(ServiceBase):
             flt, int(prev_start.timestamp()), int(prev_end.timestamp()), query.include_bots, 1,
             analytics_rules.series_unit(prev_start, prev_end, tz, interval),
         )  # fmt: skip
-        variants = None
-        if flt.link_id is not None:
-            variants = variant_labels(await self._record(principal, flt.link_id))
-        return analytics_rules.build(
-            query, stats, (start, end), interval, tz, (prev, prev_start, prev_end),
-            cities=self.geo_cities, variants=variants,
+        top_links = [code for code, _ in stats.breakdowns.get("link", [])]
+        conv = await self.store.conversion_stats(
+            flt, int(start.timestamp()), int(end.timestamp()), unit, top_links
+        )
+        prev_conv = await self.store.conversion_stats(
+            flt, int(prev_start.timestamp()), int(prev_end.timestamp()),
+            analytics_rules.series_unit(prev_start, prev_end, tz, interval), [],
         )  # fmt: skip
+        variants = None
+        ab_result = None
+        if flt.link_id is not None:
+            rec = await self._record(principal, flt.link_id)
+            variants = variant_labels(rec)
+            if rec.ab_test is not None:
+                ab_result = await self._ab_result(rec)
+        answer = analytics_rules.build(
+            query, stats, (start, end), interval, tz, (prev, prev_start, prev_end),
+            cities=self.geo_cities, variants=variants, conversions=(conv, prev_conv),
+        )  # fmt: skip
+        if ab_result is not None:
+            answer.ab_test = ab_result
+            figures = {v.label: v for v in ab_result.variants}
+            for entry in answer.variants:
+                entry.ab_test = figures.get(entry.label)
+        return answer
 
     async def list_clicks(self, principal: Principal, query: ClickQuery) -> ClickLog:
         """The click log: one page of raw clicks, newest first.

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from clypt_mcp.core import abtests
 from clypt_mcp.core.codes import CodeGenerator, random_code
 from clypt_mcp.core.domains import host_name
 from clypt_mcp.core.idempotency import Idempotency
@@ -25,6 +26,7 @@ from clypt_mcp.errors import (
     describe_validation_error,
 )
 from clypt_mcp.models import (
+    AbTestResult,
     Link,
     LinkCreate,
     LinkStatus,
@@ -191,6 +193,8 @@ class ServiceBase:
             devices=rec.devices,
             preview=PreviewOut(**rec.preview) if rec.preview else None,
             disabled=rec.disabled,
+            track_conversions=rec.track_conversions,
+            ab_test=abtests.stored_result(rec.ab_test) if rec.ab_test else None,
             status=link_status(rec, now),
             clicks=rec.clicks,
             imported_clicks=rec.imported_clicks or None,
@@ -200,6 +204,16 @@ class ServiceBase:
             deleted_at=rec.deleted_at,
             domain=self.domain_of(rec),
         )
+
+    async def _ab_result(self, rec: LinkRecord) -> AbTestResult:
+        """The link's A/B test result, evaluated now (#15); a decision it makes reaches this
+        process's redirects at once (others' within their link cache's time)."""
+        result, decided = await abtests.evaluate(
+            self.store, rec, abtests.labels_of(rec.variants), self.clock()
+        )
+        if decided:
+            self._changed(rec.code)
+        return result
 
     def _check_no_loop(self, *urls: str | None) -> None:
         for url in urls:

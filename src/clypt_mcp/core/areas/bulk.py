@@ -58,8 +58,12 @@ class BulkArea(LinksArea):
             expires = changes.get("expires_at", rec.expires_at)
             if starts and expires and expires <= starts:
                 return "expires_at must be after starts_at"
+            try:  # each link's own A/B test (#15): started, ended or restarted by the change
+                ab = self._ab_changes(data, rec, changes)
+            except InvalidInputError as exc:
+                return exc.message
             now = self.clock()
-            return LinkChange(rec.id, {**changes, "updated_at": now}, tags, add, remove,
+            return LinkChange(rec.id, {**changes, **ab, "updated_at": now}, tags, add, remove,
                               folder_names)  # fmt: skip
 
         async def apply(items: list[LinkChange]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from clypt_mcp.core import quotas
+from clypt_mcp.core import abtests, quotas
 from clypt_mcp.core.areas.base import variant_labels
 from clypt_mcp.core.areas.domains import DomainsArea
 from clypt_mcp.core.domains import host_name
@@ -111,7 +111,17 @@ class LinksArea(DomainsArea):
             devices={str(k): v for k, v in data.devices.items()} if data.devices else None,
             preview=data.preview.model_dump() if data.preview else None,
             domain_id=domain_id,
+            track_conversions=bool(data.track_conversions),
         )
+        if data.ab_test is not None:
+            if data.ab_test.winner is not None:
+                raise InvalidInputError(
+                    "ab_test.winner: a new link's test has not run yet — update_link ends a "
+                    "running test with a winner",
+                    field="ab_test.winner",
+                )
+            rec.ab_test = abtests.new_state(data.ab_test, now)
+        abtests.check_link(rec.ab_test, rec.variants, rec.track_conversions)
         for attempt in range(_GENERATE_ATTEMPTS):
             if data.code is None:
                 rec.code = self.codes()
@@ -136,6 +146,8 @@ class LinksArea(DomainsArea):
             counts = {label: n for label, n, _ in stats.variants}
             for (label, _), variant in zip(variant_labels(rec), link.variants, strict=True):
                 variant.clicks = counts.get(label, 0)
+        if rec.ab_test is not None:
+            link.ab_test = await self._ab_result(rec)
         return link
 
     async def list_links(self, principal: Principal, query: LinkQuery) -> LinkPage:
@@ -180,6 +192,7 @@ class LinksArea(DomainsArea):
         given = data.model_fields_set
         if changes.get("domain_id", rec.domain_id) == rec.domain_id:
             changes.pop("domain_id", None)  # the link's domain already
+        changes.update(self._ab_changes(data, rec, changes))
         starts = changes.get("starts_at", rec.starts_at)
         expires = changes.get("expires_at", rec.expires_at)
         if starts and expires and expires <= starts:
@@ -202,6 +215,23 @@ class LinksArea(DomainsArea):
                 ) from None
             self._changed(rec.code, changes.get("code"))
         return await self.get_link(principal, rec.id)
+
+    def _ab_changes(
+        self, data: LinkUpdate, rec: LinkRecord, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The A/B test state (#15) this update gives the link `rec` (`{}`: unchanged), after
+        `changes`: a new spec starts it, `{winner}` ends it, new variants restart it.
+
+        Raises: InvalidInputError when the link could not run the test it would have."""
+        given = data.model_fields_set
+        variants = changes.get("variants", rec.variants)
+        state = abtests.next_state(
+            data.ab_test, "ab_test" in given, rec.ab_test,
+            "variants" in given and variants != rec.variants,
+            abtests.labels_of(variants), self.clock(),
+        )  # fmt: skip
+        abtests.check_link(state, variants, changes.get("track_conversions", rec.track_conversions))
+        return {"ab_test": state} if state is not rec.ab_test else {}
 
     async def _update_changes(
         self, principal: Principal, data: LinkUpdate
@@ -226,12 +256,14 @@ class LinksArea(DomainsArea):
             "max_clicks",
             "geo",
             "disabled",
+            "track_conversions",
         )
         for name in simple:
             if name in given:
                 changes[name] = getattr(data, name)
-        if "disabled" in changes and changes["disabled"] is None:
-            changes["disabled"] = False
+        for flag in ("disabled", "track_conversions"):
+            if flag in changes and changes[flag] is None:
+                changes[flag] = False
         if "devices" in given:
             changes["devices"] = (
                 {str(k): v for k, v in data.devices.items()} if data.devices else None

@@ -12,6 +12,7 @@ from clypt_mcp.http import guest
 from clypt_mcp.http.api import (
     analytics,
     apps,
+    conversions,
     domains,
     endpoint,
     folders,
@@ -41,6 +42,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
         *keys.endpoints(state),
         *apps.endpoints(state),
         *usage.endpoints(state),
+        *conversions.endpoints(state),
     ]
 
 
