@@ -10,6 +10,7 @@ from clypt_mcp.core.areas.base import ServiceBase
 from clypt_mcp.errors import (
     AuthenticationError,
     ConflictError,
+    InsufficientScopeError,
     InvalidInputError,
     IpNotAllowedError,
     KeyExpiredError,
@@ -23,6 +24,7 @@ from clypt_mcp.models import (
     ApiKeyCreated,
     Principal,
     Scope,
+    expand_scopes,
     ip_allowed,
     new_id,
 )
@@ -62,6 +64,59 @@ class KeysArea(ServiceBase):
                 field="keys",
             )
         return ApiKeyCreated(**_api_key(rec).model_dump(), secret=secret)
+
+    async def create_api_key_as(self, maker: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
+        """A key made by a key (REST, the dashboard), which cannot escalate: it holds no scope
+        its maker lacks, expires no later than its maker (its maker's expiry when none is
+        given), and is limited to its maker's addresses unless it names its own.
+
+        Raises: InsufficientScopeError, InvalidInputError, ConflictError.
+        """
+        missing = sorted(s.value for s in set(data.scopes) - expand_scopes(maker.scopes))
+        if missing:
+            raise InsufficientScopeError(
+                f"scopes: this key cannot grant {', '.join(missing)}, which it does not hold — "
+                "ask for fewer scopes, or create the key with `clypt-mcp keys create`",
+                scope=missing[0],
+            )
+        parent = await self._own_key(maker)
+        if parent is not None and parent.allow_ips and data.allow_ips is None:
+            data = data.model_copy(update={"allow_ips": parent.allow_ips})
+        if parent is not None and parent.expires_at is not None:
+            if data.expires_at is None:
+                data = data.model_copy(update={"expires_at": parent.expires_at})
+            elif data.expires_at > parent.expires_at:
+                raise InvalidInputError(
+                    f"expires_at: this key expires at {parent.expires_at.isoformat()} and cannot "
+                    "make a key that outlives it — give an earlier expires_at, or omit it",
+                    field="expires_at",
+                )
+        return await self.create_api_key(maker.workspace_id, data)
+
+    async def revoke_api_key_as(self, revoker: Principal, key_id: str) -> None:
+        """Revoke a key of the revoker's workspace, which needs every scope that key holds.
+
+        Raises: InsufficientScopeError, NotFoundError.
+        """
+        keys = await self.store.list_keys(revoker.workspace_id)
+        target = next((k for k in keys if k.id == key_id), None)
+        if target is not None:
+            held = expand_scopes(frozenset(Scope(s) for s in target.scopes))
+            missing = sorted(s.value for s in held - expand_scopes(revoker.scopes))
+            if missing:
+                raise InsufficientScopeError(
+                    f"this key cannot revoke key '{key_id}': it holds {', '.join(missing)}, "
+                    "which this key does not — revoke it with a key that has every scope it has, "
+                    "or with `clypt-mcp keys revoke`",
+                    scope=missing[0],
+                )
+        await self.revoke_api_key(revoker.workspace_id, key_id)
+
+    async def _own_key(self, principal: Principal) -> KeyRecord | None:
+        if principal.key_id is None:
+            return None
+        keys = await self.store.list_keys(principal.workspace_id)
+        return next((k for k in keys if k.id == principal.key_id), None)
 
     async def list_api_keys(self, workspace_id: str | None) -> list[ApiKey]:
         now = self.clock()
