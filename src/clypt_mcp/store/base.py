@@ -399,6 +399,15 @@ def capped_rollups_sql(param: str) -> str:
                ) AS ranked WHERE rank > {ROLLUP_KEYS}"""
 
 
+def old_rollups_sql(before: str, limit: str) -> str:
+    """At most `limit` quarter-hour and hour rollup rows of VISITOR_DIMS (not yet `other`) in
+    buckets starting before `before`, for `fold_rollups`; the same SQL in both dialects."""
+    dims = ", ".join(f"'{d}'" for d in VISITOR_DIMS)
+    return f"""SELECT workspace_id, link_id, grain, dim, t, key, bot, clicks FROM rollups
+               WHERE grain < {DAY} AND dim IN ({dims}) AND t < {before} AND key <> 'other'
+               LIMIT {limit}"""
+
+
 UNIQUE_DAYS_SETTLE = 300  # a UTC day's uniques are cached once it ended this long ago
 
 
@@ -756,6 +765,12 @@ class ClickStore(Protocol):
     async def cap_rollups(self, since: int) -> int:
         """Fold the rollup keys of VISITOR_DIMS beyond each bucket's ROLLUP_KEYS biggest
         into `other`, for buckets starting at `since` or later; the rows folded."""
+        ...
+
+    async def fold_rollups(self, before: int, limit: int) -> int:
+        """Fold at most `limit` quarter-hour and hour rollup rows of VISITOR_DIMS in buckets
+        starting before `before` (Unix seconds) into their bucket's `other`; the rows folded.
+        Sums stay whole; day rollups keep their keys."""
         ...
 
     async def click_stats(
