@@ -295,8 +295,12 @@ def test_tool_calls_over_sse_draw_on_the_same_limit(serve: Serve) -> None:
         lines = stream.iter_lines()
         endpoint = next(line[5:].strip() for line in lines if line.startswith("data:"))
         assert endpoint.startswith("/messages/?session_id=")
-        hello = rpc("initialize", {"protocolVersion": "2024-11-05", "capabilities": {},
-                                   "clientInfo": {"name": "abuse-test", "version": "1"}}, 1)  # fmt: skip
+        client = {"name": "abuse-test", "version": "1"}
+        hello = rpc(
+            "initialize",
+            {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": client},
+            1,
+        )
         assert http.post(endpoint, json=hello).status_code == 202
         assert http.post(endpoint, json=rpc("notifications/initialized", {})).status_code == 202
         # a tool call over /messages spends one of the 5
@@ -307,8 +311,8 @@ def test_tool_calls_over_sse_draw_on_the_same_limit(serve: Serve) -> None:
             assert http.get("/api/v1/links").status_code == 200
         assert http.get("/api/v1/links").status_code == 429
         # over the limit: the tool call is refused with Retry-After and never runs
-        make = rpc("tools/call", {"name": "create_link",
-                                  "arguments": {"url": "https://example.com/over-sse"}}, 3)  # fmt: skip
+        over = {"url": "https://example.com/over-sse"}
+        make = rpc("tools/call", {"name": "create_link", "arguments": over}, 3)
         r = http.post(endpoint, json=make)
         assert r.status_code == 429
         assert int(r.headers["retry-after"]) >= 1
