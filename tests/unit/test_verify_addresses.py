@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import httpx2
 import pytest
@@ -51,7 +52,7 @@ async def test_a_host_naming_loopback_is_refused_before_any_request() -> None:
 class _Redirector(BaseHTTPRequestHandler):
     """Answers every HEAD with a 301 to the destination, and remembers the Host it was sent."""
 
-    hosts: list[str] = []
+    hosts: ClassVar[list[str]] = []
 
     def do_HEAD(self) -> None:
         self.hosts.append(self.headers.get("host", ""))
