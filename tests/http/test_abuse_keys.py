@@ -165,3 +165,28 @@ async def test_the_keys_page_shows_expired_keys_as_expired(
         service.clock = real
     row = next(r for r in page.text.split('<tr class="key"')[1:] if ">parent<" in r)
     assert ">expired<" in row and ">active<" not in row
+
+
+async def test_revoking_a_key_revokes_the_keys_it_made_and_theirs(
+    api: Api, service: ClyptService, admin_key: str
+) -> None:
+    parent_id, parent = await key_with(service, Scope.KEYS_WRITE, Scope.LINKS_READ)
+    child = await api.post(
+        "/keys", parent, json={"name": "child", "scopes": ["keys:write", "links:read"]}
+    )
+    assert child.status_code == 201, child.text
+    grandchild = await api.post(
+        "/keys", child.json()["secret"], json={"name": "grandchild", "scopes": ["links:read"]}
+    )
+    assert grandchild.status_code == 201, grandchild.text
+    # a key the admin made beside them is not in the family
+    _, sibling = await key_with(service, Scope.LINKS_READ)
+
+    assert (await api.delete(f"/keys/{parent_id}", admin_key)).status_code == 200
+    for secret in (parent, child.json()["secret"], grandchild.json()["secret"]):
+        r = await api.get("/links", secret)
+        assert r.status_code == 401 and r.json()["code"] == "key_revoked"
+    assert (await api.get("/links", sibling)).status_code == 200
+    listed = {k["name"]: k for k in (await api.get("/keys", admin_key)).json()["keys"]}
+    assert listed["child"]["revokedAt"] is not None
+    assert listed["grandchild"]["revokedAt"] is not None

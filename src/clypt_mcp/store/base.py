@@ -184,6 +184,7 @@ class KeyRecord:
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
     allow_ips: list[str] | None = None
+    parent_id: str | None = None  # the key that made it (None: the CLI)
 
 
 @dataclass(frozen=True)
@@ -492,6 +493,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "revoked_at",
             "last_used_at",
             "allow_ips",
+            "parent_id",
         ),
         ("id",),
     ),
@@ -795,7 +797,10 @@ class KeyStore(Protocol):
 
     async def list_keys(self, workspace_id: str | None) -> list[KeyRecord]: ...
     async def find_key(self, key_hash: str) -> KeyRecord | None: ...
-    async def revoke_key(self, workspace_id: str | None, key_id: str, now: datetime) -> bool: ...
+    async def revoke_key(self, workspace_id: str | None, key_id: str, now: datetime) -> bool:
+        """Revoke a key and every active key made by it, or by those, in one transaction;
+        False when none of them was active."""
+
     async def touch_key(self, key_id: str, now: datetime) -> None: ...
 
     async def visitor_secret(self) -> bytes:

@@ -37,8 +37,10 @@ KEY_TOUCH_EVERY = timedelta(minutes=1)  # a key's last use is written at most th
 class KeysArea(ServiceBase):
     """API keys: create, list, revoke, and authenticate a secret."""
 
-    async def create_api_key(self, workspace_id: str, data: ApiKeyCreate) -> ApiKeyCreated:
-        """An admin act (CLI, or a key with keys:write): returns the secret once.
+    async def create_api_key(
+        self, workspace_id: str, data: ApiKeyCreate, parent_id: str | None = None
+    ) -> ApiKeyCreated:
+        """An admin act (CLI, or a key with keys:write, `parent_id`): returns the secret once.
 
         Raises: ConflictError when the workspace has 10 active keys.
         """
@@ -56,6 +58,7 @@ class KeysArea(ServiceBase):
             created_at=now,
             expires_at=data.expires_at,
             allow_ips=data.allow_ips,
+            parent_id=parent_id,
         )
         if not await self.store.insert_key(rec, _key_hash(secret), MAX_ACTIVE_KEYS):
             raise ConflictError(
@@ -68,7 +71,8 @@ class KeysArea(ServiceBase):
     async def create_api_key_as(self, maker: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
         """A key made by a key (REST, the dashboard), which cannot escalate: it holds no scope
         its maker lacks, expires no later than its maker (its maker's expiry when none is
-        given), and is limited to its maker's addresses unless it names its own.
+        given), is limited to its maker's addresses unless it names its own, and is revoked
+        with its maker.
 
         Raises: InsufficientScopeError, InvalidInputError, ConflictError.
         """
@@ -91,7 +95,9 @@ class KeysArea(ServiceBase):
                     "make a key that outlives it — give an earlier expires_at, or omit it",
                     field="expires_at",
                 )
-        return await self.create_api_key(maker.workspace_id, data)
+        return await self.create_api_key(
+            maker.workspace_id, data, parent.id if parent is not None else None
+        )
 
     async def revoke_api_key_as(self, revoker: Principal, key_id: str) -> None:
         """Revoke a key of the revoker's workspace, which needs every scope that key holds.
@@ -128,7 +134,9 @@ class KeysArea(ServiceBase):
         ]
 
     async def revoke_api_key(self, workspace_id: str | None, key_id: str) -> None:
-        """Raises: NotFoundError."""
+        """Revoke a key and the keys it made (and theirs).
+
+        Raises: NotFoundError."""
         if not await self.store.revoke_key(workspace_id, key_id, self.clock()):
             raise NotFoundError(f"no active key '{key_id}'", key=key_id)
 
