@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, TextContent, TextResourceContents
 
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.models import ALL_SCOPES, LinkCreate, Principal
@@ -116,3 +116,28 @@ async def test_csv_tables_in_results_escape_formula_cells(
         assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))], cells
         # the text is kept, led by a quote
         assert sorted(row[1] for row in rows[1:]) == sorted("'" + t for t in evil)
+
+
+async def test_export_links_csv_escapes_formula_cells(
+    make_server: ServerFactory, service: ClyptService
+) -> None:
+    evil = ['=HYPERLINK("http://x.example","y")', "+1+2", "-3", "@SUM(A1)"]
+    for i, title in enumerate(evil):
+        await service.create_link(
+            WHO,
+            LinkCreate(url=f"https://example.com/{i}", title=title, notes=evil[-1 - i],
+                       tags=[f"={i}"], folder=f"@f{i}"),
+        )  # fmt: skip
+    async with Client(await make_server()) as c:
+        r = await c.call_tool("export_links", {"format": "csv"})
+        assert not r.is_error, text(r)
+        card = r.structured_content
+        assert card is not None and card["rows"] == len(evil)
+        read = await c.read_resource(card["uri"])
+        (contents,) = read.contents
+        assert isinstance(contents, TextResourceContents)
+    rows = list(csv.DictReader(io.StringIO(contents.text)))
+    cells = [cell for row in rows for cell in row.values() if cell]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))], cells
+    assert sorted(row["title"] for row in rows) == sorted("'" + t for t in evil)
+    assert {row["folder"] for row in rows} == {f"'@f{i}" for i in range(len(evil))}
