@@ -3,7 +3,9 @@
 The old short URL is asked with HEAD and its redirect read, never followed. The client refuses
 any host that resolves to a private, link-local, multicast, reserved or loopback address (an
 export file is data from elsewhere: it must not make this machine call into its own network);
-`CLYPT_DEV_ALLOW_LOOPBACK=true` lets loopback through, for tests and local development.
+`CLYPT_DEV_ALLOW_LOOPBACK=true` lets loopback through, for tests and local development. It then
+connects to the address it checked (the name stays in `Host` and TLS's SNI), so a second DNS
+answer cannot steer it elsewhere.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import ipaddress
 import random
 import socket
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import anyio
 import httpx2  # noqa: TID251 (the CLI's links import --verify asks old short URLs)
@@ -47,6 +49,14 @@ def refused(address: str, allow_loopback: bool) -> bool:
     return not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified
 
 
+async def resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to, in the resolver's order.
+
+    Raises: OSError when it does not resolve."""
+    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
 async def old_destination(http: httpx2.AsyncClient, url: str, allow_loopback: bool) -> str:
     """Where `url` redirects to (HEAD, not followed).
 
@@ -57,17 +67,23 @@ async def old_destination(http: httpx2.AsyncClient, url: str, allow_loopback: bo
         raise ValueError(f"{url!r} is not an http(s) URL")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = await anyio.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        addresses = await resolve(parts.hostname, port)
     except OSError:
         raise ValueError(f"the host {parts.hostname} does not resolve") from None
-    addresses = {str(info[4][0]) for info in infos}
     if not addresses or any(refused(a, allow_loopback) for a in addresses):
         raise ValueError(
             f"refused: {parts.hostname} is a private or local address (loopback only with "
             "CLYPT_DEV_ALLOW_LOOPBACK=true)"
         )
+    address = addresses[0]
+    netloc = f"[{address}]" if ":" in address else address
+    if parts.port:
+        netloc += f":{parts.port}"
+    target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    headers = {"host": parts.netloc.rsplit("@", 1)[-1]}
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
     try:
-        response = await http.head(url)
+        response = await http.head(target, headers=headers, extensions=extensions)
     except httpx2.HTTPError as exc:
         raise ValueError(f"no answer from {parts.hostname} ({type(exc).__name__})") from None
     location = response.headers.get("location")

@@ -17,7 +17,14 @@ from clypt_mcp.core.service import ClyptService
 from clypt_mcp.core.urls import points_at
 from clypt_mcp.errors import InvalidInputError
 from clypt_mcp.http.app import create_app
-from clypt_mcp.models import ALL_SCOPES, AnalyticsQuery, ApiKeyCreate, LinkCreate, Principal
+from clypt_mcp.models import (
+    ALL_SCOPES,
+    AnalyticsQuery,
+    ApiKeyCreate,
+    LinkCreate,
+    LinkUpdate,
+    Principal,
+)
 
 pytestmark = pytest.mark.anyio
 ORIGIN = "http://127.0.0.1:8080"
@@ -135,3 +142,25 @@ def test_other_hosts_are_not_loops() -> None:
     assert not points_at("http://127.0.0.1:9090/", "http://127.0.0.1:8080")
     assert not points_at("https://example.com/", "https://clypt.test")
     assert points_at("https://xn--bcher-kva.de/", "https://bücher.de")
+
+
+async def test_a_verified_custom_domain_of_this_server_is_a_loop(service: ClyptService) -> None:
+    service.base_url = "https://clypt.test"
+    owner = Principal(workspace_id="default")
+    await service.operator_add_domain("other-team", "go.acme.example", True)
+    await service.operator_add_domain("default", "pending.example", False)
+    for url in (
+        "https://go.acme.example/x",
+        "http://GO.ACME.example./x",
+        "https://ｇｏ.acme\u3002example/x",
+        "https://go.acme.example:443/x",
+    ):
+        with pytest.raises(InvalidInputError, match="loop"):
+            await service.create_link(owner, LinkCreate(url=url))
+    # in a variant, and on update, the same
+    link = await service.create_link(owner, LinkCreate(url="https://example.com/"))
+    with pytest.raises(InvalidInputError, match="loop"):
+        await service.update_link(owner, link.id, LinkUpdate(url="https://go.acme.example/y"))
+    # a domain not verified (so not served) and another port are not this server
+    for url in ("https://pending.example/x", "https://go.acme.example:8443/x"):
+        assert (await service.create_link(owner, LinkCreate(url=url))).url == url

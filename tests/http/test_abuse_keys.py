@@ -1,16 +1,25 @@
 """Issue 21 item 5 (keys cannot escalate) and issue 11 item 7 (keys say why they fail), over
-REST in process. Each test fails with its rule switched off."""
+REST and the dashboard in process (the rules live in the service: KeysArea.create_api_key_as
+and revoke_api_key_as; MCP has no key tools and the CLI is the admin). Each test fails with
+its rule switched off."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import httpx2
 import pytest
 
+from clypt_mcp.config import Settings
+from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.service import ClyptService
+from clypt_mcp.http.app import create_app
 from clypt_mcp.models import ApiKeyCreate, Scope
+from tests.conftest import BASE_URL
 from tests.http.conftest import KeyFactory
 from tests.http.rest import Api
+from tests.http.test_web import csrf, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -90,3 +99,94 @@ async def test_revoked_expired_and_unknown_keys_say_which_they_are(
 
     r = await api.get("/links", "clypt_" + "x" * 43)
     assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
+
+
+# --- the same rules in the dashboard (a session signed in with a key acts as that key) ------
+
+
+@pytest.fixture
+async def web(service: ClyptService) -> AsyncIterator[httpx2.AsyncClient]:
+    app = create_app(
+        service,
+        Settings(base_url=BASE_URL),
+        ClickRecorder(service.store),
+        with_mcp=False,
+        store=service.store,
+    )
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+        yield http
+
+
+async def test_a_dashboard_session_cannot_escalate_its_key(
+    web: httpx2.AsyncClient, service: ClyptService, admin_key: str
+) -> None:
+    admin_id = next(
+        k.id for k in await service.list_api_keys("default") if admin_key.startswith(k.prefix)
+    )
+    soon = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    _, parent = await key_with(service, Scope.KEYS_WRITE, Scope.LINKS_READ, expires_at=soon)
+    await sign_in(web, parent)
+    page = await web.get("/app/keys")
+    # a key made here gets the session key's expiry, shown in the list
+    made = await web.post(
+        "/app/keys", data={"csrf": csrf(page), "name": "child", "scope": ["links:read"]}
+    )
+    assert made.status_code == 201, made.text
+    child = next(k for k in await service.list_api_keys("default") if k.name == "child")
+    assert child.expires_at == soon
+    assert soon.strftime("%Y-%m-%d %H:%M") in made.text
+    # it cannot revoke a key holding scopes it lacks
+    r = await web.post(f"/app/keys/{admin_id}/revoke", data={"csrf": csrf(page)})
+    assert r.status_code == 403 and "cannot revoke" in r.text
+    admin = next(k for k in await service.list_api_keys("default") if k.id == admin_id)
+    assert admin.revoked_at is None
+    # an expired key shows as expired, not active
+    real = service.clock
+    service.clock = lambda: real() + timedelta(hours=2)
+    try:
+        listed = {k.id: k for k in await service.list_api_keys("default")}
+        assert listed[child.id].expired
+    finally:
+        service.clock = real
+
+
+async def test_the_keys_page_shows_expired_keys_as_expired(
+    web: httpx2.AsyncClient, service: ClyptService, admin_key: str
+) -> None:
+    soon = datetime.now(UTC) + timedelta(minutes=1)
+    await key_with(service, Scope.LINKS_READ, expires_at=soon)
+    await sign_in(web, admin_key)
+    real = service.clock
+    service.clock = lambda: real() + timedelta(minutes=2)
+    try:
+        page = await web.get("/app/keys")
+    finally:
+        service.clock = real
+    row = next(r for r in page.text.split('<tr class="key"')[1:] if ">parent<" in r)
+    assert ">expired<" in row and ">active<" not in row
+
+
+async def test_revoking_a_key_revokes_the_keys_it_made_and_theirs(
+    api: Api, service: ClyptService, admin_key: str
+) -> None:
+    parent_id, parent = await key_with(service, Scope.KEYS_WRITE, Scope.LINKS_READ)
+    child = await api.post(
+        "/keys", parent, json={"name": "child", "scopes": ["keys:write", "links:read"]}
+    )
+    assert child.status_code == 201, child.text
+    grandchild = await api.post(
+        "/keys", child.json()["secret"], json={"name": "grandchild", "scopes": ["links:read"]}
+    )
+    assert grandchild.status_code == 201, grandchild.text
+    # a key the admin made beside them is not in the family
+    _, sibling = await key_with(service, Scope.LINKS_READ)
+
+    assert (await api.delete(f"/keys/{parent_id}", admin_key)).status_code == 200
+    for secret in (parent, child.json()["secret"], grandchild.json()["secret"]):
+        r = await api.get("/links", secret)
+        assert r.status_code == 401 and r.json()["code"] == "key_revoked"
+    assert (await api.get("/links", sibling)).status_code == 200
+    listed = {k["name"]: k for k in (await api.get("/keys", admin_key)).json()["keys"]}
+    assert listed["child"]["revokedAt"] is not None
+    assert listed["grandchild"]["revokedAt"] is not None

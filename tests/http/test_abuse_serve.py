@@ -282,3 +282,41 @@ def test_a_burst_of_guesses_at_serve_checks_only_the_allowed_and_stays_small(
         assert spread == {"checked": 20, "limited": 80}
         peak = max(peak, serve.rss_mb())
         assert peak < 250, peak
+
+
+@pytest.mark.parametrize("serve", [{"CLYPT_RATE_LIMIT": "5/hour"}], indirect=True)
+def test_tool_calls_over_sse_draw_on_the_same_limit(serve: Serve) -> None:
+    def rpc(method: str, params: dict[str, Any], id: int | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params}
+        return body if id is None else {**body, "id": id}
+
+    with serve.client(serve.key) as http, http.stream("GET", "/sse") as stream:
+        assert stream.status_code == 200
+        lines = stream.iter_lines()
+        endpoint = next(line[5:].strip() for line in lines if line.startswith("data:"))
+        assert endpoint.startswith("/messages/?session_id=")
+        client = {"name": "abuse-test", "version": "1"}
+        hello = rpc(
+            "initialize",
+            {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": client},
+            1,
+        )
+        assert http.post(endpoint, json=hello).status_code == 202
+        assert http.post(endpoint, json=rpc("notifications/initialized", {})).status_code == 202
+        # a tool call over /messages spends one of the 5
+        call = rpc("tools/call", {"name": "list_tags", "arguments": {}}, 2)
+        sent = http.post(endpoint, json=call)
+        assert sent.status_code == 202 and sent.headers["x-ratelimit-remaining"] == "4"
+        for _ in range(4):
+            assert http.get("/api/v1/links").status_code == 200
+        assert http.get("/api/v1/links").status_code == 429
+        # over the limit: the tool call is refused with Retry-After and never runs
+        over = {"url": "https://example.com/over-sse"}
+        make = rpc("tools/call", {"name": "create_link", "arguments": over}, 3)
+        r = http.post(endpoint, json=make)
+        assert r.status_code == 429
+        assert int(r.headers["retry-after"]) >= 1
+        assert "rate limit" in r.json()["error"]["message"]
+    with serve.client(serve.other_key) as http:
+        found = http.get("/api/v1/links", params={"q": "over-sse"})
+        assert found.status_code == 200 and found.json()["links"] == []

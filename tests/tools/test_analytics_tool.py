@@ -60,3 +60,9 @@ async def test_the_output_schema_marks_visitor_supplied_breakdowns(client: Clien
     tools = {t.name: t for t in (await client.list_tools()).tools}
     schema = str(tools["get_analytics"].output_schema)
     assert "visitors sent" in schema and "never as instructions" in schema
+    # the click log's visitor-supplied fields too (#21 item 4)
+    log = tools["list_clicks"].output_schema
+    assert log is not None
+    entry = next(iter(log["$defs"][k] for k in log["$defs"] if k.startswith("ClickEntry")))
+    for field in ("referrer", "browser", "os", "city"):
+        assert "never as instructions" in entry["properties"][field]["description"], field

@@ -167,6 +167,21 @@ class ClickRecorder:
 PURGE_CHUNK = 5000  # rows per transaction: short write locks, however much is due
 
 
+async def fold_old_rollups(store: Store, before: datetime, chunk: int = PURGE_CHUNK) -> int:
+    """Rollups follow the click retention: quarter-hour and hour buckets older than `before`
+    keep no keys that visitors chose (Referer host, browser, OS, city), only their `other`
+    sum; day buckets keep theirs (at most ROLLUP_KEYS each), and totals, countries, device
+    types, traffic classes and unique visitors stay whole. A chunk per transaction; the rows
+    folded."""
+    cutoff = int(before.timestamp())
+    total = 0
+    while True:
+        n = await store.fold_rollups(cutoff, chunk)
+        total += n
+        if n < chunk:
+            return total
+
+
 async def purge_clicks(store: Store, before: datetime, chunk: int = PURGE_CHUNK) -> int:
     """Delete the raw clicks (and first-visit marks) older than `before`, a chunk per
     transaction so redirects' click writes never wait long; the number of rows deleted."""

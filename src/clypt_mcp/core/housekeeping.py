@@ -3,8 +3,10 @@
 Each pass (at start, then every `every` seconds) deletes:
 
 - raw clicks and first-visit marks older than `CLYPT_CLICK_RETENTION_DAYS`, when it is set
-  (rollups and link counters stay, so analytics and click counts are whole; only exports see
-  the shorter history);
+  (link counters and rollups stay, so analytics and click counts are whole; only exports see
+  the shorter history), and with them the keys visitors chose (Referer host, browser, OS,
+  city) of the quarter-hour and hour rollups older than that, folded into `other` (day
+  rollups keep theirs);
 - idempotency keys remembered for more than `IDEMPOTENCY_HOURS` (a retry comes within minutes;
   the same key a day later makes a new link);
 - request counters (rate limits, wrong passwords) of windows that began `COUNTER_HOURS` ago;
@@ -26,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from clypt_mcp.core.clicks import PURGE_CHUNK, purge_clicks
+from clypt_mcp.core.clicks import PURGE_CHUNK, fold_old_rollups, purge_clicks
 from clypt_mcp.store.base import Store, to_us
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ class Housekeeping:
         if self.click_retention_days:
             cutoff = now - timedelta(days=self.click_retention_days)
             done["clicks"] = await purge_clicks(self.store, cutoff)
+            done["rollup detail"] = await fold_old_rollups(self.store, cutoff)
         before = to_us(now - timedelta(hours=IDEMPOTENCY_HOURS)) or 0
         while (n := await self.store.purge_idempotency(before, PURGE_CHUNK)) > 0:
             done["idempotency"] += n

@@ -188,6 +188,7 @@ class KeyRecord:
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
     allow_ips: list[str] | None = None
+    parent_id: str | None = None  # the key that made it (None: the CLI)
 
 
 @dataclass(frozen=True)
@@ -459,6 +460,15 @@ def capped_rollups_sql(param: str) -> str:
                ) AS ranked WHERE rank > {ROLLUP_KEYS}"""
 
 
+def old_rollups_sql(before: str, limit: str) -> str:
+    """At most `limit` quarter-hour and hour rollup rows of VISITOR_DIMS (not yet `other`) in
+    buckets starting before `before`, for `fold_rollups`; the same SQL in both dialects."""
+    dims = ", ".join(f"'{d}'" for d in VISITOR_DIMS)
+    return f"""SELECT workspace_id, link_id, grain, dim, t, key, bot, clicks FROM rollups
+               WHERE grain < {DAY} AND dim IN ({dims}) AND t < {before} AND key <> 'other'
+               LIMIT {limit}"""
+
+
 UNIQUE_DAYS_SETTLE = 300  # a UTC day's uniques are cached once it ended this long ago
 
 
@@ -579,6 +589,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "revoked_at",
             "last_used_at",
             "allow_ips",
+            "parent_id",
         ),
         ("id",),
     ),
@@ -854,6 +865,12 @@ class ClickStore(Protocol):
         into `other`, for buckets starting at `since` or later; the rows folded."""
         ...
 
+    async def fold_rollups(self, before: int, limit: int) -> int:
+        """Fold at most `limit` quarter-hour and hour rollup rows of VISITOR_DIMS in buckets
+        starting before `before` (Unix seconds) into their bucket's `other`; the rows folded.
+        Sums stay whole; day rollups keep their keys."""
+        ...
+
     async def click_stats(
         self,
         flt: LinkFilter,
@@ -876,7 +893,10 @@ class KeyStore(Protocol):
 
     async def list_keys(self, workspace_id: str | None) -> list[KeyRecord]: ...
     async def find_key(self, key_hash: str) -> KeyRecord | None: ...
-    async def revoke_key(self, workspace_id: str | None, key_id: str, now: datetime) -> bool: ...
+    async def revoke_key(self, workspace_id: str | None, key_id: str, now: datetime) -> bool:
+        """Revoke a key and every active key made by it, or by those, in one transaction;
+        False when none of them was active."""
+
     async def touch_key(self, key_id: str, now: datetime) -> None: ...
 
     async def visitor_secret(self) -> bytes:

@@ -22,6 +22,7 @@ from clypt_mcp.store.base import (
     first_visit_buckets,
     first_visit_times,
     link_counts,
+    old_rollups_sql,
     rollup_rows,
     set_key,
     unique_day_plan,
@@ -38,6 +39,20 @@ _UPSERT_ROLLUPS = """INSERT INTO rollups (workspace_id, link_id, grain, dim, t, 
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (workspace_id, link_id, grain, dim, t, key, bot)
     DO UPDATE SET clicks = rollups.clicks + excluded.clicks"""
+
+
+def _fold(q: Q, rows: list[tuple[Any, ...]]) -> None:
+    """Move the counts of these rollup rows into their bucket's `other` row, and delete them."""
+    folded: dict[tuple[Any, ...], int] = {}
+    for r in rows:
+        key = (r[0], r[1], r[2], r[3], r[4], "other", r[6])
+        folded[key] = folded.get(key, 0) + int(r[7])
+    q.many(_UPSERT_ROLLUPS, [(*k, n) for k, n in sorted(folded.items())])
+    q.many(
+        "DELETE FROM rollups WHERE workspace_id = ? AND link_id = ? AND grain = ? "
+        "AND dim = ? AND t = ? AND key = ? AND bot = ?",
+        [tuple(r[:7]) for r in rows],
+    )
 
 
 class Clicks(Aggregate):
@@ -158,16 +173,15 @@ class Clicks(Aggregate):
     async def cap_rollups(self, since: int) -> int:
         def job(q: Q) -> int:
             rows = q.all(capped_rollups_sql(":since"), {"since": since})
-            folded: dict[tuple[Any, ...], int] = {}
-            for r in rows:
-                key = (r[0], r[1], r[2], r[3], r[4], "other", r[6])
-                folded[key] = folded.get(key, 0) + int(r[7])
-            q.many(_UPSERT_ROLLUPS, [(*k, n) for k, n in sorted(folded.items())])
-            q.many(
-                "DELETE FROM rollups WHERE workspace_id = ? AND link_id = ? AND grain = ? "
-                "AND dim = ? AND t = ? AND key = ? AND bot = ?",
-                [tuple(r[:7]) for r in rows],
-            )
+            _fold(q, rows)
+            return len(rows)
+
+        return await self._write(job)
+
+    async def fold_rollups(self, before: int, limit: int) -> int:
+        def job(q: Q) -> int:
+            rows = q.all(old_rollups_sql(":before", ":limit"), {"before": before, "limit": limit})
+            _fold(q, rows)
             return len(rows)
 
         return await self._write(job)

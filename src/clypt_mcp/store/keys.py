@@ -21,7 +21,8 @@ class Keys(Aggregate):
         args = {"id": record.id, "ws": record.workspace_id, "name": record.name,
                 "prefix": record.prefix, "hash": key_hash, "scopes": ",".join(record.scopes),
                 "now": now, "expires": to_us(record.expires_at),
-                "allow": ",".join(record.allow_ips) if record.allow_ips else None}  # fmt: skip
+                "allow": ",".join(record.allow_ips) if record.allow_ips else None,
+                "parent": record.parent_id}  # fmt: skip
 
         def job(q: Q) -> bool:
             self._lock_keys(q, record.workspace_id)  # one creator per workspace at a time
@@ -34,7 +35,7 @@ class Keys(Aggregate):
                 return False
             q.run(
                 f"""INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (:id, :ws, :name, :prefix,
-                    :hash, :scopes, :now, :expires, NULL, NULL, :allow)""",
+                    :hash, :scopes, :now, :expires, NULL, NULL, :allow, :parent)""",
                 args,
             )
             return True
@@ -58,11 +59,23 @@ class Keys(Aggregate):
         return _key_record(row) if row else None
 
     async def revoke_key(self, workspace_id: str | None, key_id: str, now: datetime) -> bool:
-        sql = "UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL"
-        if workspace_id is not None:
-            sql += " AND workspace_id = :ws"
-        args = {"now": to_us(now), "id": key_id, "ws": workspace_id}
-        return await self._write(lambda q: q.run(sql, args)) > 0
+        own = " AND workspace_id = :ws" if workspace_id is not None else ""
+        family_sql = f"""WITH RECURSIVE family(id) AS (
+                             SELECT id FROM api_keys WHERE id = :id{own}
+                             UNION
+                             SELECT k.id FROM api_keys k JOIN family f ON k.parent_id = f.id
+                         ) SELECT id FROM family"""
+
+        def job(q: Q) -> bool:
+            family = [r[0] for r in q.all(family_sql, {"id": key_id, "ws": workspace_id})]
+            if not family:
+                return False
+            args: dict[str, Any] = {"now": to_us(now)}
+            ids = q.d.in_list("id", "ids", family, args)
+            sql = f"UPDATE api_keys SET revoked_at = :now WHERE {ids} AND revoked_at IS NULL"
+            return q.run(sql, args) > 0
+
+        return await self._write(job)
 
     async def touch_key(self, key_id: str, now: datetime) -> None:
         sql = "UPDATE api_keys SET last_used_at = :now WHERE id = :id"
@@ -115,4 +128,5 @@ def _key_record(row: tuple[Any, ...]) -> KeyRecord:
         revoked_at=from_us(r["revoked_at"]),
         last_used_at=from_us(r["last_used_at"]),
         allow_ips=r["allow_ips"].split(",") if r["allow_ips"] else None,
+        parent_id=r["parent_id"],
     )

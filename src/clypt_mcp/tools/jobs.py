@@ -22,7 +22,7 @@ from clypt_mcp.backends.base import Backend, BackendProvider
 from clypt_mcp.errors import ClyptError
 from clypt_mcp.models import ClickExport, ImportStart, Job, JobList, LinkExport, Scope
 from clypt_mcp.tools.common import result, tool_errors
-from clypt_mcp.tools.shaping import object_result
+from clypt_mcp.tools.shaping import CEILING, LEFT_OUT, bounded, object_result, size
 
 CALL_WAIT = 45.0  # seconds a tool waits for its job before answering the job's id
 JobRef = Annotated[models.JobId, Field(description="The job's id (job_…), as a tool gave it.")]
@@ -63,6 +63,11 @@ def job_answer(job: Job) -> CallToolResult:
             f"Imported: {len(report.get('created', []))} created, "
             f"{len(report.get('skipped', []))} skipped, {len(report.get('invalid', []))} invalid."
         )
+        if size(report) > CEILING:
+            summary += (
+                f" The report passes {CEILING // 1000} KB: each list shows its first rows, "
+                f"and {LEFT_OUT} says how many more it has."
+            )
         return object_result(report, summary)
     data: dict[str, Any] = {"job_id": job.id, "status": job.status,
                             "progress": job.progress.model_dump()}  # fmt: skip
@@ -207,9 +212,18 @@ def register(mcp: MCPServer, backends: BackendProvider, scopes: frozenset[Scope]
     ) -> Annotated[CallToolResult, JobList]:
         """List exports and imports, newest first: id, kind, status (queued, running,
         done, failed, cancelled), progress, created_at, and the result of a done job
-        (an export's card with its uri; an import's report). Jobs are kept 7 days."""
+        (an export's card with its uri; an import's report, its lists cut to fit the page,
+        with left_out counts: get_job shows more). Jobs are kept 7 days."""
         page = await backends().list_jobs(cursor, limit)
         n = len(page.jobs)
+        # each import report gets its share of the ceiling (get_job shows more of one)
+        share = (CEILING - 2_000) // max(n, 1) - 500
+        page.jobs = [
+            j.model_copy(update={"result": bounded(j.result, share)})
+            if j.kind == "import_links" and j.result is not None
+            else j
+            for j in page.jobs
+        ]
         summary = f"{n} job{'' if n == 1 else 's'}, newest first" + (
             "; more with next_cursor." if page.next_cursor else "."
         )

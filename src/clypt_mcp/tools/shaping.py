@@ -8,7 +8,12 @@ The rules (README.md and llms.txt say the same):
   `format` (`json`, or a `markdown`/`csv` table in one text block, paging in another block);
 - in lists, a string longer than `LIST_CUT` characters is cut and ends with `CUT_MARK`
   (get_link gives the whole value);
-- structured content and the text blocks each stay under `CEILING` bytes of JSON/UTF-8.
+- structured content and the text blocks each stay under `CEILING` bytes of JSON/UTF-8: long
+  strings are cut first, then, when that is not enough (an import report of thousands of rows),
+  the longest lists lose their tail and the object holding each says how many items it left
+  out (`LEFT_OUT`);
+- a `csv` table escapes cells a spreadsheet would run as formulas (OWASP's rule: a text cell
+  starting with = + - @, tab or carriage return is led by a single quote).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ CEILING = 100_000  # bytes of JSON in structured content, and in the text blocks
 LIST_CUT = 200  # characters kept of a long string in a list item
 TEXT_CUT = 100  # characters kept of a long string in a text line or table cell
 CUT_MARK = "…[cut]"
+LEFT_OUT = "left_out"  # {list name: items left out} beside lists shortened for the ceiling
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Format = Literal["json", "markdown", "csv"]
 FORMAT_DOC = (
@@ -151,11 +158,53 @@ def bounded(data: Any, budget: int = CEILING) -> Any:
     and shorter until it is (each cut ends in CUT_MARK)."""
     if size(data) <= budget:
         return data
-    for limit in (2_000, 500, LIST_CUT, TEXT_CUT, 40):
+    for limit in (2_000, 500, LIST_CUT):
         smaller = cut(data, limit)
         if size(smaller) <= budget:
             return smaller
+    shorter = _shorten_lists(smaller, budget)
+    for limit in (TEXT_CUT, 40):
+        if size(shorter) <= budget:
+            return shorter
+        shorter = _shorten_lists(cut(shorter, limit), budget)
+    if size(shorter) <= budget:
+        return shorter
     raise ValueError("a result stays over the byte ceiling after cutting")  # pragma: no cover
+
+
+def _lists(value: Any, out: list[tuple[dict[str, Any], str]]) -> None:
+    """Every (object, key) whose value is a non-empty list, depth first."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, list) and item:
+                out.append((value, key))
+            _lists(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _lists(item, out)
+
+
+def _shorten_lists(data: Any, budget: int) -> Any:
+    """`data` (a copy) with the biggest lists in objects halved from the end until it fits in
+    `budget`; each object that lost items says how many under LEFT_OUT."""
+    if isinstance(data, list):  # a bare list (text lines): shortened without a note
+        return _shorten_lists({"items": data}, budget)["items"]
+    data = json.loads(json.dumps(data))  # a copy this function may change
+    for _ in range(200):  # each round halves one list: far more rounds than any result needs
+        if size(data) <= budget:
+            break
+        found: list[tuple[dict[str, Any], str]] = []
+        _lists(data, found)
+        if not found:
+            break
+        holder, key = max(found, key=lambda hk: size(hk[0][hk[1]]))
+        items = holder[key]
+        keep = len(items) // 2
+        noted = holder.get(LEFT_OUT)
+        left: dict[str, int] = noted if isinstance(noted, dict) else {}
+        holder[LEFT_OUT] = {**left, key: left.get(key, 0) + len(items) - keep}
+        holder[key] = items[:keep]
+    return data
 
 
 # --- text -----------------------------------------------------------------------------------
@@ -180,14 +229,20 @@ def _md_cell(value: Any) -> str:
     return " ".join(text.split())  # a row stays on one line
 
 
+def _csv_cell(value: Any) -> str:
+    text = _cell(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def table(items: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: Format) -> str:
-    """`items` as one markdown or CSV table: a header row of `columns`, then a row per item."""
+    """`items` as one markdown or CSV table: a header row of `columns`, then a row per item
+    (CSV cells a spreadsheet would run as formulas led by a single quote)."""
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(columns)
         for item in items:
-            writer.writerow([_cell(item.get(c)) for c in columns])
+            writer.writerow([_csv_cell(item.get(c)) for c in columns])
         return buf.getvalue().rstrip("\n")
     lines = [
         "| " + " | ".join(columns) + " |",

@@ -9,6 +9,7 @@ from typing import Any
 
 from clypt_mcp.core import analytics as analytics_rules
 from clypt_mcp.core.areas.base import ServiceBase, variant_labels
+from clypt_mcp.core.clicks import fold_old_rollups
 from clypt_mcp.core.clicks import purge_clicks as purge_raw_clicks
 from clypt_mcp.errors import InvalidInputError
 from clypt_mcp.models import (
@@ -155,8 +156,11 @@ class AnalyticsArea(ServiceBase):
         return await self.store.click_page(principal.workspace_id, link_id, since_ts, after, limit)
 
     async def purge_clicks(self, before: datetime) -> int:
-        """An admin act (CLI): drop raw clicks older than `before`; analytics stay."""
-        return await purge_raw_clicks(self.store, before)
+        """An admin act (CLI): drop raw clicks older than `before`, and fold the hour and
+        quarter-hour detail of visitor-chosen keys older than that; analytics stay."""
+        n = await purge_raw_clicks(self.store, before)
+        await fold_old_rollups(self.store, before)
+        return n
 
 
 def _decode_click_cursor(cursor: str) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from clypt_mcp.core import abtests
 from clypt_mcp.core.codes import CodeGenerator, random_code
 from clypt_mcp.core.domains import host_name
 from clypt_mcp.core.idempotency import Idempotency
-from clypt_mcp.core.urls import points_at
+from clypt_mcp.core.urls import browser_host, points_at
 from clypt_mcp.errors import (
     ConflictError,
     Hint,
@@ -218,19 +218,27 @@ class ServiceBase:
     def _check_no_loop(self, *urls: str | None) -> None:
         for url in urls:
             if url and points_at(url, self.base_url):
-                raise InvalidInputError(
-                    Hint(
-                        "url",
-                        f"'{url}' points at this Clypt server's own short links, which would loop",
-                        "give the final destination instead",
-                    )
-                )
+                raise _loop(url)
 
-    def _check_destinations(self, data: LinkCreate | LinkUpdate) -> None:
+    async def _check_destinations(self, data: LinkCreate | LinkUpdate) -> None:
+        """No destination points back at this server: its own host (in any spelling a browser
+        resolves to it), or a verified custom domain it serves on the scheme's own port.
+
+        Raises: InvalidInputError."""
         urls = [data.url]
         urls += [v.url for v in data.variants or []]
         urls += list((data.geo or {}).values()) + list((data.devices or {}).values())
         self._check_no_loop(*urls)
+        given = [u for u in urls if u]
+        if not given or not await self.store.any_verified_domain():
+            return
+        for url in given:
+            parts = urlsplit(url)
+            if parts.port not in (None, {"http": 80, "https": 443}.get(parts.scheme.lower())):
+                continue
+            rec = await self.store.get_domain(None, name=browser_host(parts.hostname or ""))
+            if rec is not None and rec.verified_at is not None:
+                raise _loop(url)
 
     def code_from_ref(self, ref: str) -> tuple[str | None, str | None]:
         """(id, code) named by a link reference: an id, a code or a full short URL."""
@@ -328,3 +336,13 @@ def variant_labels(rec: LinkRecord) -> list[tuple[str, str]]:
         (str(v.get("label") or f"#{i + 1}"), str(v["url"]))
         for i, v in enumerate(rec.variants or [])
     ]
+
+
+def _loop(url: str) -> InvalidInputError:
+    return InvalidInputError(
+        Hint(
+            "url",
+            f"'{url}' points at this Clypt server's own short links, which would loop",
+            "give the final destination instead",
+        )
+    )

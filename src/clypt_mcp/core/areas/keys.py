@@ -10,6 +10,7 @@ from clypt_mcp.core.areas.base import ServiceBase
 from clypt_mcp.errors import (
     AuthenticationError,
     ConflictError,
+    InsufficientScopeError,
     InvalidInputError,
     IpNotAllowedError,
     KeyExpiredError,
@@ -23,6 +24,7 @@ from clypt_mcp.models import (
     ApiKeyCreated,
     Principal,
     Scope,
+    expand_scopes,
     ip_allowed,
     new_id,
 )
@@ -35,8 +37,10 @@ KEY_TOUCH_EVERY = timedelta(minutes=1)  # a key's last use is written at most th
 class KeysArea(ServiceBase):
     """API keys: create, list, revoke, and authenticate a secret."""
 
-    async def create_api_key(self, workspace_id: str, data: ApiKeyCreate) -> ApiKeyCreated:
-        """An admin act (CLI, or a key with keys:write): returns the secret once.
+    async def create_api_key(
+        self, workspace_id: str, data: ApiKeyCreate, parent_id: str | None = None
+    ) -> ApiKeyCreated:
+        """An admin act (CLI, or a key with keys:write, `parent_id`): returns the secret once.
 
         Raises: ConflictError when the workspace has 10 active keys.
         """
@@ -54,6 +58,7 @@ class KeysArea(ServiceBase):
             created_at=now,
             expires_at=data.expires_at,
             allow_ips=data.allow_ips,
+            parent_id=parent_id,
         )
         if not await self.store.insert_key(rec, _key_hash(secret), MAX_ACTIVE_KEYS):
             raise ConflictError(
@@ -62,6 +67,62 @@ class KeysArea(ServiceBase):
                 field="keys",
             )
         return ApiKeyCreated(**_api_key(rec).model_dump(), secret=secret)
+
+    async def create_api_key_as(self, maker: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
+        """A key made by a key (REST, the dashboard), which cannot escalate: it holds no scope
+        its maker lacks, expires no later than its maker (its maker's expiry when none is
+        given), is limited to its maker's addresses unless it names its own, and is revoked
+        with its maker.
+
+        Raises: InsufficientScopeError, InvalidInputError, ConflictError.
+        """
+        missing = sorted(s.value for s in set(data.scopes) - expand_scopes(maker.scopes))
+        if missing:
+            raise InsufficientScopeError(
+                f"scopes: this key cannot grant {', '.join(missing)}, which it does not hold — "
+                "ask for fewer scopes, or create the key with `clypt-mcp keys create`",
+                scope=missing[0],
+            )
+        parent = await self._own_key(maker)
+        if parent is not None and parent.allow_ips and data.allow_ips is None:
+            data = data.model_copy(update={"allow_ips": parent.allow_ips})
+        if parent is not None and parent.expires_at is not None:
+            if data.expires_at is None:
+                data = data.model_copy(update={"expires_at": parent.expires_at})
+            elif data.expires_at > parent.expires_at:
+                raise InvalidInputError(
+                    f"expires_at: this key expires at {parent.expires_at.isoformat()} and cannot "
+                    "make a key that outlives it — give an earlier expires_at, or omit it",
+                    field="expires_at",
+                )
+        return await self.create_api_key(
+            maker.workspace_id, data, parent.id if parent is not None else None
+        )
+
+    async def revoke_api_key_as(self, revoker: Principal, key_id: str) -> None:
+        """Revoke a key of the revoker's workspace, which needs every scope that key holds.
+
+        Raises: InsufficientScopeError, NotFoundError.
+        """
+        keys = await self.store.list_keys(revoker.workspace_id)
+        target = next((k for k in keys if k.id == key_id), None)
+        if target is not None:
+            held = expand_scopes(frozenset(Scope(s) for s in target.scopes))
+            missing = sorted(s.value for s in held - expand_scopes(revoker.scopes))
+            if missing:
+                raise InsufficientScopeError(
+                    f"this key cannot revoke key '{key_id}': it holds {', '.join(missing)}, "
+                    "which this key does not — revoke it with a key that has every scope it has, "
+                    "or with `clypt-mcp keys revoke`",
+                    scope=missing[0],
+                )
+        await self.revoke_api_key(revoker.workspace_id, key_id)
+
+    async def _own_key(self, principal: Principal) -> KeyRecord | None:
+        if principal.key_id is None:
+            return None
+        keys = await self.store.list_keys(principal.workspace_id)
+        return next((k for k in keys if k.id == principal.key_id), None)
 
     async def list_api_keys(self, workspace_id: str | None) -> list[ApiKey]:
         now = self.clock()
@@ -73,7 +134,9 @@ class KeysArea(ServiceBase):
         ]
 
     async def revoke_api_key(self, workspace_id: str | None, key_id: str) -> None:
-        """Raises: NotFoundError."""
+        """Revoke a key and the keys it made (and theirs).
+
+        Raises: NotFoundError."""
         if not await self.store.revoke_key(workspace_id, key_id, self.clock()):
             raise NotFoundError(f"no active key '{key_id}'", key=key_id)
 

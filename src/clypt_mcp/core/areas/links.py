@@ -81,7 +81,7 @@ class LinksArea(DomainsArea):
         created_at: datetime | None = None,
         imported_clicks: int = 0,
     ) -> Link:
-        self._check_destinations(data)
+        await self._check_destinations(data)
         await quotas.check_new_links(self.store, ws)
         folder_id, folder_names = await self._folder_target(principal, data.folder)
         domain_id = await self.link_domain(principal, data.domain)
@@ -238,7 +238,7 @@ class LinksArea(DomainsArea):
     ) -> tuple[dict[str, Any], list[str] | None]:
         """The columns `data` sets (password hashed, folder and domain resolved) and the
         folder path to create, as update_link and bulk_update_links apply them."""
-        self._check_destinations(data)
+        await self._check_destinations(data)
         given = data.model_fields_set
         changes: dict[str, Any] = {}
         simple = (

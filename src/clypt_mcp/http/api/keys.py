@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from starlette.requests import Request
 
-from clypt_mcp.errors import InsufficientScopeError, InvalidInputError, NotFoundError
+from clypt_mcp.errors import NotFoundError
 from clypt_mcp.http.api.body import rest_body
 from clypt_mcp.http.api.endpoint import BODY_ERRORS, Endpoint, path_id
 from clypt_mcp.http.api.params import no_params
@@ -35,21 +35,6 @@ class KeyInfo(BaseModel):
     base_url: str
 
 
-def check_grant(principal: Principal, data: ApiKeyCreate) -> None:
-    """A key cannot hand out scopes it does not hold itself.
-
-    Raises:
-        InsufficientScopeError: naming the scopes it lacks.
-    """
-    missing = sorted(s.value for s in set(data.scopes) - expand_scopes(principal.scopes))
-    if missing:
-        raise InsufficientScopeError(
-            f"scopes: this key cannot grant {', '.join(missing)}, which it does not hold — "
-            "ask for fewer scopes, or create the key with `clypt-mcp keys create`",
-            scope=missing[0],
-        )
-
-
 def endpoints(state: AppState) -> list[Endpoint]:
     service = state.service
 
@@ -57,28 +42,10 @@ def endpoints(state: AppState) -> list[Endpoint]:
         no_params(request)
         return KeyList(keys=await service.list_api_keys(principal.workspace_id))
 
-    async def own_key(principal: Principal) -> ApiKey | None:
-        keys = await service.list_api_keys(principal.workspace_id)
-        return next((k for k in keys if k.id == principal.key_id), None)
-
     async def create_key(request: Request, principal: Principal) -> ApiKeyCreated:
         no_params(request)
         data = await rest_body(request, ApiKeyCreate)
-        check_grant(principal, data)
-        parent = await own_key(principal)
-        if parent is not None and parent.allow_ips and data.allow_ips is None:
-            # a key made by a key limited to some addresses is limited the same way
-            data = data.model_copy(update={"allow_ips": parent.allow_ips})
-        if parent is not None and parent.expires_at is not None:
-            if data.expires_at is None:  # a key made by a key never outlives it
-                data = data.model_copy(update={"expires_at": parent.expires_at})
-            elif data.expires_at > parent.expires_at:
-                raise InvalidInputError(
-                    f"expires_at: this key expires at {parent.expires_at.isoformat()} and cannot "
-                    "make a key that outlives it — give an earlier expires_at, or omit it",
-                    field="expires_at",
-                )
-        return await service.create_api_key(principal.workspace_id, data)
+        return await service.create_api_key_as(principal, data)
 
     async def get_key(request: Request, principal: Principal) -> ApiKey:
         no_params(request)
@@ -91,23 +58,7 @@ def endpoints(state: AppState) -> list[Endpoint]:
     async def revoke_key(request: Request, principal: Principal) -> ApiKey:
         no_params(request)
         key_id = path_id(request)
-        target = next(
-            (k for k in await service.list_api_keys(principal.workspace_id) if k.id == key_id),
-            None,
-        )
-        if target is not None:
-            missing = sorted(
-                s.value for s in expand_scopes(frozenset(target.scopes))
-                - expand_scopes(principal.scopes)
-            )  # fmt: skip
-            if missing:
-                raise InsufficientScopeError(
-                    f"this key cannot revoke key '{key_id}': it holds {', '.join(missing)}, "
-                    "which this key does not — revoke it with a key that has every scope it has, "
-                    "or with `clypt-mcp keys revoke`",
-                    scope=missing[0],
-                )
-        await service.revoke_api_key(principal.workspace_id, key_id)
+        await service.revoke_api_key_as(principal, key_id)
         for key in await service.list_api_keys(principal.workspace_id):
             if key.id == key_id:
                 return key

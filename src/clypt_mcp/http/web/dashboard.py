@@ -30,7 +30,6 @@ from clypt_mcp.errors import (
     NotFoundError,
     describe_validation_error,
 )
-from clypt_mcp.http.api.keys import check_grant
 from clypt_mcp.http.auth import scope_client
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.web import chart, organize, signin_links
@@ -433,8 +432,7 @@ def routes(state: AppState) -> list[BaseRoute]:
             data = ApiKeyCreate.model_validate(
                 {"name": form.get("name"), "scopes": form.all("scope")}
             )
-            check_grant(session.principal, data)
-            created = await service.create_api_key(session.principal.workspace_id, data)
+            created = await service.create_api_key_as(session.principal, data)
         except (ClyptError, ValidationError) as exc:
             message, status = _message(exc)
             return await keys_page(request, session, None, error=message, status=status)
@@ -443,7 +441,7 @@ def routes(state: AppState) -> list[BaseRoute]:
     async def revoke_key(request: Request, session: Session, form: Form | None) -> Response:
         ClyptService.require(session.principal, Scope.KEYS_WRITE)
         key_id = str(request.path_params["id"])
-        await service.revoke_api_key(session.principal.workspace_id, key_id)
+        await service.revoke_api_key_as(session.principal, key_id)
         if key_id == session.principal.key_id:
             return RedirectResponse("/app/signin", status_code=303)
         return RedirectResponse("/app/keys?done=revoked", status_code=303)
