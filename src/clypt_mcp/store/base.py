@@ -758,6 +758,11 @@ class ClickStore(Protocol):
         into `other`, for buckets starting at `since` or later; the rows folded."""
         ...
 
+    async def purge_set_days(self, older_than: int) -> int:
+        """Forget the days of sets of links cached more than `older_than` seconds ago (they
+        are cached again when a query needs them); the rows deleted."""
+        ...
+
     async def click_stats(
         self,
         flt: LinkFilter,

@@ -27,7 +27,14 @@ from clypt_mcp.store.base import (
     unique_day_plan,
 )
 from clypt_mcp.store.links import link_where
-from clypt_mcp.store.setdays import CACHED_DIMS, LINK_DIM, NOTHING, Known, SetDays
+from clypt_mcp.store.setdays import (
+    CACHED_DIMS,
+    LINK_DIM,
+    NOTHING,
+    Known,
+    SetDays,
+    purge_set_days,
+)
 from clypt_mcp.store.sql import Aggregate, Q
 from clypt_mcp.store.webhooks import emit_clicks, wants_clicks
 
@@ -172,6 +179,10 @@ class Clicks(Aggregate):
             return len(rows)
 
         return await self._write(job)
+
+    async def purge_set_days(self, older_than: int) -> int:
+        before = time.time_ns() // 1000 - older_than * 1_000_000
+        return await self._write(lambda q: purge_set_days(q, before))
 
     async def click_stats(
         self,

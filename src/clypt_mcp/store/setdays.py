@@ -38,7 +38,6 @@ CACHED_DIMS = (*DIMENSIONS, "*", "traffic")
 LINK_DIM = "link"  # per member link (key: its id), from its '*' rows
 UNIQUES = "uniques"  # distinct visitors of the set on the day (bot 0, key '')
 MARKER = ""  # one per cached day; n is the stamp of the fill that wrote it
-KEEP_DAYS = 7  # housekeeping forgets a set's days filled longer ago than this (they refill)
 
 
 @dataclass(frozen=True)
