@@ -27,7 +27,10 @@ CREATE TABLE set_days (
     n            BIGINT NOT NULL,
     PRIMARY KEY (workspace_id, set_key, dim, day, key, bot)
 );
-CREATE INDEX set_days_by_day ON set_days (workspace_id, day);
+-- What the triggers forget a day of a workspace by (the primary key serves a whole workspace).
+-- Day first: a set's reads (workspace, set, dimension, a range of days) then take the primary
+-- key; with (workspace_id, day) PostgreSQL's planner chose this index and filtered 7 rows in 8.
+CREATE INDEX set_days_by_day ON set_days (day, workspace_id);
 
 -- Forget day `d` of workspace `ws` (every day when `d` is NULL).
 CREATE FUNCTION set_days_drop(ws TEXT, d BIGINT) RETURNS void LANGUAGE plpgsql AS $$
