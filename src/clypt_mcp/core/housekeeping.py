@@ -14,7 +14,9 @@ Each pass (at start, then every `every` seconds) deletes:
   call counters of workspace quotas, once their day is over;
 
 and folds rollup keys that visitors choose (Referer hosts, browser, OS, city) beyond each
-bucket's `ROLLUP_KEYS` biggest into `other` (buckets of the last `CAP_DAYS` days).
+bucket's `ROLLUP_KEYS` biggest into `other` (buckets of the last `CAP_DAYS` days); and forgets
+the days of sets of links (folders, tags, searches) cached more than `SET_DAYS_KEEP` ago, so a
+set asked about once does not stay cached for ever.
 
 Deletes go a chunk per transaction, so redirects' click writes never wait long for them.
 """
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 IDEMPOTENCY_HOURS = 24
 COUNTER_HOURS = 25  # longer than the longest rate-limit window (a day)
 CAP_DAYS = 2  # rollup buckets this recent are capped each pass (older ones already were)
+SET_DAYS_KEEP = 7 * 86400  # seconds a set's cached day is kept after it was cached
 
 
 class Housekeeping:
@@ -88,6 +91,7 @@ class Housekeeping:
         done["usage counters"] = await self.store.team.purge_usage(counters - 86400)
         since = int((now - timedelta(days=CAP_DAYS)).timestamp()) // 86400 * 86400
         done["rollup keys"] = await self.store.cap_rollups(since)
+        done["cached set days"] = await self.store.purge_set_days(SET_DAYS_KEEP)
         self.purged.update(done)
         if any(done.values()):
             log.info("housekeeping deleted %s", ", ".join(f"{n} {k}" for k, n in done.items()))

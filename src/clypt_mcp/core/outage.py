@@ -55,6 +55,7 @@ _BACKGROUND = frozenset(
 _NO_DEADLINE = _BACKGROUND | {
     "purge_clicks",
     "cap_rollups",
+    "purge_set_days",
     "purge_idempotency",
     "purge_request_counts",
 }

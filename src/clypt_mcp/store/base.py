@@ -871,6 +871,11 @@ class ClickStore(Protocol):
         Sums stay whole; day rollups keep their keys."""
         ...
 
+    async def purge_set_days(self, older_than: int) -> int:
+        """Forget the days of sets of links cached more than `older_than` seconds ago (they
+        are cached again when a query needs them); the rows deleted."""
+        ...
+
     async def click_stats(
         self,
         flt: LinkFilter,

@@ -28,6 +28,14 @@ from clypt_mcp.store.base import (
     unique_day_plan,
 )
 from clypt_mcp.store.links import link_where
+from clypt_mcp.store.setdays import (
+    CACHED_DIMS,
+    LINK_DIM,
+    NOTHING,
+    Known,
+    SetDays,
+    purge_set_days,
+)
 from clypt_mcp.store.sql import Aggregate, Q
 from clypt_mcp.store.webhooks import emit_clicks, wants_clicks
 
@@ -186,6 +194,10 @@ class Clicks(Aggregate):
 
         return await self._write(job)
 
+    async def purge_set_days(self, older_than: int) -> int:
+        before = time.time_ns() // 1000 - older_than * 1_000_000
+        return await self._write(lambda q: purge_set_days(q, before))
+
     async def click_stats(
         self,
         flt: LinkFilter,
@@ -199,30 +211,38 @@ class Clicks(Aggregate):
         """Counts over `[start, end)` from the rollups, decomposed by `cover()`."""
         whole = flt.link_id is None and not (flt.tag or flt.folder_ids or flt.query)
         args: dict[str, Any]
-        members = ""
+        days: SetDays | None = None  # a set of links: its whole past days are cached
         if whole:
             links_sql, args = "r.link_id = ''", {"ws": flt.workspace_id}
         else:
             link_sql, args = link_where(self.db.dialect, flt, EPOCH, include_deleted=True)
             members = f"SELECT l.id FROM links l WHERE {link_sql}"
             links_sql = f"r.link_id IN ({members})"
+            if flt.link_id is None:
+                key = set_key(members, args)  # names the set in set_days
+                days = SetDays(flt.workspace_id, key, members, args, (start, end), int(time.time()))
+                args = days.args  # the link filter's and the cache's
         every = f"r.workspace_id = :ws AND {links_sql}"
         base = every + ("" if include_bots else " AND r.bot = 0")
-        key = set_key(members, args) if members else ""  # names the set in unique_days
         args["_top"] = top
         period = cover(start, end)
         top_order = "n DESC, k LIMIT :_top"
-        remember: list[tuple[str, int, str, int]] = []  # unique_days rows to cache
 
-        def job(q: Q) -> ClickStats:
-            s = _Stats(q, base, args)
-            breakdowns = {dim: s.grouped(dim, period, "r.key", top_order) for dim in DIMENSIONS}
+        def stats(q: Q, known: Known) -> ClickStats:
+            s = _Stats(q, base, args, days.where(include_bots) if days else None)
+            span = days.split(period, known) if days else period
+            breakdowns = {dim: s.grouped(dim, span, "r.key", top_order) for dim in DIMENSIONS}
             by_link = s.grouped(
-                "link" if whole else "*", period, "r.key" if whole else "r.link_id", top_order
+                "link" if whole else "*", span, "r.key" if whole else "r.link_id", top_order
             )
             breakdowns["link"] = _codes(q, by_link)
-            buckets = s.grouped("*", cover(start, end, unit), f"(r.t / {unit}) * {unit}", "k")
-            traffic = _Stats(q, every, args).grouped("traffic", period, "r.key", "n DESC, k")
+            series = cover(start, end, unit)
+            buckets = s.grouped(
+                "*", days.split(series, known) if days else series, f"(r.t / {unit}) * {unit}", "k"
+            )
+            traffic = _Stats(q, every, args, days.where(True) if days else None).grouped(
+                "traffic", span, "r.key", "n DESC, k"
+            )
             variants: list[tuple[str, int, int]] = []
             if flt.link_id is not None:
                 seen = dict(s.grouped("variant_uniques", period, "r.key", "k"))
@@ -230,10 +250,10 @@ class Clicks(Aggregate):
                     (k, n, seen.get(k, 0))
                     for k, n in s.grouped("variant", period, "r.key", "n DESC, k")
                 ]
-            if whole or flt.link_id is not None:  # one set's own first-visit rollups
+            if days is None:  # one link or the workspace: its own first-visit rollups
                 uniques = s.total("uniques", period)
             else:  # any other set: distinct visitors of each UTC day over its links' marks
-                uniques = _set_uniques(q, members, args, key, (start, end), remember)
+                uniques = _set_uniques(q, days, known, (start, end))
             first = None
             if want_first:
                 first = s.value("SELECT MIN(r.t) FROM rollups r WHERE {base} AND r.grain = 900 "
@@ -242,7 +262,7 @@ class Clicks(Aggregate):
                                "AND r.grain = 86400 AND r.dim = '*'")  # fmt: skip
             return ClickStats(
                 total_clicks=int(all_time),
-                clicks_in_period=s.total("*", period),
+                clicks_in_period=s.total("*", span),
                 unique_visitors=uniques,
                 buckets=[(int(k), n) for k, n in buckets],
                 breakdowns=breakdowns,
@@ -251,19 +271,26 @@ class Clicks(Aggregate):
                 variants=variants,
             )
 
-        stats = await self._read(job)
-        if remember:
+        def job(q: Q, may_fill: bool) -> ClickStats | None:
+            if days is None:
+                return stats(q, NOTHING)
+            known = days.read(q)
+            if may_fill and days.missing(known):
+                return None  # fill the cache first
+            out = stats(q, known)
+            # A cached day forgotten (or filled again) while this ran: answer without the cache.
+            return out if days.still(q, known) else stats(q, NOTHING)
+
+        out = await self._read(lambda q: job(q, True))
+        if out is None:
+            assert days is not None
             try:
-                await self._write(
-                    lambda q: q.many(
-                        "INSERT INTO unique_days (workspace_id, day, set_key, visitors) "
-                        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        remember,
-                    )
-                )
-            except ClyptError:  # a cache: a read-only or busy store goes on without it
-                log.debug("unique_days not written", exc_info=True)
-        return stats
+                await self._write(days.fill)
+            except ClyptError:  # a cache: a read-only or busy store answers without it
+                log.debug("set_days not written", exc_info=True)
+            out = await self._read(lambda q: job(q, False))
+        assert out is not None
+        return out
 
 
 def record_clicks(q: Q, events: list[ClickEvent]) -> None:
@@ -329,43 +356,22 @@ def first_visits(q: Q, events: list[ClickEvent]) -> dict[RollupKey, int]:
     return first_visit_buckets(firsts, [(r[0], r[1], int(r[2]), r[3]) for r in new])
 
 
-def _set_uniques(
-    q: Q,
-    members: str,
-    args: dict[str, Any],
-    key: str,
-    span: tuple[int, int],
-    remember: list[tuple[str, int, str, int]],
-) -> int:
-    """Distinct visitors of each UTC day over the marks of the links `members` selects (whole
-    past days read from the unique_days cache; those missing are added to `remember`), and at a
-    partial day at an edge of the window those whose first visit to the set falls in it."""
-    start, end = span
-    settled, fresh, partial = unique_day_plan(start, end, int(time.time()))
-    counts: dict[int, int] = {}
-    if settled:
-        rows = q.all(
-            "SELECT day, visitors FROM unique_days WHERE workspace_id = :ws "
-            "AND day >= :_a AND day <= :_b AND set_key = :_k",
-            {**args, "_a": settled[0], "_b": settled[-1], "_k": key},
-        )
-        counts.update((int(d), int(n)) for d, n in rows)
-    todo = [d for d in settled if d not in counts] + fresh
-    if todo:
-        found = {
-            int(d): int(n)
-            for d, n in q.all(
-                f"""SELECT v.day, COUNT(DISTINCT v.visitor) FROM visitor_days v
+def _set_uniques(q: Q, days: SetDays, known: Known, span: tuple[int, int]) -> int:
+    """Distinct visitors of each UTC day over the marks of the set's links (whole days from
+    the cache where `known` has them), summed; at a partial day at an edge of the window,
+    those whose first visit to the set falls in it."""
+    n = sum(known.uniques.values())
+    members, args = days.members, days.args
+    for lo, hi in days.open_days(known):
+        n += int(
+            q.scalar(
+                f"""SELECT COUNT(*) FROM (SELECT DISTINCT v.day, v.visitor FROM visitor_days v
                      WHERE v.workspace_id = :ws AND v.link_id IN ({members})
-                       AND v.day >= :_a AND v.day <= :_b GROUP BY v.day""",
-                {**args, "_a": min(todo), "_b": max(todo)},
+                       AND v.day >= :_lo AND v.day < :_hi) AS s""",
+                {**args, "_lo": lo, "_hi": hi},
             )
-        }
-        for day in todo:
-            counts[day] = found.get(day, 0)
-        done = set(settled)
-        remember.extend((args["ws"], d, key, counts[d]) for d in todo if d in done)
-    n = sum(counts[d] for d in settled + fresh)
+        )
+    _, _, partial = unique_day_plan(span[0], span[1], 0)
     for lo, hi in partial:
         n += int(
             q.scalar(
@@ -394,27 +400,41 @@ def _click_filter(
 
 
 class _Stats:
-    """Queries over the rollup rows that `base` selects."""
+    """Queries over the rollup rows that `base` selects; ranges of grain 0 are whole days of a
+    set of links read from its cached days (the `set_days s` rows that `cached` selects)."""
 
-    def __init__(self, q: Q, base: str, args: dict[str, Any]) -> None:
+    def __init__(self, q: Q, base: str, args: dict[str, Any], cached: str | None = None) -> None:
         self.q = q
         self.base = base
         self.args = args
+        self.cached = cached
 
-    def rows(self, dim: str, ranges: list[tuple[int, int, int]], cols: str) -> str:
-        return (
-            " UNION ALL ".join(
+    def rows(self, dim: str, ranges: list[tuple[int, int, int]], key: str | None) -> str:
+        parts = []
+        for g, lo, hi in ranges:
+            if g == 0:
+                assert self.cached is not None and (dim in CACHED_DIMS or key == "r.link_id")
+                cols = "s.n AS n"
+                if key is not None:  # a key, a link (cached as keys of dim 'link'), a bucket
+                    k = "s.key" if key in ("r.key", "r.link_id") else key.replace("r.t", "s.day")
+                    cols = f"{k} AS k, s.n AS n"
+                parts.append(
+                    f"SELECT {cols} FROM set_days s WHERE {self.cached} "
+                    f"AND s.dim = '{LINK_DIM if key == 'r.link_id' else dim}' "
+                    f"AND s.day >= {lo} AND s.day < {hi}"
+                )
+                continue
+            cols = "r.clicks AS n" if key is None else f"{key} AS k, r.clicks AS n"
+            parts.append(
                 f"SELECT {cols} FROM rollups r WHERE {self.base} AND r.grain = {g} "
                 f"AND r.dim = '{dim}' AND r.t >= {lo} AND r.t < {hi}"
-                for g, lo, hi in ranges
             )
-            or "SELECT NULL AS k, 0 AS n WHERE 1 = 0"
-        )
+        return " UNION ALL ".join(parts) or "SELECT NULL AS k, 0 AS n WHERE 1 = 0"
 
     def grouped(
         self, dim: str, ranges: list[tuple[int, int, int]], key: str, order: str
     ) -> list[tuple[Any, int]]:
-        inner = self.rows(dim, ranges, f"{key} AS k, r.clicks AS n")
+        inner = self.rows(dim, ranges, key)
         sql = (
             f"SELECT k, SUM(n) AS n FROM ({inner}) AS s GROUP BY k "
             f"HAVING SUM(n) > 0 ORDER BY {order}"
@@ -422,7 +442,7 @@ class _Stats:
         return [(r[0], int(r[1])) for r in self.q.all(sql, self.args)]
 
     def total(self, dim: str, ranges: list[tuple[int, int, int]]) -> int:
-        inner = self.rows(dim, ranges, "r.clicks AS n")
+        inner = self.rows(dim, ranges, None)
         return int(self.q.scalar(f"SELECT COALESCE(SUM(n), 0) FROM ({inner}) AS s", self.args))
 
     def value(self, template: str) -> Any:

@@ -230,5 +230,5 @@ class PostgresStore(SqlStore):
 
     async def clear_all(self) -> None:
         await self._read(
-            lambda q: q.run(f"TRUNCATE {', '.join(TABLES)}, unique_days RESTART IDENTITY")
+            lambda q: q.run(f"TRUNCATE {', '.join(TABLES)}, set_days RESTART IDENTITY")
         )

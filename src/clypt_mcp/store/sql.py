@@ -4,7 +4,8 @@ functions of a `Q`, the handle on one connection (in one transaction for writes)
 
 Everything the two databases spell differently lives in `Dialect`: placeholders, `IN` lists
 against `= ANY(array)`, case-folded comparison and ordering, `LIKE` without case, the scalar
-maximum, row locks, the physical row id, unique-violation errors, and many-row `RETURNING`.
+maximum, row locks, the physical row id, unique-violation errors, many-row `RETURNING`, and
+the per-set day cache's fill lock.
 Migrations stay per dialect (`sql/sqlite`, `sql/postgres`).
 
 Jobs are synchronous and run in a worker thread (one hop per store call, as SQLite always
@@ -72,6 +73,10 @@ class Dialect:
     greatest_sql: str  # the larger of {a} and {b}
     any_sql: str  # {a} is one of the values bound as {b} (SQLite: `:b_0, :b_1, …` in `{b}`)
     unique_error: Callable[[BaseException], bool]
+    # A query that is true when this write transaction may fill workspace `:ws`'s per-set day
+    # cache (store/setdays.py): SQLite's write transaction already holds the whole database;
+    # PostgreSQL tries the workspace's advisory lock that the cache's triggers take shared.
+    set_fill_lock: str = "SELECT 1"
 
     def sql(self, text: str) -> str:
         """`text` in this driver's parameter style (SQLite takes `:name` as written)."""
@@ -151,6 +156,7 @@ POSTGRES = Dialect(
     greatest_sql="GREATEST({a}, {b})",
     any_sql="{a} = ANY({b}::text[])",
     unique_error=lambda exc: getattr(exc, "sqlstate", None) == "23505",
+    set_fill_lock="SELECT pg_try_advisory_xact_lock(hashtextextended('clypt.sets:' || :ws, 0))",
 )
 
 

@@ -79,7 +79,7 @@ class Tables(Aggregate):
     async def clear_all(self) -> None:
         def job(q: Q) -> None:
             q.run("UPDATE folders SET parent_id = NULL")  # parents are RESTRICTed
-            for table in ("unique_days", *reversed(TABLES)):
+            for table in ("set_days", *reversed(TABLES)):
                 q.run(f"DELETE FROM {table}")
 
         await self._write(job)
