@@ -103,7 +103,7 @@ def link_arguments(model: type[LinkCreate | LinkUpdate]) -> list[inspect.Paramet
     update = model is not LinkCreate
     out = []
     for name, spec in LINK_INPUTS.items():
-        doc = spec.update_doc or spec.doc if update else spec.doc
+        doc = (spec.update_doc or spec.doc) if update else spec.doc
         required = not update and name == "url"
         out.append(
             inspect.Parameter(
