@@ -522,12 +522,14 @@ class LinkInput:
     A `plain` field is kept as given in the store column of the same name and shown back in
     `Link` under the same name (a model value as its dict); the others (url, code, tags,
     folder, password, devices, domain) are resolved by the service. `export`: a column of the links
-    CSV, written by exports and read by imports."""
+    CSV, written by exports and read by imports. `user_keys`: a map whose keys are user data
+    (country codes, device kinds), never renamed between snake_case and camelCase."""
 
     doc: str
     update_doc: str | None = None  # update_link's description, where it is not `doc`
     plain: bool = True
     export: bool = False
+    user_keys: bool = False
 
 
 # Every field of `_LinkFields`, in its order: the one table the tools' arguments, the
@@ -570,11 +572,14 @@ LINK_INPUTS: dict[str, LinkInput] = {
         "Visitors must enter it (4-200 characters); never shown back.", plain=False
     ),
     "variants": LinkInput("A/B test destinations (1-10): {url, weight (≥ 1), label?} each."),
-    "geo": LinkInput("Route by visitor country: {'US': url, 'DE': url} (ISO codes, ≤ 50)."),
+    "geo": LinkInput(
+        "Route by visitor country: {'US': url, 'DE': url} (ISO codes, ≤ 50).", user_keys=True
+    ),
     "devices": LinkInput(
         "Route by device: platform keys 'ios', 'android', 'desktop' and device-type keys "
         "'mobile', 'tablet'; when both match, the platform key wins.",
         plain=False,  # an empty map is kept as none
+        user_keys=True,
     ),
     "domain": LinkInput(
         "Host name the short link is served on: a verified domain of the workspace "
@@ -590,6 +595,8 @@ LINK_INPUTS: dict[str, LinkInput] = {
 }
 # The fields the service copies as given (see LinkInput.plain).
 PLAIN_LINK_FIELDS = tuple(name for name, spec in LINK_INPUTS.items() if spec.plain)
+# Keys whose values are maps of user data, left as they are by the REST case conversions.
+USER_KEY_MAPS = frozenset(name for name, spec in LINK_INPUTS.items() if spec.user_keys)
 
 
 def link_csv_columns(*computed: str) -> list[str]:
