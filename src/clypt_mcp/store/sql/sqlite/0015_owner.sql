@@ -1,0 +1,2 @@
+-- Who looks after a link.
+ALTER TABLE links ADD COLUMN owner TEXT;
