@@ -479,7 +479,6 @@ class _LinkFields(_Input):
     devices: Devices | None = None
     domain: DomainName | None = None
     preview: Preview | None = None
-    owner: Annotated[str, StringConstraints(max_length=80)] | None = None
 
     @field_validator("starts_at", "expires_at")
     @classmethod
@@ -593,7 +592,6 @@ LINK_INPUTS: dict[str, LinkInput] = {
         "The card link unfurlers (Slack, X, LinkedIn, …) show for the short link: "
         "{title, description?, image? (https URL)}; people still get the redirect."
     ),
-    "owner": LinkInput("Who looks after the link, at most 80 characters.", export=True),
 }
 # The fields the service copies as given (see LinkInput.plain).
 PLAIN_LINK_FIELDS = tuple(name for name, spec in LINK_INPUTS.items() if spec.plain)
@@ -711,7 +709,6 @@ class Link(_Wire):
     updated_at: datetime
     deleted_at: datetime | None
     domain: str = Field(description="The host name the short link is served on.")
-    owner: str | None
 
 
 class LinkPage(_Wire):

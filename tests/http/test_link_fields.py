@@ -55,7 +55,6 @@ SAMPLES: dict[str, Any] = {
     "devices": {"ios": "https://example.com/ios"},
     "domain": "clypt.test",  # the server's own host: every workspace may use it
     "preview": {"title": "Card", "description": "Its text", "image": "https://example.com/i.png"},
-    "owner": "Ada",
 }
 # Where a resolved (not plain) field shows in `Link`, and how.
 SHOWN: dict[str, tuple[str, Any]] = {

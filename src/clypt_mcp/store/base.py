@@ -52,7 +52,6 @@ class LinkRecord:
     imported_clicks: int = 0
     domain_id: str | None = None  # None: the server's own host (CLYPT_BASE_URL's)
     domain_name: str | None = None  # the name of `domain_id`, when it has one
-    owner: str | None = None
 
 
 # Every column of `links`, in the order the stores select and copy them: how it is stored
@@ -88,7 +87,6 @@ LINK_FIELDS: dict[str, tuple[str, bool]] = {
     "imported_clicks": ("int", False),  # click totals an import brought (migration 0014)
     "domain_id": ("text", True),
     "preview": ("json", True),  # migration 0012
-    "owner": ("text", True),  # migration 0015
 }
 
 # Columns a caller may set on a link (everything but ids, counters and timestamps it owns).

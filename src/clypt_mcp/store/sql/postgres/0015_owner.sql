@@ -1,2 +1,0 @@
--- Who looks after a link.
-ALTER TABLE links ADD COLUMN owner TEXT;
