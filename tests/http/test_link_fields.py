@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 from clypt_mcp.backends.local import LocalBackend
 from clypt_mcp.core import exports
 from clypt_mcp.core.service import ClyptService
+from clypt_mcp.http.web.linkform import CLEARABLE, TEXT_FIELDS
 from clypt_mcp.models import (
     LINK_INPUTS,
     PLAIN_LINK_FIELDS,
@@ -90,6 +91,12 @@ def test_every_field_of_the_table_has_a_sample_and_is_the_models() -> None:
     assert list(LinkUpdate.model_fields) == [*LINK_INPUTS, "disabled", "deleted"]
     assert set(SHOWN) == set(LINK_INPUTS) - set(PLAIN_LINK_FIELDS)
     assert {"geo", "devices"} <= USER_KEY_MAPS <= set(LINK_INPUTS)
+
+
+def test_the_dashboard_form_names_only_fields_of_the_table() -> None:
+    """The dashboard shows the fields it has a control for (its template); those it names
+    are the table's, so a renamed field cannot leave the form behind."""
+    assert set(TEXT_FIELDS) | set(CLEARABLE) <= set(LINK_INPUTS)
 
 
 def test_every_field_has_a_store_column_and_a_place_in_link() -> None:
