@@ -618,6 +618,125 @@ class LinkUpdate(_LinkFields):
         return self
 
 
+@dataclass(frozen=True)
+class LinkInput:
+    """What the surfaces need to know of a field a caller sets on a link, beyond its type.
+
+    The type and limits are the model's own (`_LinkFields`: one `Annotated` type per field);
+    the tools take each field as an argument of that type with `doc` as its description.
+    A `plain` field is kept as given in the store column of the same name and shown back in
+    `Link` under the same name (a model value as its dict); the others (url, code, tags,
+    folder, password, devices, domain) are resolved by the service. `export`: a column of the links
+    CSV, written by exports and read by imports. `user_keys`: a map whose keys are user data
+    (country codes, device kinds), never renamed between snake_case and camelCase."""
+
+    doc: str
+    update_doc: str | None = None  # update_link's description, where it is not `doc`
+    plain: bool = True
+    export: bool = False
+    user_keys: bool = False
+
+
+# Every field of `_LinkFields`, in its order: the one table the tools' arguments, the
+# service's copies between input, record and `Link`, and the CSV columns derive from.
+LINK_INPUTS: dict[str, LinkInput] = {
+    "url": LinkInput(
+        "Destination: an absolute http:// or https:// URL (≤ 2048).",
+        "New destination.",
+        plain=False,
+        export=True,
+    ),
+    "code": LinkInput(
+        "Custom code: 3-64 of A-Z a-z 0-9 - _, case-sensitive. Omit to get 7 random characters.",
+        plain=False,
+        export=True,
+    ),
+    "title": LinkInput("Human title, at most 200 characters.", export=True),
+    "tags": LinkInput(
+        "Up to 10 tag names; unknown tags are created.",
+        "Replaces all tags (up to 10); [] or null removes them.",
+        plain=False,
+        export=True,
+    ),
+    "folder": LinkInput(
+        "Folder path like 'Marketing/2026' (created if missing) or a folder id.",
+        plain=False,
+        export=True,
+    ),
+    "notes": LinkInput("Private notes, at most 500 characters.", export=True),
+    **{
+        f"utm_{part}": LinkInput(
+            "UTM value: letters, digits, '-', '_', '.', at most 100 characters.", export=True
+        )
+        for part in ("source", "medium", "campaign", "term", "content")
+    },
+    "starts_at": LinkInput("ISO 8601 time; without an offset, UTC.", export=True),
+    "expires_at": LinkInput("ISO 8601 time; without an offset, UTC.", export=True),
+    "max_clicks": LinkInput("Stop redirecting after this many clicks.", export=True),
+    "password": LinkInput(
+        "Visitors must enter it (4-200 characters); never shown back.", plain=False
+    ),
+    "variants": LinkInput("A/B test destinations (1-10): {url, weight (≥ 1), label?} each."),
+    "geo": LinkInput(
+        "Route by visitor country: {'US': url, 'DE': url} (ISO codes, ≤ 50).", user_keys=True
+    ),
+    "devices": LinkInput(
+        "Route by device: platform keys 'ios', 'android', 'desktop' and device-type keys "
+        "'mobile', 'tablet'; when both match, the platform key wins.",
+        plain=False,  # an empty map is kept as none
+        user_keys=True,
+    ),
+    "domain": LinkInput(
+        "Host name the short link is served on: a verified domain of the workspace "
+        "(manage_domains). Omit for the workspace's default domain.",
+        "Move the link to this verified domain of the workspace (its code stays, unless taken "
+        "there: then give a new code too); null: the default domain.",
+        plain=False,
+    ),
+    "preview": LinkInput(
+        "The card link unfurlers (Slack, X, LinkedIn, …) show for the short link: "
+        "{title, description?, image? (https URL)}; people still get the redirect."
+    ),
+    "track_conversions": LinkInput(
+        "true: each redirect appends a fresh click id (clypt_cid) to the destination, which "
+        "the customer's server sends back with a conversion.",
+        plain=False,  # null is false
+        export=True,
+    ),
+    "ab_test": LinkInput(
+        "An A/B test on the variants (needs two or more and track_conversions): {goal: "
+        "'clicks' or an event name, min_visitors_per_variant, confidence (default 0.95), "
+        "max_visitors_per_variant (default 10 × min)}; once a variant wins, every visit goes "
+        "to it. update_link: a new ab_test restarts the test, {winner: label} ends it by "
+        "hand, null removes it.",
+        plain=False,  # a test's state, kept and shown as its result
+    ),
+}
+# The fields the service copies as given (see LinkInput.plain).
+PLAIN_LINK_FIELDS = tuple(name for name, spec in LINK_INPUTS.items() if spec.plain)
+# Keys whose values are maps of user data, left as they are by the REST case conversions.
+USER_KEY_MAPS = frozenset(name for name, spec in LINK_INPUTS.items() if spec.user_keys)
+
+
+def link_csv_columns(*computed: str) -> list[str]:
+    """The columns of a links CSV: the `export` inputs and the `computed` fields of `Link`,
+    in Link's order."""
+    wanted = {name for name, spec in LINK_INPUTS.items() if spec.export} | set(computed)
+    return [name for name in Link.model_fields if name in wanted]
+
+
+def stored_value(value: Any) -> Any:
+    """An input value as a link record keeps it: a model (a preview, each variant) as its
+    dict, a mapping as a plain dict."""
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, list):
+        return [stored_value(v) for v in value]
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
 LinkStatus = Literal["active", "scheduled", "expired", "disabled", "deleted"]
 # Why a link does not redirect: its status, with a spent click limit told apart from a past
 # expiry (the visitor's page says which).

@@ -23,6 +23,7 @@ from clypt_mcp.errors import (
     UnavailableError,
 )
 from clypt_mcp.models import (
+    USER_KEY_MAPS,
     Analytics,
     AnalyticsQuery,
     BulkAnswer,
@@ -63,7 +64,7 @@ from clypt_mcp.models import (
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
-_OPAQUE = frozenset({"geo", "devices"})  # maps whose keys are user data
+_OPAQUE = USER_KEY_MAPS  # maps whose keys are user data
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 JOB_POLL = 0.25  # seconds between looks at a job the caller waits for
 

@@ -11,19 +11,22 @@ from typing import Any, TextIO
 
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.errors import InvalidInputError
-from clypt_mcp.models import MAX_BULK, Link, LinkQuery, Principal, Scope
+from clypt_mcp.models import (
+    LINK_INPUTS,
+    MAX_BULK,
+    Link,
+    LinkQuery,
+    Principal,
+    Scope,
+    link_csv_columns,
+)
 
 Progress = Callable[[int, int], None]
 CLICK_COLUMNS = ["time", "code", "variant", "country", "city", "device", "browser", "os",
                  "referrer", "visitor", "bot", "traffic"]  # fmt: skip
-LINK_COLUMNS = [
-    "id", "code", "short_url", "url", "title", "notes", "tags", "folder", "utm_source",
-    "utm_medium", "utm_campaign", "utm_term", "utm_content", "starts_at", "expires_at",
-    "max_clicks", "status", "clicks", "created_at",
-]  # fmt: skip
-IMPORT_COLUMNS = {"url", "code", "title", "notes", "tags", "folder", "utm_source", "utm_medium",
-                  "utm_campaign", "utm_term", "utm_content", "starts_at", "expires_at",
-                  "max_clicks"}  # fmt: skip
+# The links CSV: the exported inputs (models.LINK_INPUTS) and a few fields of the link's own.
+LINK_COLUMNS = link_csv_columns("id", "short_url", "status", "clicks", "created_at")
+IMPORT_COLUMNS = {name for name, spec in LINK_INPUTS.items() if spec.export}
 PAGE = 1000
 
 

@@ -35,6 +35,7 @@ from clypt_mcp.models import (
     Principal,
     Scope,
     expand_scopes,
+    link_csv_columns,
     new_id,
 )
 from clypt_mcp.store.base import JOB_FINISHED as FINISHED
@@ -61,14 +62,13 @@ KIND_SCOPES = {
 }
 MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl"}
 CLICK_FIELDS = ["id", "time", *LOG_COLUMNS[2:]]
-LINK_FIELDS = [
-    "id", "code", "short_url", "url", "title", "notes", "tags", "folder", "utm_source",
-    "utm_medium", "utm_campaign", "utm_term", "utm_content", "starts_at", "expires_at",
-    "max_clicks", "has_password", "disabled", "track_conversions", "status", "clicks",
-    "imported_clicks", "last_clicked_at", "created_at", "updated_at", "deleted_at",
-]  # fmt: skip
-# JSON Lines carries every field of a link as list_links shows it (variants, geo, devices and
-# the A/B test too, which a CSV cell would flatten); CSV the flat ones above.
+# A links CSV export: the exported inputs (models.LINK_INPUTS) and the link's own flat fields.
+LINK_FIELDS = link_csv_columns(
+    "id", "short_url", "has_password", "disabled", "status", "clicks", "imported_clicks",
+    "last_clicked_at", "created_at", "updated_at", "deleted_at",
+)  # fmt: skip
+# JSON Lines carries every field of a link as list_links shows it (variants, geo, devices
+# and the A/B test too, which a CSV cell would flatten); CSV the flat ones above.
 LINK_JSON_FIELDS = list(Link.model_fields)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -12,10 +12,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from clypt_mcp.errors import BadRequestError, PayloadTooLargeError
+from clypt_mcp.models import USER_KEY_MAPS
 
 MAX_BODY = 100 * 1024
 # Maps whose keys are user data (country codes, device kinds), never renamed.
-_OPAQUE_KEYS = frozenset({"geo", "devices", "revenue"})  # revenue: per currency code
+_OPAQUE_KEYS = USER_KEY_MAPS | {"revenue"}  # revenue: per currency code
 
 
 @functools.lru_cache(maxsize=1024)

@@ -1,7 +1,8 @@
 """Link tools: create, list, get, update, delete, bulk create."""
 
-from datetime import datetime
-from typing import Annotated, Any, Literal, get_args
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_type_hints
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import (
@@ -19,6 +20,7 @@ from clypt_mcp import models
 from clypt_mcp.backends.base import BackendProvider
 from clypt_mcp.errors import ClyptError
 from clypt_mcp.models import (
+    LINK_INPUTS,
     MAX_BULK,
     BulkAnswer,
     BulkError,
@@ -45,88 +47,9 @@ from clypt_mcp.tools.shaping import (
     shape_items,
 )
 
-# Each argument's type is the model's own (models.py), so its limits show in the input schema
-# and are the ones the service checks; only the description is the tools' own.
 LinkRef = Annotated[
     models.LinkRef,
     Field(description="The link: its code (e.g. 'spring'), its id (lnk_…) or its full short URL."),
-]
-Url = Annotated[
-    models.Url, Field(description="Destination: an absolute http:// or https:// URL (≤ 2048).")
-]
-Code = Annotated[
-    models.Code | None,
-    Field(
-        description="Custom code: 3-64 of A-Z a-z 0-9 - _, case-sensitive. Omit to get 7 random "
-        "characters."
-    ),
-]
-Title = Annotated[models.Title | None, Field(description="Human title, at most 200 characters.")]
-Tags = Annotated[
-    models.Tags | None, Field(description="Up to 10 tag names; unknown tags are created.")
-]
-FolderArg = Annotated[
-    models.FolderRef | None,
-    Field(description="Folder path like 'Marketing/2026' (created if missing) or a folder id."),
-]
-Notes = Annotated[models.Notes | None, Field(description="Private notes, at most 500 characters.")]
-Utm = Annotated[
-    models.UtmValue | None,
-    Field(description="UTM value: letters, digits, '-', '_', '.', at most 100 characters."),
-]
-When = Annotated[datetime | None, Field(description="ISO 8601 time; without an offset, UTC.")]
-MaxClicks = Annotated[
-    models.MaxClicks | None, Field(description="Stop redirecting after this many clicks.")
-]
-Password = Annotated[
-    models.Password | None,
-    Field(description="Visitors must enter it (4-200 characters); never shown back."),
-]
-Variants = Annotated[
-    models.Variants | None,
-    Field(description="A/B test destinations (1-10): {url, weight (≥ 1), label?} each."),
-]
-Geo = Annotated[
-    models.Geo | None,
-    Field(description="Route by visitor country: {'US': url, 'DE': url} (ISO codes, ≤ 50)."),
-]
-Devices = Annotated[
-    models.Devices | None,
-    Field(
-        description="Route by device: platform keys 'ios', 'android', 'desktop' and device-type "
-        "keys 'mobile', 'tablet'; when both match, the platform key wins."
-    ),
-]
-DomainArg = Annotated[
-    models.DomainName | None,
-    Field(
-        description="Host name the short link is served on: a verified domain of the workspace "
-        "(manage_domains). Omit for the workspace's default domain."
-    ),
-]
-Preview = Annotated[
-    models.Preview | None,
-    Field(
-        description="The card link unfurlers (Slack, X, LinkedIn, …) show for the short link: "
-        "{title, description?, image? (https URL)}; people still get the redirect."
-    ),
-]
-TrackConversions = Annotated[
-    bool | None,
-    Field(
-        description="true: each redirect appends a fresh click id (clypt_cid) to the "
-        "destination, which the customer's server sends back with a conversion."
-    ),
-]
-AbTest = Annotated[
-    models.AbTestSpec | None,
-    Field(
-        description="An A/B test on the variants (needs two or more and track_conversions): "
-        "{goal: 'clicks' or an event name, min_visitors_per_variant, confidence (default "
-        "0.95), max_visitors_per_variant (default 10 × min)}; once a variant wins, every visit "
-        "goes to it. update_link: a new ab_test restarts the test, {winner: label} ends it by "
-        "hand, null removes it."
-    ),
 ]
 IdemKey = Annotated[
     models.IdempotencyKey | None,
@@ -137,14 +60,11 @@ IdemKey = Annotated[
 ]
 
 # The fields a link result may hold (Link's, in its order), for list_links' `fields`.
-LinkField = Literal[
-    "id", "code", "short_url", "url", "title", "notes", "tags", "folder", "folder_id",
-    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "starts_at",
-    "expires_at", "max_clicks", "has_password", "variants", "geo", "devices", "preview", "disabled",
-    "track_conversions", "ab_test", "status", "clicks", "last_clicked_at", "created_at",
-    "updated_at", "deleted_at", "domain",
-]  # fmt: skip
-LINK_FIELDS: tuple[str, ...] = get_args(LinkField)
+LINK_FIELDS: tuple[str, ...] = tuple(n for n in Link.model_fields if n != "imported_clicks")
+if TYPE_CHECKING:
+    LinkField = str
+else:
+    LinkField = Literal[LINK_FIELDS]
 # What each link shows in the text of a list, unless `fields` says otherwise.
 SUMMARY_FIELDS = ("code", "short_url", "url", "title", "tags", "folder", "status", "clicks")
 LinkView = partial(Link)
@@ -166,40 +86,56 @@ class BulkResultView(BaseModel):
     errors: list[BulkError]
 
 
-_FIELDS = (
-    "url",
-    "code",
-    "title",
-    "tags",
-    "folder",
-    "notes",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "starts_at",
-    "expires_at",
-    "max_clicks",
-    "password",
-    "variants",
-    "geo",
-    "devices",
-    "domain",
-    "preview",
-    "track_conversions",
-    "ab_test",
-)
-
-
 def _fields(values: dict[str, Any]) -> dict[str, Any]:
     out = {}
-    for name in _FIELDS:
+    for name in LINK_INPUTS:
         value = values.get(name)
         if isinstance(value, list):
             value = [v.model_dump() if isinstance(v, BaseModel) else v for v in value]
         out[name] = value
     return out
+
+
+def link_arguments(model: type[LinkCreate | LinkUpdate]) -> list[inspect.Parameter]:
+    """A tool argument per field of LINK_INPUTS, in its order: the model's own type (limits
+    included), described by the table (update_link's own words where it has them)."""
+    hints = get_type_hints(model, include_extras=True)
+    update = model is not LinkCreate
+    out = []
+    for name, spec in LINK_INPUTS.items():
+        doc = (spec.update_doc or spec.doc) if update else spec.doc
+        required = not update and name == "url"
+        out.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=inspect.Parameter.empty if required else None,
+                annotation=Annotated[hints[name], Field(description=doc)],
+            )
+        )
+    return out
+
+
+Tool = Callable[..., Awaitable[CallToolResult]]
+
+
+def arguments(*groups: list[inspect.Parameter]) -> Callable[[Tool], Tool]:
+    """Give a tool that takes `**values` the signature the SDK builds its input schema from
+    (and checks the arguments against): `groups`' parameters, in order."""
+
+    def give(fn: Tool) -> Tool:
+        params = [p for group in groups for p in group]
+        fn.__signature__ = inspect.signature(fn).replace(  # type: ignore[attr-defined]
+            parameters=params
+        )
+        return fn
+
+    return give
+
+
+def _param(name: str, annotation: Any, default: Any = None) -> list[inspect.Parameter]:
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return [inspect.Parameter(name, kind, default=default, annotation=annotation)]
 
 
 def _describe(link: Link) -> str:
@@ -231,40 +167,17 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         ),
     )
     @tool_errors
-    async def create_link(
-        url: Url,
-        code: Code = None,
-        title: Title = None,
-        tags: Tags = None,
-        folder: FolderArg = None,
-        notes: Notes = None,
-        utm_source: Utm = None,
-        utm_medium: Utm = None,
-        utm_campaign: Utm = None,
-        utm_term: Utm = None,
-        utm_content: Utm = None,
-        starts_at: When = None,
-        expires_at: When = None,
-        max_clicks: MaxClicks = None,
-        password: Password = None,
-        variants: Variants = None,
-        geo: Geo = None,
-        devices: Devices = None,
-        preview: Preview = None,
-        domain: DomainArg = None,
-        track_conversions: TrackConversions = None,
-        ab_test: AbTest = None,
-        idempotency_key: IdemKey = None,
-    ) -> Annotated[CallToolResult, LinkView]:
+    @arguments(link_arguments(LinkCreate), _param("idempotency_key", IdemKey))
+    async def create_link(**values: Any) -> Annotated[CallToolResult, LinkView]:
         """Shorten a URL. Use this when the user wants a short link, optionally with a custom code,
         tags, a folder, UTM parameters, a schedule, a click limit, a password, A/B variants or
         geo/device routing. Returns the new link (empty fields left out); tell the user its
         short_url.
         Pass idempotency_key when you may retry, so a retry never makes a duplicate."""
         data = LinkCreate.model_validate(
-            {k: v for k, v in _fields(locals()).items() if v is not None}
+            {k: v for k, v in _fields(values).items() if v is not None}
         )
-        link = await backends().create_link(data, idempotency_key)
+        link = await backends().create_link(data, values.get("idempotency_key"))
         return link_result(link, f"Created {_describe(link)}")
 
     @mcp.tool(
@@ -363,53 +276,29 @@ def register(mcp: MCPServer, backends: BackendProvider) -> None:
         ),
     )
     @tool_errors
-    async def update_link(
-        link: LinkRef,
-        url: Annotated[models.Url | None, Field(description="New destination.")] = None,
-        code: Code = None,
-        title: Title = None,
-        tags: Annotated[
-            models.Tags | None,
-            Field(description="Replaces all tags (up to 10); [] or null removes them."),
-        ] = None,
-        folder: FolderArg = None,
-        notes: Notes = None,
-        utm_source: Utm = None,
-        utm_medium: Utm = None,
-        utm_campaign: Utm = None,
-        utm_term: Utm = None,
-        utm_content: Utm = None,
-        starts_at: When = None,
-        expires_at: When = None,
-        max_clicks: MaxClicks = None,
-        password: Password = None,
-        variants: Variants = None,
-        geo: Geo = None,
-        devices: Devices = None,
-        domain: Annotated[
-            models.DomainName | None,
-            Field(
-                description="Move the link to this verified domain of the workspace (its code "
-                "stays, unless taken there: then give a new code too); null: the default domain."
-            ),
-        ] = None,
-        preview: Preview = None,
-        track_conversions: TrackConversions = None,
-        ab_test: AbTest = None,
-        disabled: Annotated[
-            bool | None, Field(description="true pauses redirects (410); false resumes.")
-        ] = None,
-        deleted: Annotated[
-            bool | None, Field(description="false restores a soft-deleted link.")
-        ] = None,
-    ) -> Annotated[CallToolResult, LinkView]:
+    @arguments(
+        _param("link", LinkRef, inspect.Parameter.empty),
+        link_arguments(LinkUpdate),
+        _param(
+            "disabled",
+            Annotated[
+                bool | None, Field(description="true pauses redirects (410); false resumes.")
+            ],
+        ),
+        _param(
+            "deleted",
+            Annotated[bool | None, Field(description="false restores a soft-deleted link.")],
+        ),
+    )
+    async def update_link(**values: Any) -> Annotated[CallToolResult, LinkView]:
         """Change a link. Send only what should change: a field you leave out stays as it is,
         a field sent as null is cleared. Use disabled to pause, deleted=false to restore.
         Returns the whole link, empty fields left out."""
-        values = _fields(locals()) | {"disabled": disabled, "deleted": deleted}
-        changes = given(*_FIELDS, "disabled", "deleted", values=values)
+        fields = _fields(values) | {"disabled": values.get("disabled"),
+                                    "deleted": values.get("deleted")}  # fmt: skip
+        changes = given(*LINK_INPUTS, "disabled", "deleted", values=fields)
         data = LinkUpdate.model_validate(changes)
-        updated = await backends().update_link(link, data)
+        updated = await backends().update_link(values["link"], data)
         return link_result(updated, f"Updated {_describe(updated)}")
 
     async def _confirm_permanent(

@@ -24,6 +24,7 @@ from clypt_mcp.errors import (
 )
 from clypt_mcp.models import (
     MAX_BULK,
+    PLAIN_LINK_FIELDS,
     BulkError,
     BulkResult,
     Deleted,
@@ -35,6 +36,7 @@ from clypt_mcp.models import (
     Principal,
     Scope,
     new_id,
+    stored_value,
 )
 from clypt_mcp.store.base import SLOT, LinkFilter, LinkRecord, to_us
 
@@ -94,22 +96,10 @@ class LinksArea(DomainsArea):
             created_at=created_at or now,
             updated_at=now,
             imported_clicks=imported_clicks,
-            title=data.title,
-            notes=data.notes,
             folder_id=folder_id,
-            utm_source=data.utm_source,
-            utm_medium=data.utm_medium,
-            utm_campaign=data.utm_campaign,
-            utm_term=data.utm_term,
-            utm_content=data.utm_content,
-            starts_at=data.starts_at,
-            expires_at=data.expires_at,
-            max_clicks=data.max_clicks,
             password_hash=await hash_password_async(data.password) if data.password else None,
-            variants=[v.model_dump() for v in data.variants] if data.variants else None,
-            geo=data.geo,
             devices={str(k): v for k, v in data.devices.items()} if data.devices else None,
-            preview=data.preview.model_dump() if data.preview else None,
+            **{name: stored_value(getattr(data, name)) for name in PLAIN_LINK_FIELDS},
             domain_id=domain_id,
             track_conversions=bool(data.track_conversions),
         )
@@ -241,26 +231,9 @@ class LinksArea(DomainsArea):
         await self._check_destinations(data)
         given = data.model_fields_set
         changes: dict[str, Any] = {}
-        simple = (
-            "url",
-            "code",
-            "title",
-            "notes",
-            "utm_source",
-            "utm_medium",
-            "utm_campaign",
-            "utm_term",
-            "utm_content",
-            "starts_at",
-            "expires_at",
-            "max_clicks",
-            "geo",
-            "disabled",
-            "track_conversions",
-        )
-        for name in simple:
+        for name in ("url", "code", *PLAIN_LINK_FIELDS, "disabled", "track_conversions"):
             if name in given:
-                changes[name] = getattr(data, name)
+                changes[name] = stored_value(getattr(data, name))
         for flag in ("disabled", "track_conversions"):
             if flag in changes and changes[flag] is None:
                 changes[flag] = False
@@ -268,10 +241,6 @@ class LinksArea(DomainsArea):
             changes["devices"] = (
                 {str(k): v for k, v in data.devices.items()} if data.devices else None
             )
-        if "preview" in given:
-            changes["preview"] = data.preview.model_dump() if data.preview else None
-        if "variants" in given:
-            changes["variants"] = [v.model_dump() for v in data.variants] if data.variants else None
         if "password" in given:
             changes["password_hash"] = (
                 await hash_password_async(data.password) if data.password else None
