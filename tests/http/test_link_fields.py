@@ -51,11 +51,16 @@ SAMPLES: dict[str, Any] = {
     "expires_at": "2027-03-01T00:00:00Z",
     "max_clicks": 42,
     "password": "open sesame",
-    "variants": [{"url": "https://example.com/b", "weight": 3, "label": "b"}],
+    "variants": [
+        {"url": "https://example.com/a", "weight": 1, "label": "a"},
+        {"url": "https://example.com/b", "weight": 3, "label": "b"},
+    ],
     "geo": {"DE": "https://example.de/"},
     "devices": {"ios": "https://example.com/ios"},
     "domain": "clypt.test",  # the server's own host: every workspace may use it
     "preview": {"title": "Card", "description": "Its text", "image": "https://example.com/i.png"},
+    "track_conversions": True,
+    "ab_test": {"goal": "signup", "min_visitors_per_variant": 50, "confidence": 0.9},
 }
 # Where a resolved (not plain) field shows in `Link`, and how.
 SHOWN: dict[str, tuple[str, Any]] = {
@@ -66,6 +71,8 @@ SHOWN: dict[str, tuple[str, Any]] = {
     "password": ("has_password", True),
     "devices": ("devices", SAMPLES["devices"]),
     "domain": ("domain", SAMPLES["domain"]),
+    "track_conversions": ("track_conversions", True),
+    "ab_test": ("ab_test", SAMPLES["ab_test"]),  # the result holds the spec's settings
 }
 # The store column a resolved field lands in (tags: the link_tags table).
 COLUMN = {"folder": "folder_id", "password": "password_hash", "domain": "domain_id"}
@@ -83,6 +90,14 @@ def _shown(name: str) -> tuple[str, Any]:
     if name == "variants":  # shown with their click counts
         value = [{**v, "clicks": 0} for v in value]
     return name, value
+
+
+def _holds(shown: Any, value: Any) -> bool:
+    """A shown value is the sample's; a dict shown with more keys (an A/B test's result beside
+    its settings) holds the sample's keys with their values."""
+    if isinstance(value, dict) and isinstance(shown, dict) and "goal" in value:
+        return all(shown.get(k) == v for k, v in value.items())
+    return bool(shown == value)
 
 
 def test_every_field_of_the_table_has_a_sample_and_is_the_models() -> None:
@@ -139,17 +154,19 @@ async def test_every_field_goes_in_by_mcp_and_out_by_rest_and_the_exports(
     shown = _json(link)
     for name in LINK_INPUTS:
         field, value = _shown(name)
-        assert shown[field] == value, name
+        assert _holds(shown[field], value), name
 
     rest = (await api.get(f"/links/{link.id}", admin_key)).json()
     for name in LINK_INPUTS:
         field, value = _shown(name)
         if field in USER_KEY_MAPS:
             assert rest[to_camel(field)] == value, name  # user keys kept as they are
-        elif name not in ("variants", "preview"):
+        elif name not in ("variants", "preview", "ab_test"):
             assert rest[to_camel(field)] == value, name
     assert rest["preview"] == SAMPLES["preview"]
     assert rest["variants"][0]["url"] == SAMPLES["variants"][0]["url"]
+    assert rest["abTest"]["goal"] == SAMPLES["ab_test"]["goal"]
+    assert rest["abTest"]["minVisitorsPerVariant"] == SAMPLES["ab_test"]["min_visitors_per_variant"]
 
     out = io.StringIO()
     assert await exports.export_links(service, principal, out) == 1
@@ -178,7 +195,8 @@ async def test_update_link_clears_every_plain_field_with_null(service: ClyptServ
     async with Client(build_server(lambda: backend)) as client:
         assert not (await client.call_tool("create_link", SAMPLES)).is_error
         cleared = await client.call_tool(
-            "update_link", {"link": SAMPLES["code"], **dict.fromkeys(PLAIN_LINK_FIELDS)}
+            "update_link",
+            {"link": SAMPLES["code"], **dict.fromkeys(PLAIN_LINK_FIELDS), "ab_test": None},
         )
     assert not cleared.is_error, cleared.content
     shown = _json(await service.get_link(principal, SAMPLES["code"]))
