@@ -4,8 +4,11 @@ that stores a conversion, dedupes it by external id and counts it in `conversion
 from __future__ import annotations
 
 import json
+import logging
+import time
 from typing import Any
 
+from clypt_mcp.errors import ClyptError
 from clypt_mcp.store.base import (
     EPOCH,
     GRAINS,
@@ -16,11 +19,15 @@ from clypt_mcp.store.base import (
     LinkFilter,
     cover,
     from_us,
+    set_key,
     to_us,
 )
 from clypt_mcp.store.links import link_where
+from clypt_mcp.store.setdays import CONV, CONV_LINK, CONV_TOTAL, CONV_VALUE, NOTHING, Known, SetDays
 from clypt_mcp.store.sql import Aggregate, Q
 from clypt_mcp.store.webhooks import emit_conversion
+
+log = logging.getLogger(__name__)
 
 _COLUMNS = (
     "id, workspace_id, link_id, click_id, event, value, currency, external_id, occurred_at, "
@@ -88,29 +95,35 @@ class Conversions(Aggregate):
     ) -> ConversionStats:
         """Like `click_stats`: the rollups of the workspace (link '') or of the selected links,
         over grains that tile the window (`cover`), so a query reads a number of rows that
-        does not grow with the conversions. `codes`: for the whole workspace, the links whose
-        conversions the answer needs (the top links by clicks; the rest is the total less
-        them), so the per-link rows of every other link are not read."""
+        does not grow with the conversions; a set of links (a folder, a tag, a search) reads
+        its whole past days from the per-set day cache (store/setdays.py) with its clicks.
+        `codes`: for the whole workspace, the links whose conversions the answer needs (the
+        top links by clicks; the rest is the total less them), so the per-link rows of every
+        other link are not read."""
         whole = flt.link_id is None and not (flt.tag or flt.folder_ids or flt.query)
         args: dict[str, Any]
+        days: SetDays | None = None
+        first = start // SLOT * SLOT
         if whole:
             where, args = "r.workspace_id = :ws AND r.link_id = ''", {"ws": flt.workspace_id}
         else:
             link_sql, args = link_where(self.db.dialect, flt, EPOCH, include_deleted=True)
-            where = (
-                f"r.workspace_id = :ws AND r.link_id IN (SELECT l.id FROM links l WHERE {link_sql})"
-            )
-        period = cover(start // SLOT * SLOT, end)
+            members = f"SELECT l.id FROM links l WHERE {link_sql}"
+            where = f"r.workspace_id = :ws AND r.link_id IN ({members})"
+            if flt.link_id is None:  # the same set, and so the same cache, as its clicks'
+                key = set_key(members, args)
+                days = SetDays(flt.workspace_id, key, members, args, (first, end), int(time.time()))
+                args = days.args
+        period = cover(first, end)
+        series = cover(first, end, unit)
 
         def rows_in(dims: str, ranges: list[tuple[int, int, int]], cols: str) -> str:
             return " UNION ALL ".join(
                 f"SELECT {cols} FROM conversion_rollups r WHERE {where} AND r.grain = {g} "
                 f"AND {dims} AND r.t >= {lo} AND r.t < {hi}"
                 for g, lo, hi in ranges
+                if g  # grain 0: whole days of a set, from its cache
             )
-
-        def rows(dim: str, ranges: list[tuple[int, int, int]], cols: str) -> str:
-            return rows_in(f"r.dim = '{dim}'", ranges, cols)
 
         link_args = args
         link_rows = "r.dim = 'link'" if whole else "r.dim = '*'"
@@ -121,27 +134,51 @@ class Conversions(Aggregate):
                 f" AND r.key IN (SELECT l.id FROM links l WHERE l.workspace_id = :ws AND {named})"
             )
 
-        def job(q: Q) -> ConversionStats:
-            events = q.all(
-                f"""SELECT k, c, SUM(n), SUM(v) FROM ({
-                    rows(
-                        "*",
-                        period,
-                        "r.event AS k, r.currency AS c, r.conversions AS n, r.revenue AS v",
-                    )
-                }) AS s
-                    GROUP BY k, c HAVING SUM(n) > 0 ORDER BY k, c""",
-                args,
+        def stats(q: Q, known: Known) -> ConversionStats:
+            span = days.split(period, known) if days else period
+            cached = (
+                " OR ".join(f"(s.day >= {lo} AND s.day < {hi})" for g, lo, hi in span if not g)
+                if days
+                else ""
             )
-            breakdowns: dict[str, dict[str, int]] = {}
+            totals: dict[tuple[str, str], list[int]] = {}
+            counts: dict[tuple[str, str], int] = {}
+            live = rows_in("r.dim = '*'", span, "r.event AS k, r.currency AS c, "
+                           "r.conversions AS n, r.revenue AS v")  # fmt: skip
+            if live:
+                for k, c, n, v in q.all(
+                    f"SELECT k, c, SUM(n), SUM(v) FROM ({live}) AS s GROUP BY k, c", args
+                ):
+                    totals[(str(k), str(c))] = [int(n), int(v)]
             dims = "r.dim IN ('country', 'device', 'referrer', 'variant')"
-            inner = rows_in(dims, period, "r.dim AS d, r.key AS k, r.conversions AS n")
-            for dim, k, n in q.all(
-                f"SELECT d, k, SUM(n) FROM ({inner}) AS s GROUP BY d, k HAVING SUM(n) > 0", args
-            ):
-                breakdowns.setdefault(str(dim), {})[str(k)] = int(n)
+            live = rows_in(dims, span, "r.dim AS d, r.key AS k, r.conversions AS n")
+            if live:
+                for d, k, n in q.all(f"SELECT d, k, SUM(n) FROM ({live}) AS s GROUP BY d, k", args):
+                    counts[(str(d), str(k))] = int(n)
+            if cached:
+                assert days is not None
+                for d, k, n in q.all(
+                    f"SELECT s.dim, s.key, SUM(s.n) FROM set_days s WHERE {days.where(True)} "
+                    f"AND s.dim >= '{CONV}' AND s.dim < '{CONV[:-1]};' AND s.dim <> '{CONV_LINK}' "
+                    f"AND ({cached}) GROUP BY s.dim, s.key",
+                    args,
+                ):
+                    dim, k, n = str(d)[len(CONV) :], str(k), int(n)
+                    if d in (CONV_TOTAL, CONV_VALUE):
+                        currency, _, event = k.partition(":")
+                        pair = totals.setdefault((event, currency), [0, 0])
+                        pair[d == CONV_VALUE] += n
+                    else:
+                        counts[(dim, k)] = counts.get((dim, k), 0) + n
+            breakdowns: dict[str, dict[str, int]] = {}
+            for (dim, k), n in sorted(counts.items()):
+                if n > 0:
+                    breakdowns.setdefault(dim, {})[k] = n
             key = "r.key" if whole else "r.link_id"
-            inner = rows_in(link_rows, period, f"{key} AS k, r.conversions AS n")
+            inner = _union(
+                rows_in(link_rows, span, f"{key} AS k, r.conversions AS n"),
+                _cached(days, cached, f"= '{CONV_LINK}'", "s.key AS k, s.n AS n"),
+            )
             by_link = q.all(
                 f"""SELECT COALESCE(l.code, g.k), g.n
                     FROM (SELECT k, SUM(n) AS n FROM ({inner}) AS s GROUP BY k) AS g
@@ -149,16 +186,43 @@ class Conversions(Aggregate):
                 link_args,
             )  # a link deleted for good keeps its id as the key, as in the click breakdown
             breakdowns["link"] = {str(code): int(n) for code, n in by_link}
-            inner = rows("*", cover(start // SLOT * SLOT, end, unit),
-                         f"(r.t / {int(unit)}) * {int(unit)} AS k, r.conversions AS n")  # fmt: skip
+            spans = days.split(series, known) if days else series
+            bucket_days = " OR ".join(
+                f"(s.day >= {lo} AND s.day < {hi})" for g, lo, hi in spans if not g
+            )
+            inner = _union(
+                rows_in("r.dim = '*'", spans,
+                        f"(r.t / {int(unit)}) * {int(unit)} AS k, r.conversions AS n"),
+                _cached(days, bucket_days, f"= '{CONV_TOTAL}'",
+                        f"(s.day / {int(unit)}) * {int(unit)} AS k, s.n AS n"),
+            )  # fmt: skip
             buckets = q.all(f"SELECT k, SUM(n) FROM ({inner}) AS s GROUP BY k ORDER BY k", args)
             return ConversionStats(
-                by_event=[(str(e), str(c), int(n), int(v)) for e, c, n, v in events],
+                by_event=[(e, c, n, v) for (e, c), (n, v) in sorted(totals.items()) if n > 0],
                 breakdowns=breakdowns,
                 buckets=[(int(k), int(n)) for k, n in buckets],
             )
 
-        return await self._read(job)
+        def job(q: Q, may_fill: bool) -> ConversionStats | None:
+            if days is None:
+                return stats(q, NOTHING)
+            known = days.read(q)
+            if may_fill and days.missing(known):
+                return None  # fill the cache first
+            out = stats(q, known)
+            # A cached day forgotten (or filled again) while this ran: answer without the cache.
+            return out if days.still(q, known) else stats(q, NOTHING)
+
+        out = await self._read(lambda q: job(q, True))
+        if out is None:
+            assert days is not None
+            try:
+                await self._write(days.fill)
+            except ClyptError:  # a cache: a read-only or busy store answers without it
+                log.debug("set_days not written", exc_info=True)
+            out = await self._read(lambda q: job(q, False))
+        assert out is not None
+        return out
 
     # --- A/B tests (#15 item 4) -----------------------------------------------------------
 
@@ -254,6 +318,17 @@ def rollup_rows(r: ConversionRecord) -> list[tuple[Any, ...]]:
         for link, dim, key in keys
     ]  # fmt: skip
     return sorted(rows)
+
+
+def _cached(days: SetDays | None, ranges: str, dim: str, cols: str) -> str:
+    """The cached rows of a set's whole days (`ranges`: a condition on `s.day`) of one dim."""
+    if days is None or not ranges:
+        return ""
+    return f"SELECT {cols} FROM set_days s WHERE {days.where(True)} AND s.dim {dim} AND ({ranges})"
+
+
+def _union(*parts: str) -> str:
+    return " UNION ALL ".join(p for p in parts if p) or "SELECT NULL AS k, 0 AS n WHERE 1 = 0"
 
 
 def _by_external(q: Q, ws: str, event: str, external_id: str) -> ConversionRecord | None:

@@ -21,7 +21,8 @@ cached.
 Other per-set totals fit the same table: a source is one more `INSERT … SELECT` in `fill` that
 sums a per-link rollup table of whole days into `(dim, day, key, bot, n)` rows under dims of its
 own, plus a trigger that forgets a day of the workspace when that table's rows of the day
-change (as migration 0015 does for `rollups`).
+change (as migration 0015 does for `rollups`). The conversion figures (`CONV`, migration 0017)
+are one: a day's conversions are cached with its clicks, and forgotten with them.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ CACHED_DIMS = (*DIMENSIONS, "*", "traffic")
 LINK_DIM = "link"  # per member link (key: its id), from its '*' rows
 UNIQUES = "uniques"  # distinct visitors of the set on the day (bot 0, key '')
 MARKER = ""  # one per cached day; n is the stamp of the fill that wrote it
+
+# Conversion figures (migration 0017), summed from the member links' day rows of
+# `conversion_rollups` (bot always 0): per event and currency (key `CURRENCY:EVENT`, the
+# currency '' or three letters, so the first ':' splits them) the conversions (`CONV_TOTAL`)
+# and their value (`CONV_VALUE`); per breakdown key (`CONV + dim`); per member link (key: its
+# id, `CONV_LINK`).
+CONV = "conv:"
+CONV_TOTAL = CONV + "*"
+CONV_VALUE = CONV + "$"
+CONV_LINK = CONV + "link"
+CONV_DIMS = ("country", "device", "referrer", "variant")
 
 
 @dataclass(frozen=True)
@@ -152,6 +164,7 @@ class SetDays:
                 "GROUP BY r.t, r.link_id, r.bot",
                 args,
             )
+            _fill_conversions(q, insert, self.members, args)
             q.run(
                 insert + f"SELECT :_ws, :_k, '{UNIQUES}', v.day, '', 0, COUNT(DISTINCT v.visitor) "
                 "FROM visitor_days v WHERE v.workspace_id = :_ws "
@@ -165,6 +178,32 @@ class SetDays:
             [(self.args["_ws"], self.args["_k"], d, stamp) for d in todo],
         )
         return len(todo)
+
+
+def _fill_conversions(q: Q, insert: str, members: str, args: dict[str, Any]) -> None:
+    """The conversion figures of the days `[_lo, _hi)` (see `CONV`)."""
+    rows = (
+        "FROM conversion_rollups r WHERE r.workspace_id = :_ws "
+        f"AND r.link_id IN ({members}) AND r.grain = {DAY} AND r.t >= :_lo AND r.t < :_hi"
+    )
+    pair = "r.currency || ':' || r.event"
+    for dim, total in ((CONV_TOTAL, "conversions"), (CONV_VALUE, "revenue")):
+        q.run(
+            insert + f"SELECT :_ws, :_k, '{dim}', r.t, {pair}, 0, SUM(r.{total}) "
+            f"{rows} AND r.dim = '*' GROUP BY r.t, r.currency, r.event",
+            args,
+        )
+    dims = ", ".join(f"'{d}'" for d in CONV_DIMS)
+    q.run(
+        insert + f"SELECT :_ws, :_k, '{CONV}' || r.dim, r.t, r.key, 0, SUM(r.conversions) "
+        f"{rows} AND r.dim IN ({dims}) GROUP BY r.dim, r.t, r.key",
+        args,
+    )
+    q.run(
+        insert + f"SELECT :_ws, :_k, '{CONV_LINK}', r.t, r.link_id, 0, SUM(r.conversions) "
+        f"{rows} AND r.dim = '*' GROUP BY r.t, r.link_id",
+        args,
+    )
 
 
 def purge_set_days(q: Q, before_us: int) -> int:
