@@ -275,3 +275,51 @@ async def test_a_late_conversion_is_not_read_from_a_stale_day(
     assert got.breakdowns["link"] == {link.code: 2}
     assert got.buckets == [(day, 2)]
     assert _same(await store.conversion_stats(flt, *span, DAY)) == _same(got)
+
+
+async def test_a_fill_stands_aside_beside_an_uncommitted_conversion(
+    pg_url: str, clock: FakeClock
+) -> None:
+    """PostgreSQL: a conversion in the middle of its transaction (its rollup trigger has run,
+    it has not committed) holds the set lock shared; a set's query meanwhile answers at once,
+    caches nothing, and the day it would have cached is never stale."""
+    import psycopg
+
+    from clypt_mcp.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, max_size=4)
+    await store.open()
+    try:
+        service = ClyptService(store, base_url=BASE_URL, clock=clock)
+        p = Principal(workspace_id="default")
+        link = await service.create_link(p, LinkCreate(url="https://e.com/", folder="F"))
+        day = int((_today() - timedelta(days=2)).timestamp())
+        flt = LinkFilter(workspace_id="default", folder_ids=await service.folder_ids_under(p, "F"))
+        span = (day - 2 * DAY, day + 2 * DAY)
+        sql = (
+            "INSERT INTO conversion_rollups (workspace_id, link_id, grain, dim, t, key, event, "
+            "currency, conversions, revenue) VALUES ('default', %s, 86400, '*', %s, '', "
+            "'signup', '', 1, 0)"
+        )
+        assert (await store.conversion_stats(flt, *span, DAY)).by_event == []
+        assert day in await _cached_days(store, "default")
+        with psycopg.connect(pg_url) as writer:
+            writer.execute(sql, (link.id, day))
+            with anyio.fail_after(5):
+                got = await store.conversion_stats(flt, *span, DAY)
+            assert got.by_event == []  # not committed: the cache as it was
+            writer.commit()
+        assert day not in await _cached_days(store, "default")
+        with psycopg.connect(pg_url) as writer:
+            writer.execute(sql.replace("'signup'", "'trial'"), (link.id, day))
+            with anyio.fail_after(5):
+                got = await store.conversion_stats(flt, *span, DAY)
+            assert got.by_event == [("signup", "", 1, 0)]  # from the rollups
+            assert day not in await _cached_days(store, "default")  # the fill stood aside
+            writer.commit()
+        got = await store.conversion_stats(flt, *span, DAY)
+        assert got.by_event == [("signup", "", 1, 0), ("trial", "", 1, 0)]
+        assert day in await _cached_days(store, "default")
+        assert _same(await store.conversion_stats(flt, *span, DAY)) == _same(got)
+    finally:
+        await store.close()
