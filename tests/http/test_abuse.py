@@ -146,6 +146,40 @@ async def test_a_burst_of_guesses_gets_only_the_allowed_tries_checked(site: Site
         assert outcome(await guess(person, link.code, csrf, RIGHT, ip="198.51.100.7")) == "in"
 
 
+async def test_processes_on_one_store_draw_on_one_budget_of_tries(store: Store) -> None:
+    """Two apps on one store with shared limits stand in for two `serve` processes (workers,
+    or several on PostgreSQL): a client's 5 tries and a link's 30 are counted once, whichever
+    process each guess reaches. Counted in each process instead, both budgets double."""
+    clock = FakeClock()
+    settings = Settings(base_url=BASE_URL, trusted_proxies="127.0.0.1/32")
+    sites = []
+    for _ in range(2):
+        service = ClyptService(store, base_url=BASE_URL, clock=clock)
+        app = create_app(
+            service, settings, ClickRecorder(store), with_mcp=False, shared_limits=True, store=store
+        )
+        sites.append(Site(service, clock, httpx2.ASGITransport(app=app)))
+    link = await sites[0].link()
+    async with sites[0].browser() as one, sites[1].browser() as two:
+        csrf = await token(one, link.code)  # the same store secret: good at either process
+        two.cookies = one.cookies  # one browser, its guesses spread over both processes
+        results: Counter[str] = Counter()
+
+        async def one_guess(i: int, ip: str) -> None:
+            results[outcome(await guess((one, two)[i % 2], link.code, csrf, ip=ip))] += 1
+
+        async def burst(ips: list[str]) -> Counter[str]:
+            results.clear()
+            async with anyio.create_task_group() as tg:
+                for i, ip in enumerate(ips):
+                    tg.start_soon(one_guess, i, ip)
+            return results.copy()
+
+        assert await burst(["81.2.69.160"] * 20) == {"checked": 5, "limited": 15}
+        spread = [f"203.0.113.{i % 50 + 1}" for i in range(100)]
+        assert await burst(spread) == {"checked": 25, "limited": 75}
+
+
 async def test_the_link_lock_doubles_each_time(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(passwordguard, "LINK_TRIES", 6)  # 30 scrypt checks a round take long
     link = await site.link()

@@ -25,7 +25,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.http.live import make_key, start_serve
+from tests.http.live import make_key, start_serve, start_serve_with
 
 ACCEPT = "application/json, text/event-stream"
 RIGHT = "open sesame"
@@ -320,3 +320,39 @@ def test_tool_calls_over_sse_draw_on_the_same_limit(serve: Serve) -> None:
     with serve.client(serve.other_key) as http:
         found = http.get("/api/v1/links", params={"q": "over-sse"})
         assert found.status_code == 200 and found.json()["links"] == []
+
+
+# --- DEBUG logs -----------------------------------------------------------------------------
+
+
+def test_debug_logs_of_serve_hold_no_notes_titles_or_query_strings(tmp_path: Path) -> None:
+    """#21 item 10 in a real process: `clypt-mcp --log-level DEBUG serve` installs the
+    redacting filter (fails when `main` does not: the SDK logs whole tool results)."""
+    db = tmp_path / "clypt.db"
+    key = make_key(db)
+    proc, origin = start_serve_with(db, ("--log-level", "DEBUG"), {})
+    port = int(origin.rsplit(":", 1)[1])
+    private = {
+        "url": "https://example.com/p?token=qs-secret-4711",
+        "title": "title-secret-4711",
+        "notes": "notes-secret-4711",
+    }
+    try:
+        transport = httpx2.HTTPTransport(local_address="127.0.0.2")
+        headers = {"authorization": f"Bearer {key}"}
+        with httpx2.Client(
+            base_url=origin, headers=headers, transport=transport, timeout=10
+        ) as http:
+            sid = session(http)
+            made = tool_call(http, sid, "create_link", private)
+            assert made.status_code == 200 and not rpc_result(made)["result"].get("isError")
+            code = rpc_result(made)["result"]["structuredContent"]["code"]
+            shown = tool_call(http, sid, "get_link", {"link": code})
+            assert "notes-secret-4711" in shown.text  # the result itself holds them
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    text = db.with_name(f"{db.name}.serve-{port}.log").read_text(errors="replace")
+    assert "DEBUG" in text and "withheld" in text, text[-2000:]
+    for secret in ("qs-secret-4711", "title-secret-4711", "notes-secret-4711"):
+        assert secret not in text, secret

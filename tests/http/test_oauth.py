@@ -20,8 +20,10 @@ import pytest
 from clypt_mcp.config import Settings
 from clypt_mcp.core.clicks import ClickRecorder
 from clypt_mcp.core.service import ClyptService
+from clypt_mcp.http import oauth
 from clypt_mcp.http.app import ClyptApp, create_app
 from clypt_mcp.http.oauth import create_signin_link
+from clypt_mcp.http.ratelimit import RateLimiter
 from clypt_mcp.models import ApiKeyCreate, Scope
 from tests.conftest import BASE_URL
 from tests.http.oauth_person import csrf_of
@@ -399,6 +401,53 @@ async def test_wrong_keys_are_limited_per_address_then_even_the_right_one(world:
         assert "clypt_wrong" not in wrong.text
     blocked = await answer(world, handle, page, world.key, ["links:read"])
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+
+
+async def test_the_authorization_endpoints_are_limited_per_address(
+    service: ClyptService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#21 item 3: /authorize, /token, /revoke, consent and sign-in take 60 requests a minute
+    from one client address, /register 20 an hour; over either, 429 `slow_down` with
+    Retry-After. Another address is never held back."""
+    now = [1_773_144_000.0]  # 12:00:00 UTC
+    monkeypatch.setattr(
+        oauth, "RateLimiter", lambda limit, window: RateLimiter(limit, window, lambda: now[0])
+    )
+    settings = Settings(base_url=BASE_URL, trusted_proxies="127.0.0.1/32")
+    app = create_app(service, settings, ClickRecorder(service.store), store=service.store)
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+        grant = {"grant_type": "authorization_code", "code": "x", "client_id": "nobody"}
+
+        async def token(ip: str) -> httpx2.Response:
+            return await http.post("/token", data=grant, headers={"x-forwarded-for": ip})
+
+        def limited(r: httpx2.Response) -> bool:
+            if r.status_code != 429:
+                return False
+            assert r.json()["error"] == "slow_down" and int(r.headers["retry-after"]) >= 1
+            return True
+
+        assert [limited(await token("198.51.100.1")) for _ in range(60)] == [False] * 60
+        assert limited(await token("198.51.100.1"))
+        for path in ("/authorize?client_id=nobody", "/oauth/signin"):  # one budget
+            assert limited(await http.get(path, headers={"x-forwarded-for": "198.51.100.1"}))
+        assert not limited(await token("198.51.100.2"))
+        now[0] += 60
+        assert not limited(await token("198.51.100.1"))
+
+        body = {"client_name": "Spam", "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "none"}  # fmt: skip
+
+        async def register_from(ip: str) -> httpx2.Response:
+            return await http.post("/register", json=body, headers={"x-forwarded-for": ip})
+
+        for _ in range(20):
+            assert (await register_from("203.0.113.9")).status_code == 201
+        assert limited(await register_from("203.0.113.9"))
+        now[0] += 60  # a new minute, the same hour
+        assert limited(await register_from("203.0.113.9"))
+        assert (await register_from("203.0.113.10")).status_code == 201
 
 
 async def test_scopes_are_capped_by_the_key_and_approving_twice_makes_one_grant(
