@@ -6,7 +6,6 @@ import logging
 import time
 from typing import Any
 
-from clypt_mcp.errors import ClyptError
 from clypt_mcp.models import ClickEvent
 from clypt_mcp.store.base import (
     DAY,
@@ -31,10 +30,10 @@ from clypt_mcp.store.links import link_where
 from clypt_mcp.store.setdays import (
     CACHED_DIMS,
     LINK_DIM,
-    NOTHING,
     Known,
     SetDays,
     purge_set_days,
+    read_through,
 )
 from clypt_mcp.store.sql import Aggregate, Q
 from clypt_mcp.store.webhooks import emit_clicks, wants_clicks
@@ -271,26 +270,7 @@ class Clicks(Aggregate):
                 variants=variants,
             )
 
-        def job(q: Q, may_fill: bool) -> ClickStats | None:
-            if days is None:
-                return stats(q, NOTHING)
-            known = days.read(q)
-            if may_fill and days.missing(known):
-                return None  # fill the cache first
-            out = stats(q, known)
-            # A cached day forgotten (or filled again) while this ran: answer without the cache.
-            return out if days.still(q, known) else stats(q, NOTHING)
-
-        out = await self._read(lambda q: job(q, True))
-        if out is None:
-            assert days is not None
-            try:
-                await self._write(days.fill)
-            except ClyptError:  # a cache: a read-only or busy store answers without it
-                log.debug("set_days not written", exc_info=True)
-            out = await self._read(lambda q: job(q, False))
-        assert out is not None
-        return out
+        return await read_through(self.db, days, stats)
 
 
 def record_clicks(q: Q, events: list[ClickEvent]) -> None:

@@ -27,12 +27,18 @@ are one: a day's conversions are cached with its clicks, and forgotten with them
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from clypt_mcp.errors import ClyptError
 from clypt_mcp.store.base import DAY, DIMENSIONS, unique_day_plan
-from clypt_mcp.store.sql import Q
+from clypt_mcp.store.sql import Db, Q
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Dimensions summed per (day, key, bot) from the member links' day rollups.
 CACHED_DIMS = (*DIMENSIONS, "*", "traffic")
@@ -204,6 +210,32 @@ def _fill_conversions(q: Q, insert: str, members: str, args: dict[str, Any]) -> 
         f"{rows} AND r.dim = '*' GROUP BY r.t, r.link_id",
         args,
     )
+
+
+async def read_through(db: Db, days: SetDays | None, stats: Callable[[Q, Known], T]) -> T:
+    """`stats` over a set's cached days (with `days` None, over none): when a day is missing,
+    fill the cache first (a cache: a read-only or busy store answers without it); when a day
+    it read was forgotten or filled again meanwhile, answer without the cache."""
+
+    def job(q: Q, may_fill: bool) -> tuple[T] | None:
+        if days is None:
+            return (stats(q, NOTHING),)
+        known = days.read(q)
+        if may_fill and days.missing(known):
+            return None  # fill the cache first
+        out = stats(q, known)
+        return (out,) if days.still(q, known) else (stats(q, NOTHING),)
+
+    out = await db.run(lambda q: job(q, True))
+    if out is None:
+        assert days is not None
+        try:
+            await db.run(days.fill, write=True)
+        except ClyptError:
+            log.debug("set_days not written", exc_info=True)
+        out = await db.run(lambda q: job(q, False))
+    assert out is not None
+    return out[0]
 
 
 def purge_set_days(q: Q, before_us: int) -> int:
