@@ -149,8 +149,8 @@ async def export_links(
 
 
 def read_link_rows(text: Iterator[str]) -> list[dict[str, Any]]:
-    """Rows of a links CSV (header: url and any of code, title, tags, folder, notes, utm_*,
-    starts_at, expires_at, max_clicks; tags comma-separated) as create_link arguments.
+    """Rows of a links CSV (header: url and any of IMPORT_COLUMNS, the exported fields of
+    models.LINK_INPUTS; tags comma-separated) as create_link arguments.
 
     Raises:
         InvalidInputError: when the header lacks `url` or names an unknown column.
