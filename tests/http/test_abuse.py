@@ -411,9 +411,10 @@ async def test_password_hashing_keeps_the_event_loop_free(store: Store) -> None:
             for _ in range(8):
                 creators.start_soon(create)
         done.set()
-    # 8 scrypt hashes (~50-150 ms each) on the loop would stall it for all of that time
+    # 8 scrypt hashes (~45-150 ms each) on the loop would stall it for all of that time, at
+    # least 0.36 s; below that, one scheduling pause of a loaded CI machine (0.18 s seen) passes
     stalled = sum(g for g in gaps if g > 0.04)
-    assert stalled < 0.15, sorted(gaps)[-10:]
+    assert stalled < 0.3, sorted(gaps)[-10:]
 
 
 # --- unknown codes --------------------------------------------------------------------------
