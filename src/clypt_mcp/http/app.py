@@ -6,13 +6,12 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
-from typing import Any
 
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clypt_mcp.assets import full_guide_text, guide_text
@@ -25,6 +24,7 @@ from clypt_mcp.core.outage import StoreHealth
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.core.spool import ClickSpool
 from clypt_mcp.http import api, docs, redirect, tls, web
+from clypt_mcp.http.deferred import DeferredSurface, OAuthHousekeeping
 from clypt_mcp.http.ratelimit import Limiter, RateLimiter, StoreRateLimiter
 from clypt_mcp.http.state import AppState
 from clypt_mcp.store import is_postgres_url
@@ -160,22 +160,21 @@ def create_app(
         idempotency=Idempotency(store, clock),
         limiter=_limiter(store, settings, shared_limits, clock),
     )
+    # MCP and OAuth are built by the first request that needs them (`deferred`): a process
+    # that serves only redirects never loads the MCP SDK
+    surface = DeferredSurface(state) if with_mcp else None
     mcp_apps: list[tuple[tuple[str, ...], ASGIApp]] = []
-    lifespans: list[Any] = []
-    oauth_routes: list[Route] = []
-    if with_mcp:
-        from clypt_mcp.http import oauth
-        from clypt_mcp.http.mcp import mcp_transports
-
-        state.oauth = oauth.ClyptOAuthProvider(state)
-        oauth_routes = oauth.routes(state, state.oauth)
-        mcp_apps, lifespans = mcp_transports(state)
+    oauth_routes: list[BaseRoute] = []
+    if surface is not None:
+        state.oauth_factory = surface.provider
+        oauth_routes = surface.routes()
+        mcp_apps = surface.transports()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            for cm in lifespans:
-                await stack.enter_async_context(cm())
+            if surface is not None:
+                await stack.enter_async_context(surface.serving())
             if not own_recorder:
                 yield
                 return
@@ -184,6 +183,7 @@ def create_app(
 
             deliveries = DeliveryWorker(service, settings.dev_allow_loopback)
             ab_tests = AbTestWatcher(service.check_ab_tests)  # #15: tests end without reads
+            oauth_housekeeping = OAuthHousekeeping(store.oauth) if surface is not None else None
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.recorder.run)
                 tg.start_soon(housekeeping.run)
@@ -191,8 +191,8 @@ def create_app(
                 if health is not None:
                     tg.start_soon(health.run)
                 tg.start_soon(ab_tests.run)
-                if state.oauth is not None:
-                    tg.start_soon(state.oauth.run_housekeeping)
+                if oauth_housekeeping is not None:
+                    tg.start_soon(oauth_housekeeping.run)
                 try:
                     yield
                 finally:
@@ -202,8 +202,8 @@ def create_app(
                     if health is not None:
                         health.close()
                     ab_tests.close()
-                    if state.oauth is not None:
-                        state.oauth.stop_housekeeping()
+                    if oauth_housekeeping is not None:
+                        oauth_housekeeping.close()
 
     async def healthz(request: Request) -> Response:
         # 200 either way: a load balancer must keep sending redirects while the database is away

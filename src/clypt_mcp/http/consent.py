@@ -32,7 +32,6 @@ from starlette.routing import Route
 from clypt_mcp.errors import AuthenticationError, ClyptError, IpNotAllowedError
 from clypt_mcp.http.oauth import (
     SCOPE_NAMES,
-    SIGNIN_PREFIX,
     SIGNIN_SECONDS,
     ClyptClient,
     ClyptOAuthProvider,
@@ -40,9 +39,9 @@ from clypt_mcp.http.oauth import (
     Limits,
     Session,
     client_address,
-    digest,
     per_address,
 )
+from clypt_mcp.http.oauth_names import SIGNIN_PREFIX, digest
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import Scope, expand_scopes
 from clypt_mcp.store.base import Store

@@ -36,7 +36,8 @@ from clypt_mcp.errors import AuthenticationError, QuotaExceededError
 from clypt_mcp.http.auth import current_client, scope_client
 from clypt_mcp.http.mcp_gate import McpGate, verified
 from clypt_mcp.http.mcpguard import McpGuard
-from clypt_mcp.http.oauth import ACCESS_PREFIX, resource_metadata_url
+from clypt_mcp.http.oauth import resource_metadata_url
+from clypt_mcp.http.oauth_names import ACCESS_PREFIX
 from clypt_mcp.http.state import AppState
 from clypt_mcp.http.wire import MAX_BODY
 from clypt_mcp.models import ALL_SCOPES, Principal, Scope, expand_scopes

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import logging
@@ -38,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import anyio
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.register import RegistrationHandler
 from mcp.server.auth.handlers.token import TokenHandler
@@ -61,8 +59,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clypt_mcp.core.visitors import client_ip
-from clypt_mcp.errors import ClyptError
 from clypt_mcp.http.oauth_fetch import FetchError, fetch_document, is_document_url
+from clypt_mcp.http.oauth_names import (
+    ACCESS_PREFIX,
+    CODE_PREFIX,
+    REFRESH_PREFIX,
+    REQUEST_PREFIX,
+    SIGNIN_PREFIX,
+    digest,
+)
 from clypt_mcp.http.ratelimit import RateLimiter
 from clypt_mcp.http.state import AppState
 from clypt_mcp.models import Scope
@@ -79,18 +84,8 @@ SIGNIN_SECONDS = 600
 DOCUMENT_TTL = 3600  # a metadata document is fetched again after an hour
 TOUCH_EVERY = 60  # seconds between lastUsedAt writes of a grant
 
-ACCESS_PREFIX = "clypt_oat_"
-REFRESH_PREFIX = "clypt_ort_"
-CODE_PREFIX = "clypt_oac_"
-SIGNIN_PREFIX = "clypt_sil_"
-REQUEST_PREFIX = "req_"
-
 SCOPE_NAMES = [s.value for s in Scope]
 OAUTH_HEADERS = {"cache-control": "no-store", "pragma": "no-cache"}
-
-
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _us(seconds: float) -> int:
@@ -501,27 +496,6 @@ class ClyptOAuthProvider:
         raise TokenError("unsupported_grant_type", "only authorization_code and refresh_token")
 
     # --- housekeeping --------------------------------------------------------------------
-
-    async def run_housekeeping(self, every: float = 3600) -> None:
-        """Drop expired codes, tokens, requests and sign-in links now, then every `every`
-        seconds, until `stop_housekeeping()`."""
-        self._stop = anyio.Event()
-        while True:
-            try:
-                removed = await self.store.purge(self.now_us())
-                if removed:
-                    log.info("removed %d expired OAuth rows", removed)
-            except ClyptError as exc:
-                log.warning("OAuth housekeeping failed: %s", exc.message)
-            with anyio.move_on_after(every):
-                await self._stop.wait()
-            if self._stop.is_set():
-                return
-
-    def stop_housekeeping(self) -> None:
-        stop = getattr(self, "_stop", None)
-        if stop is not None:
-            stop.set()
 
     # --- sign-in links ----------------------------------------------------------------
 

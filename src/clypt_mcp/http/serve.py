@@ -47,6 +47,7 @@ from clypt_mcp.core import visitors
 from clypt_mcp.core.outage import StoreHealth, guarded, store_name
 from clypt_mcp.core.spool import DEFAULT_MAX_BYTES, ClickSpool, state_dir, store_tag
 from clypt_mcp.errors import ClyptError
+from clypt_mcp.http import memory
 from clypt_mcp.http.app import ClyptApp, create_app
 from clypt_mcp.store import is_postgres_url, open_store
 
@@ -143,6 +144,7 @@ class ServedApp:
         from clypt_mcp.core.service import ClyptService
 
         sys.setswitchinterval(SWITCH_INTERVAL)
+        memory.limit_arenas()  # each worker process, before its threads make arenas
         store = open_store(self.settings.database_url, self.settings.sqlite_path())
         await store.open()
         try:
@@ -263,6 +265,7 @@ def run_server(
         raise ServeError(f"--workers {workers}: must be between 1 and 64")
     if not 0 <= port <= 65535:
         raise ServeError(f"--port {port}: must be between 0 and 65535")
+    memory.limit_arenas()  # before check_settings starts the first thread
     check_settings(settings)
     from clypt_mcp.http import limits
 

@@ -34,4 +34,14 @@ class AppState:
     recorder: ClickRecorder
     idempotency: Idempotency
     limiter: Limiter = field(default_factory=lambda: RateLimiter.parse("1000/minute"))
-    oauth: ClyptOAuthProvider | None = None  # the authorization server, when MCP is served
+    # the authorization server, when MCP is served: made on first use (see `oauth`)
+    oauth_factory: Callable[[], ClyptOAuthProvider] | None = None
+    _oauth: ClyptOAuthProvider | None = field(default=None, init=False, repr=False)
+
+    @property
+    def oauth(self) -> ClyptOAuthProvider | None:
+        """The authorization server when MCP is served, else None. Made at the first use, which
+        imports the MCP SDK (`clypt_mcp.http.deferred`)."""
+        if self._oauth is None and self.oauth_factory is not None:
+            self._oauth = self.oauth_factory()
+        return self._oauth

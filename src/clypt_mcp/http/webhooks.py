@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
-import httpx2  # noqa: TID251 (delivers webhooks to the customer's endpoints)
 
 from clypt_mcp.core.service import ClyptService
 from clypt_mcp.core.webhooks import (
@@ -31,6 +31,9 @@ from clypt_mcp.core.webhooks import (
 )
 from clypt_mcp.http.wire import camelize
 from clypt_mcp.store.base import OutgoingMessage, to_us
+
+if TYPE_CHECKING:
+    import httpx2  # noqa: TID251 (delivers webhooks to the customer's endpoints)
 
 log = logging.getLogger(__name__)
 TIMEOUT = 10.0
@@ -44,6 +47,8 @@ async def post(
 ) -> tuple[int | None, str | None, float | None]:
     """POST `body` to `url`: `(status, error, retry_after seconds)`; an error for anything but
     a 2xx answer."""
+    import httpx2  # noqa: TID251 (loaded by the first delivery, not by every `serve`)
+
     try:
         addresses = await resolve_public(url, allow_loopback)
     except AddressRefused as exc:
@@ -81,6 +86,12 @@ async def post(
     return status, f"HTTP {status}", retry_after
 
 
+def _client() -> httpx2.AsyncClient:
+    import httpx2  # noqa: TID251 (loaded by the first delivery, not by every `serve`)
+
+    return httpx2.AsyncClient(follow_redirects=False, timeout=TIMEOUT)
+
+
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -115,6 +126,7 @@ class DeliveryWorker:
         self._stop = anyio.Event()
         self._scope: anyio.CancelScope | None = None
         self._http: httpx2.AsyncClient | None = None
+        self._running = False
         self._swept = 0.0
         self._purged = 0.0
 
@@ -129,8 +141,8 @@ class DeliveryWorker:
         with anyio.CancelScope() as self._scope:
             if self._stop.is_set():
                 return
-            async with httpx2.AsyncClient(follow_redirects=False, timeout=TIMEOUT) as http:
-                self._http = http
+            self._running = True
+            try:
                 while not self._stop.is_set():
                     try:
                         await self.housekeeping()
@@ -141,6 +153,12 @@ class DeliveryWorker:
                     if not busy:
                         with anyio.move_on_after(self.poll):
                             await self._stop.wait()
+            finally:
+                self._running = False
+                http, self._http = self._http, None
+                if http is not None:
+                    with anyio.CancelScope(shield=True):
+                        await http.aclose()
 
     async def housekeeping(self) -> None:
         """`link.expired` events every few seconds; old attempts and deliveries hourly."""
@@ -154,24 +172,33 @@ class DeliveryWorker:
             await self.outbox.purge(to_us(now - ATTEMPTS_KEPT) or 0, 5000)
 
     async def run_once(self) -> bool:
-        """One pass over the endpoints with due deliveries; whether there were any."""
-        if self._http is None:
-            async with httpx2.AsyncClient(follow_redirects=False, timeout=TIMEOUT) as http:
-                self._http = http
-                try:
-                    return await self.run_once()
-                finally:
-                    self._http = None
+        """One pass over the endpoints with due deliveries; whether there were any.
+
+        The HTTP client is made for the first delivery (so a `serve` that sends no webhook
+        never loads httpx2) and kept while `run()` runs; a pass on its own closes its client."""
         now = self.clock()
         ids = await self.outbox.claim(
             self.owner, to_us(now) or 0, to_us(now + LEASE) or 0, limit=20
         )
         if not ids:
             return False
+        if self._http is None and not self._running:
+            async with _client() as http:
+                self._http = http
+                try:
+                    await self._deliver(ids)
+                finally:
+                    self._http = None
+            return True
+        if self._http is None:
+            self._http = _client()
+        await self._deliver(ids)
+        return True
+
+    async def _deliver(self, ids: list[str]) -> None:
         async with anyio.create_task_group() as tg:
             for endpoint_id in ids:
                 tg.start_soon(self._deliver_endpoint, endpoint_id)
-        return True
 
     async def _deliver_endpoint(self, endpoint_id: str) -> None:
         try:

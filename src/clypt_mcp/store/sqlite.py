@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from clypt_mcp.errors import ClyptError, UnavailableError
@@ -34,6 +35,10 @@ class SqliteDb:
         self.path = path
         self.conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        # One job at a time holds the connection, so one worker thread is all it needs: without
+        # this limiter every waiting job held a thread of its own (up to anyio's 40), each
+        # blocked on the lock and each with its own malloc arena (#20).
+        self._threads = anyio.CapacityLimiter(1)
 
     async def open(self) -> None:
         await anyio.to_thread.run_sync(self._open_sync)
@@ -70,7 +75,12 @@ class SqliteDb:
             with self._lock:
                 return self._job(fn, write)
 
-        return await anyio.to_thread.run_sync(job)
+        # shielded: a job, once asked for, runs to its end as it did when it waited on the lock
+        # in a thread of its own; a cancellation arrives after it
+        with anyio.CancelScope(shield=True):
+            out = await anyio.to_thread.run_sync(job, limiter=self._threads)
+        await anyio.lowlevel.checkpoint()
+        return out
 
     def _job(self, fn: Callable[[Q], T], write: bool) -> T:
         db = self.conn

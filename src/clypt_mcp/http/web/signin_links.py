@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from clypt_mcp.http.oauth import SIGNIN_PREFIX, digest
+from clypt_mcp.http.oauth_names import SIGNIN_PREFIX, digest
 from clypt_mcp.models import Principal, Scope
 from clypt_mcp.store.base import Store
 
