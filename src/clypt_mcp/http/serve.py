@@ -28,6 +28,7 @@ Uvicorn's own `X-Forwarded-For` handling is turned off: Clypt believes that head
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -48,6 +49,7 @@ from clypt_mcp.core.outage import StoreHealth, guarded, store_name
 from clypt_mcp.core.spool import DEFAULT_MAX_BYTES, ClickSpool, state_dir, store_tag
 from clypt_mcp.errors import ClyptError
 from clypt_mcp.http import memory
+from clypt_mcp.http import workers as workers_mod
 from clypt_mcp.http.app import ClyptApp, create_app
 from clypt_mcp.store import is_postgres_url, open_store
 
@@ -275,4 +277,29 @@ def run_server(
         uvicorn.run(ServedApp(settings), **options)
         return
     os.environ.update(settings_env(settings))
-    uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
+    if not workers_mod.balanced_listeners():
+        uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
+        return
+    run_workers(
+        uvicorn.Config(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
+    )
+
+
+def run_workers(config: Any) -> None:
+    """uvicorn's supervisor (restarts, health checks, signals) over workers that each listen
+    on a socket of their own (`clypt_mcp.http.workers`)."""
+    from uvicorn.supervisors import Multiprocess
+
+    try:
+        sock = workers_mod.hold_address(config.host, config.port)
+    except OSError as exc:
+        where = f"{config.host}:{config.port}"
+        raise ServeError(f"--port {config.port}: cannot listen on {where}: {exc.strerror}") from exc
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d with %d workers, one socket each (Press CTRL+C to quit)",
+        shown, port, config.workers,
+    )  # fmt: skip
+    with sock, contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[sock]).run()
