@@ -273,6 +273,10 @@ class Clicks(Aggregate):
         return await read_through(self.db, days, stats)
 
 
+CLICK_COLUMNS = ("workspace_id", "link_id", "ts", "variant", "country", "device", "browser", "os",
+                 "referrer", "visitor", "bot", "traffic", "city", "click_id")  # fmt: skip
+
+
 def record_clicks(q: Q, events: list[ClickEvent]) -> None:
     """Append clicks, bump their links' counters and upsert the rollups, in one transaction.
 
@@ -288,9 +292,8 @@ def record_clicks(q: Q, events: list[ClickEvent]) -> None:
     events = [e for e in events if e.link_id in live]
     if not events:
         return
-    insert = """INSERT INTO clicks (workspace_id, link_id, ts, variant, country, device,
-                   browser, os, referrer, visitor, bot, traffic, city, click_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    insert = f"""INSERT INTO clicks ({", ".join(CLICK_COLUMNS)})
+                 VALUES ({", ".join("?" for _ in CLICK_COLUMNS)})"""
     values = [
         (e.workspace_id, e.link_id, e.ts, e.variant, e.country, e.device,
          e.browser, e.os, e.referrer, e.visitor, int(e.bot), e.traffic, e.city, e.click_id)
@@ -299,11 +302,11 @@ def record_clicks(q: Q, events: list[ClickEvent]) -> None:
     # The webhook outbox: with a `link.clicked` listener the batch's events go out with it,
     # and the clicks' ids are read back for them.
     if not wants_clicks(q, {e.workspace_id for e in events}):
-        q.many(insert, values)
+        q.insert_rows("clicks", CLICK_COLUMNS, values)
     elif q.d.name == "sqlite":
         # The write transaction holds the database, so the batch's rowids are consecutive and
-        # end at last_insert_rowid(): one executemany, as without a listener.
-        q.many(insert, values)
+        # end at last_insert_rowid(): one insert, as without a listener.
+        q.insert_rows("clicks", CLICK_COLUMNS, values)
         last = int(q.scalar("SELECT last_insert_rowid()"))
         emit_clicks(q, events, list(range(last - len(values) + 1, last + 1)))
     else:

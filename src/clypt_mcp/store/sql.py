@@ -14,6 +14,7 @@ did); psycopg's blocking API is used for PostgreSQL, so each job holds one poole
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -186,6 +187,29 @@ class Q:
     def many(self, sql: str, rows: Sequence[Any]) -> None:
         if rows:
             self.cur.executemany(self.d.sql(sql), rows)
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """INSERT `rows` (values of `columns`, numbers, text or None) into `table`, in order.
+
+        On SQLite in one statement over a JSON array (`json_each`): `executemany` steps once
+        per row, and each step gives the GIL back and must win it again from a busy event
+        loop, so under load 1,000 clicks took 0.6-1.2 s and held the one connection that long
+        (issue #20). One step does the whole batch in C.
+        """
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self.d.name != "sqlite":
+            marks = ", ".join("?" for _ in columns)
+            self.many(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+            return
+        picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+        self.cur.execute(
+            f"INSERT INTO {table} ({names}) SELECT {picks} FROM json_each(?) ORDER BY key",
+            (json.dumps(rows),),
+        )
 
     def returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
         """An `INSERT … RETURNING` over many rows: what it returned."""
