@@ -34,7 +34,7 @@ def clicks_for(link_id: str, n: int) -> list[ClickEvent]:
             device="mobile" if i % 2 else "desktop",
             browser="Firefox",
             os=None if i % 5 == 0 else "Linux",
-            referrer="bücher.example — ✓ \"quoted\" \\ ' 𝄞" if i % 4 == 0 else None,
+            referrer='bücher.example — ✓ "quoted" \\ \' 𝄞' if i % 4 == 0 else None,
             visitor=f"v{i % 7}",
             bot=i % 11 == 0,
             traffic=None if i % 11 else "crawler",

@@ -186,3 +186,68 @@ def test_the_visitor_hash_is_stable_within_a_day_and_unlinkable_across_days() ->
     assert first != hasher.hash(ip_address("8.8.8.8"), IPHONE, day)
     assert first != hasher.hash(ip, IPHONE, date(2026, 3, 11))
     assert first != VisitorHasher(b"t" * 32).hash(ip, IPHONE, day)
+
+
+# Browsers, phones, tablets, TVs, consoles, readers, bots and oddities: the mixed resolver
+# (browser and OS in Rust, device in Python) must answer as ua-parser's own resolver does.
+MIXED_AGENTS = (
+    IPHONE,
+    PIXEL,
+    WINDOWS_FIREFOX,
+    MAC_SAFARI,
+    GOOGLEBOT,
+    "Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/119.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 12; SM-G991B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+    "Mozilla/5.0 (Windows Phone 10.0; Android 6.0.1; Microsoft; Lumia 950) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/52.0.2743.116 Mobile Safari/537.36 Edge/15.15063",
+    "Mozilla/5.0 (Linux; Android 9; AFTMM Build/PS7233) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36",
+    "Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 (KHTML, like Gecko)",
+    "Mozilla/5.0 (X11; U; Linux armv7l like Android; en-us) AppleWebKit/531.2+ (KHTML, like "
+    "Gecko) Version/5.0 Safari/531.2+ Kindle/3.0+",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
+    "curl/8.5.0",
+    "python-requests/2.31.0",
+    "Opera/9.80 (J2ME/MIDP; Opera Mini/9.80 (S60; SymbOS; Opera Mobi/23.348; U; en) "
+    "Presto/2.5.25 Version/10.54",
+    "Mozilla/5.0 (Mobile; rv:48.0; Nokia 8110 4G) Gecko/48.0 Firefox/48.0 KAIOS/2.5",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.2; rv:121.0) Gecko/20100101 Firefox/121.0",
+    "Mozilla/5.0 (X11; FreeBSD amd64; rv:120.0) Gecko/20100101 Firefox/120.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; U; Android 4.0.3; ko-kr; LG-L160L Build/IML74K) AppleWebkit/534.30 "
+    "(KHTML, like Gecko) Version/4.0 Mobile Safari/534.30",
+    "Dalvik/2.1.0 (Linux; U; Android 11; M2101K6G Build/RKQ1.200826.002)",
+    "not a browser at all",
+)
+
+
+def test_the_mixed_resolver_answers_as_ua_parser_does() -> None:
+    from ua_parser import BestAvailableResolver, Parser, load_lazy_builtins
+
+    from clypt_mcp.core.visitors import _ua_parser
+
+    reference = Parser(BestAvailableResolver(load_lazy_builtins()))
+    ours = _ua_parser()
+    devices = set()
+    for agent in MIXED_AGENTS:
+        want, got = reference.parse(agent), ours.parse(agent)
+        assert (got.user_agent, got.os, got.device) == (want.user_agent, want.os, want.device), (
+            agent
+        )
+        devices.add(got.device.family if got.device else None)
+    assert {"iPhone", "iPad", "Spider", "Mac"} <= devices  # the families Clypt reads
