@@ -146,7 +146,7 @@ class ServedApp:
         from clypt_mcp.core.service import ClyptService
 
         sys.setswitchinterval(SWITCH_INTERVAL)
-        memory.limit_arenas()  # each worker process, before its threads make arenas
+        memory.tune_malloc()  # each worker process, before its threads make arenas
         store = open_store(self.settings.database_url, self.settings.sqlite_path())
         await store.open()
         try:
@@ -267,7 +267,7 @@ def run_server(
         raise ServeError(f"--workers {workers}: must be between 1 and 64")
     if not 0 <= port <= 65535:
         raise ServeError(f"--port {port}: must be between 0 and 65535")
-    memory.limit_arenas()  # before check_settings starts the first thread
+    memory.tune_malloc()  # before check_settings starts the first thread
     check_settings(settings)
     from clypt_mcp.http import limits
 
