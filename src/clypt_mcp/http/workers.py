@@ -47,6 +47,14 @@ def worker_listener(family: int, host: str, port: int) -> socket.socket:
     """A socket of the calling worker's own on (host, port), bound beside the others; uvicorn
     makes it listen when the worker starts serving."""
     sock = socket.socket(socket.AddressFamily(family), socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    bind_shared(sock, host, port)
+    sock.set_inheritable(True)
+    return sock
+
+
+def bind_shared(sock: socket.socket, host: str, port: int) -> None:
+    """Bind `sock` to (host, port) beside the other sockets there with `SO_REUSEPORT`; closed
+    when that fails."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -54,8 +62,6 @@ def worker_listener(family: int, host: str, port: int) -> socket.socket:
     except BaseException:
         sock.close()
         raise
-    sock.set_inheritable(True)
-    return sock
 
 
 def hold_address(host: str, port: int) -> WorkerSocket:
@@ -69,11 +75,5 @@ def hold_address(host: str, port: int) -> WorkerSocket:
         probe.bind((host, port))
         port = probe.getsockname()[1]
     sock = WorkerSocket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-    except BaseException:
-        sock.close()
-        raise
+    bind_shared(sock, host, port)
     return sock
