@@ -60,3 +60,49 @@ def test_a_freed_large_block_does_not_move_the_threshold() -> None:
     assert tuned == "mapped"
     _, untouched = where("plain")
     assert untouched == "heap"  # the probe sees the difference
+
+
+@pytest.mark.anyio
+async def test_each_read_from_a_connection_stays_under_the_mmap_threshold() -> None:
+    """asyncio reads up to 256 KiB at a time, a buffer above the threshold `serve` fixes: every
+    request would map and unmap one. `serve`'s protocol asks for `READ_BYTES` instead, and a
+    request larger than one read still arrives whole."""
+    import asyncio
+    import socket
+
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from clypt_mcp.http import limits, memory
+
+    assert limits.READ_BYTES < memory.THRESHOLD
+    seen: list[int] = []
+
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        body = b""
+        while True:
+            message = await receive()  # type: ignore[operator]
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        seen.append(len(body))
+        await send({"type": "http.response.start", "status": 204, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+    config = uvicorn.Config(app, lifespan="off", log_level="warning")
+    config.load()
+    loop = asyncio.get_running_loop()
+    ours, theirs = socket.socketpair()
+    transport, _ = await loop.connect_accepted_socket(
+        lambda: limits.GuardedH11Protocol(config, ServerState(), {}, loop), ours
+    )
+    assert transport.max_size == limits.READ_BYTES  # type: ignore[attr-defined]
+    size = 3 * limits.READ_BYTES + 5
+    theirs.setblocking(False)
+    request = b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % size + b"a" * size
+    await loop.sock_sendall(theirs, request)
+    answer = await asyncio.wait_for(loop.sock_recv(theirs, 1024), 10)
+    assert answer.startswith(b"HTTP/1.1 204")
+    assert seen == [size]
+    transport.close()
+    theirs.close()
