@@ -64,9 +64,9 @@ def test_a_freed_large_block_does_not_move_the_threshold() -> None:
 
 @pytest.mark.anyio
 async def test_each_read_from_a_connection_stays_under_the_mmap_threshold() -> None:
-    """asyncio reads up to 256 KiB at a time, a buffer above the threshold `serve` fixes: every
-    request would map and unmap one. `serve`'s protocol asks for `READ_BYTES` instead, and a
-    request larger than one read still arrives whole."""
+    """asyncio reads up to 256 KiB at a time into a new buffer, above the threshold `serve`
+    fixes: every request would map and unmap one. `serve`'s protocol reads into a buffer of
+    `READ_BYTES` it keeps, and a request larger than one read still arrives whole."""
     import asyncio
     import socket
 
@@ -76,7 +76,7 @@ async def test_each_read_from_a_connection_stays_under_the_mmap_threshold() -> N
     from clypt_mcp.http import limits, memory
 
     assert limits.READ_BYTES < memory.THRESHOLD
-    seen: list[int] = []
+    seen: list[bytes] = []
 
     async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
         body = b""
@@ -85,7 +85,7 @@ async def test_each_read_from_a_connection_stays_under_the_mmap_threshold() -> N
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        seen.append(len(body))
+        seen.append(body)
         await send({"type": "http.response.start", "status": 204, "headers": []})  # type: ignore[operator]
         await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
 
@@ -93,16 +93,17 @@ async def test_each_read_from_a_connection_stays_under_the_mmap_threshold() -> N
     config.load()
     loop = asyncio.get_running_loop()
     ours, theirs = socket.socketpair()
-    transport, _ = await loop.connect_accepted_socket(
+    transport, protocol = await loop.connect_accepted_socket(
         lambda: limits.GuardedH11Protocol(config, ServerState(), {}, loop), ours
     )
-    assert transport.max_size == limits.READ_BYTES  # type: ignore[attr-defined]
+    assert isinstance(protocol, asyncio.BufferedProtocol)  # asyncio then reads with recv_into
     size = 3 * limits.READ_BYTES + 5
     theirs.setblocking(False)
-    request = b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % size + b"a" * size
-    await loop.sock_sendall(theirs, request)
+    payload = bytes(range(256)) * (size // 256) + b"tail!"  # a copy of the wrong bytes shows
+    head = b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(payload)
+    await loop.sock_sendall(theirs, head + payload)
     answer = await asyncio.wait_for(loop.sock_recv(theirs, 1024), 10)
     assert answer.startswith(b"HTTP/1.1 204")
-    assert seen == [size]
+    assert seen == [payload]
     transport.close()
     theirs.close()

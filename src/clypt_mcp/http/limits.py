@@ -19,10 +19,12 @@
   before it is read, so one client holding sockets open cannot take `MAX_CONCURRENCY` from
   everyone else. The addresses trusted are `CLYPT_TRUSTED_PROXIES`, given by `configure`
   (or read from the environment in `serve --workers N`'s worker processes).
-- `READ_BYTES`: the most one read from a connection asks for. asyncio asks for 256 KiB, so
-  each read allocates a buffer above glibc's mmap threshold, which `serve` fixes at 128 KiB
-  (`clypt_mcp.http.memory`): every request then cost an mmap, an mremap and an munmap, about a
-  tenth of the redirect throughput. 64 KiB stays on the heap; larger bodies take more reads.
+- `READ_BYTES`: the most one read from a connection takes. asyncio's own reads allocate a
+  256 KiB buffer each, above glibc's mmap threshold, which `serve` fixes at 128 KiB
+  (`clypt_mcp.http.memory`): every request then cost an mmap, an mremap and an munmap (about a
+  tenth of the redirect throughput), and a smaller buffer per read left small holes in the heap
+  instead. The protocol below is a `BufferedProtocol`: the socket is read into one buffer per
+  thread, and only the bytes that came are copied out.
 - Request smuggling: h11 refuses conflicting `Content-Length`s, any transfer coding but
   `chunked`, and control characters in headers, but accepts a request with both
   `Transfer-Encoding` and `Content-Length` (it goes by the former) and keeps the connection. A
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections import Counter
 from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
@@ -97,8 +100,19 @@ _TOO_MANY = (
 )
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline on each request's arrival, and `RequestGuard`."""
+_reads = threading.local()  # each event loop's thread reads into a buffer of its own
+
+
+def _read_buffer() -> memoryview:
+    view: memoryview | None = getattr(_reads, "view", None)
+    if view is None:
+        view = _reads.view = memoryview(bytearray(READ_BYTES))
+    return view
+
+
+class GuardedH11Protocol(H11Protocol, asyncio.BufferedProtocol):
+    """uvicorn's h11 protocol with a deadline on each request's arrival, and `RequestGuard`;
+    it reads through `READ_BYTES` of a shared buffer (asyncio's `BufferedProtocol`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -108,8 +122,6 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if hasattr(transport, "max_size"):  # asyncio's selector transport: its read size
-            transport.max_size = READ_BYTES
         peer = transport.get_extra_info("peername")
         client = _counted(peer[0] if isinstance(peer, tuple) and peer else None)
         if client is not None:
@@ -120,6 +132,13 @@ class GuardedH11Protocol(H11Protocol):
             _open[client] += 1
             self.counted_as = client
         self.arrival = self.loop.call_later(REQUEST_SECONDS, self.arrival_timed_out)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _read_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # Copied out before anything else can read into the buffer: the loop's thread is here.
+        self.data_received(bytes(_read_buffer()[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         if self.arrival is None and self.conn.their_state is h11.IDLE:

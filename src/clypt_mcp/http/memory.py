@@ -9,7 +9,10 @@ Two habits of glibc's malloc keep memory a long-running server has freed:
   raises the threshold to its size (up to 32 MiB), after which blocks of that size (a batch of
   clicks, a large response, a request body) come from the heap, where the holes they leave are
   rarely returned. Setting `M_MMAP_THRESHOLD` and `M_TRIM_THRESHOLD` fixes both at 128 KiB and
-  turns that adjustment off.
+  turns that adjustment off. Blocks above 128 KiB then cost an mmap and an munmap each, so
+  nothing on the request path may ask for one: `serve`'s protocol reads each connection into
+  one kept buffer of `clypt_mcp.http.limits.READ_BYTES` (asyncio's own reads allocate 256 KiB
+  each, which took a tenth of the redirect throughput).
 
 Measured with bench/redirect_memory.py: after ~200k redirects 96.9 MiB with the arenas capped
 alone, 88.9 MiB with the thresholds fixed too (docs/benchmarks.md). `tune_malloc()` does nothing
