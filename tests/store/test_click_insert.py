@@ -76,3 +76,36 @@ async def test_a_batch_is_one_insert_and_reads_back_exactly(tmp_path: Path) -> N
         assert got.clicks == sum(not e.bot for e in events)  # crawlers are not counted
     finally:
         await store.close()
+
+
+async def test_batches_over_any_number_of_links_share_a_few_statements(tmp_path: Path) -> None:
+    """Python's sqlite3 keeps up to 128 prepared statements per connection, one per SQL text.
+    A batch's `id IN (...)` list of its links once had a text per length, so a busy server held
+    128 large statements (~10 MiB in bench/redirect_memory.py, #20); the lists are padded to a
+    power of two now, and the counts stay exact."""
+    store = SqliteStore(tmp_path / "clypt.db")
+    await store.open()
+    try:
+        service = ClyptService(store, base_url="https://s.example")
+        links = [
+            await service.create_link(OWNER, LinkCreate(url=f"https://example.com/{i}"))
+            for i in range(40)
+        ]
+        lengths: set[int] = set()
+
+        def seen(sql: str) -> None:
+            head = "SELECT id FROM links WHERE id IN ("
+            if sql.lstrip().startswith(head):
+                lengths.add(sql.split(head, 1)[1].split(")", 1)[0].count(",") + 1)
+
+        store.conn.set_trace_callback(seen)
+        try:
+            for n in range(1, 41):  # a batch with one click on each of the first n links
+                await store.record_clicks([clicks_for(link.id, 2)[1] for link in links[:n]])
+        finally:
+            store.conn.set_trace_callback(None)
+        assert lengths == {1, 2, 4, 8, 16, 32, 64}
+        for i, link in enumerate(links):  # link i was in the batches n = i+1 .. 40
+            assert (await service.get_link(OWNER, link.id)).clicks == 40 - i
+    finally:
+        await store.close()
