@@ -90,6 +90,7 @@ class Dialect:
         two with its last value: Python's sqlite3 keeps 128 prepared statements per connection
         by their text, and a list of every length gave each click batch (its links, 1 to
         hundreds) a statement of its own, about 10 MiB of SQLite memory held in `serve` (#20).
+        Lists longer than 16,384 are not padded.
         """
         if self.name != "sqlite":
             args[name] = list(values)
@@ -97,6 +98,8 @@ class Dialect:
         if not values:
             return self.any_sql.format(a=column, b="NULL")
         size = 1 << (len(values) - 1).bit_length()
+        if size > 16_384:  # padding would pass SQLite's 32,766 parameters; rare enough as is
+            size = len(values)
         names = []
         for i in range(size):
             args[f"{name}_{i}"] = values[min(i, len(values) - 1)]
