@@ -22,9 +22,8 @@
 - `READ_BYTES`: the most one read from a connection takes. asyncio's own reads allocate a
   256 KiB buffer each, above glibc's mmap threshold, which `serve` fixes at 128 KiB
   (`clypt_mcp.http.memory`): every request then cost an mmap, an mremap and an munmap (about a
-  tenth of the redirect throughput), and a smaller buffer per read left small holes in the heap
-  instead. The protocol below is a `BufferedProtocol`: the socket is read into one buffer per
-  thread, and only the bytes that came are copied out.
+  tenth of the redirect throughput). The protocol below is a `BufferedProtocol`: the socket is
+  read into one buffer per thread, and only the bytes that came are copied out.
 - Request smuggling: h11 refuses conflicting `Content-Length`s, any transfer coding but
   `chunked`, and control characters in headers, but accepts a request with both
   `Transfer-Encoding` and `Content-Length` (it goes by the former) and keeps the connection. A
