@@ -65,7 +65,9 @@ async def test_token_binds_the_dry_run_set_and_a_changed_link_is_reported(
         late = await service.get_link(WHO, "late0000")
         assert not late.disabled and late.folder is None
         # a token of another change or altered is refused, naming token
-        for bad in ({"changes": {"disabled": False}}, {"token": preview["token"][:-2] + "00"}):
+        token = preview["token"]
+        altered = token[:-2] + ("00" if token[-2:] != "00" else "11")  # never the token itself
+        for bad in ({"changes": {"disabled": False}}, {"token": altered}):
             sent = args | {"dry_run": False, "token": preview["token"]} | bad
             out = await client.call_tool("bulk_update_links", sent)
             assert out.is_error and "token" in str(out.content[0])
