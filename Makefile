@@ -29,10 +29,20 @@ lint: $(STAMP)
 	@$(BIN)/ruff format --check -q src tests bench scripts
 	@$(BIN)/mypy src tests
 
-# Coverage is measured on every run and printed (lowest modules first, see pyproject.toml): the
+# Two passes: the suite on $(PYTEST_WORKERS) processes (pytest-xdist; most tests wait on
+# subprocesses and sockets, so 3 beat 2 on a 2-core machine), then the tests marked `serial`
+# (wall-clock bounds, kill -9 and outages under load) alone. Both run even when the first fails.
+# Coverage is measured over both and printed (lowest modules first, see pyproject.toml): the
 # figure is reported, never held to a threshold.
+PYTEST_WORKERS ?= 3
 pytest: $(STAMP)
-	@$(BIN)/python -m pytest -q -p no:cacheprovider --cov=clypt_mcp --cov-report=term
+	@rc=0; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) -m "not serial" \
+		--cov=clypt_mcp --cov-report= || rc=$$?; \
+	echo "make pytest: the tests marked serial, one at a time"; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m serial \
+		--cov=clypt_mcp --cov-append --cov-report=term || rc=$$?; \
+	exit $$rc
 
 conformance: $(STAMP)
 	@bash scripts/conformance

@@ -62,6 +62,7 @@ async def test_remote_mode_works_and_touches_no_database_file(
     assert not [p for p in files if p.suffix in (".db", ".db-wal", ".db-shm")], files
 
 
+@pytest.mark.serial  # a wall-clock bound
 async def test_a_stopped_server_gives_an_error_naming_the_url_and_the_server_recovers(
     service: ClyptService, tmp_path: Path
 ) -> None:

@@ -16,7 +16,9 @@ from tests.e2e import crash
 from tests.http.live import make_key, start_serve
 from tests.http.rest import bearer
 
-pytestmark = pytest.mark.anyio
+# serial: kill -9 under load, and crash.REPORTS is read by conftest in this process (an xdist
+# worker's module globals never reach the summary)
+pytestmark = [pytest.mark.anyio, pytest.mark.serial]
 
 
 async def test_sigkill_during_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:

@@ -202,6 +202,7 @@ async def test_three_servers_on_one_database_stay_exact(
     assert {r.headers["X-RateLimit-Limit"] for r in answers} == {str(LIMIT)}
 
 
+@pytest.mark.serial  # a wall-clock bound
 async def test_a_change_on_one_server_reaches_the_others_within_a_second(
     origins: Origins, service: ClyptService
 ) -> None:

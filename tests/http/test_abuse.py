@@ -389,6 +389,7 @@ async def test_a_full_pool_answers_503_with_retry_after_and_checks_nothing(
         assert "was not checked" in r.text
 
 
+@pytest.mark.serial  # measures event-loop stalls
 async def test_password_hashing_keeps_the_event_loop_free(store: Store) -> None:
     service = ClyptService(store, base_url=BASE_URL)
     gaps: list[float] = []

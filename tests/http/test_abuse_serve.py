@@ -32,6 +32,9 @@ RIGHT = "open sesame"
 
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"
 
+# serial: a thousand sockets and timed bursts against one serve
+pytestmark = pytest.mark.serial
+
 
 @pytest.fixture(autouse=True, scope="module")
 def enough_files() -> Iterator[None]:

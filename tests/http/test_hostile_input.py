@@ -436,6 +436,7 @@ def closed_after(served: Served, opening: bytes, drip: bytes, every: float = 0.5
     return time.monotonic() - start
 
 
+@pytest.mark.serial  # a wall-clock bound
 def test_slow_and_silent_clients_are_cut_off_at_the_request_deadline(served: Served) -> None:
     auth = f"Authorization: Bearer {served.key}\r\n".encode()
     body_head = b"POST /api/v1/tags HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -473,6 +474,7 @@ def test_slow_and_silent_clients_are_cut_off_at_the_request_deadline(served: Ser
     served.assert_alive()
 
 
+@pytest.mark.serial  # a wall-clock bound
 def test_an_idle_kept_alive_connection_is_closed(served: Served) -> None:
     with connect(served) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")

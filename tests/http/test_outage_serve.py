@@ -43,6 +43,9 @@ OUTAGE_SECONDS = 20
 # a person's browser, so every visit is a click
 AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"
 
+# serial: they stop and start their own PostgreSQL under load and bound each redirect to 2 s
+pytestmark = pytest.mark.serial
+
 
 # --- a PostgreSQL of the test's own -----------------------------------------------------
 

@@ -225,6 +225,7 @@ async def test_every_redirect_is_a_click_after_a_clean_sigterm(
     assert report.unique_visitors == len({(ua, ip) for ua, ip, _ in sent})
 
 
+@pytest.mark.serial  # a wall-clock bound
 async def test_a_stdio_server_s_change_reaches_serve_s_redirects_within_a_second(
     tmp_path: Path,
 ) -> None:

@@ -211,6 +211,7 @@ async def test_a_change_reaches_this_process_s_next_redirect(harness: Harness) -
     assert (await harness.visit("fresh1")).status_code == 302
 
 
+@pytest.mark.serial  # a wall-clock bound
 async def test_a_change_by_another_process_on_the_store_arrives_within_a_second(
     harness: Harness,
 ) -> None:

@@ -70,6 +70,7 @@ async def test_a_database_error_reaches_no_one_as_sql(
     assert "no_such_column" in caplog.text  # the operator's log has the details
 
 
+@pytest.mark.serial  # a wall-clock bound
 async def test_a_write_its_caller_stopped_waiting_for_is_rolled_back(pg_url: str) -> None:
     """A deadline (the outage guard's, the health probe's) returns at once, and the write
     still running in its thread does not commit afterwards behind the caller's back."""
