@@ -6,6 +6,7 @@ import json
 import logging
 import shutil
 import stat
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -215,3 +216,24 @@ async def test_link_cache_answers_from_the_last_known_good_copy(store: Store) ->
     assert cache.served_stale == 1
     with pytest.raises(StoreUnavailableError):
         await cache.get("never-seen")
+
+
+@pytest.mark.serial  # a wall-clock bound
+async def test_a_quiet_store_is_probed_once_its_last_success_is_probe_up_seconds_old(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outage is seen at most PROBE_UP_SECONDS (plus the probe) after the last success, not
+    up to twice that: a beat that woke just before the mark used to wait a whole beat more."""
+    monkeypatch.setattr("clypt_mcp.core.outage.PROBE_UP_SECONDS", 1.0)
+    health = StoreHealth(store, "test store")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(health.run)
+        await anyio.sleep(0.1)
+        health.mark_up()  # a write succeeded just after the loop went to sleep
+        written = health.last_ok
+        with anyio.fail_after(5):
+            while health.last_ok == written:  # noqa: ASYNC110 - polls another task's state
+                await anyio.sleep(0.01)
+        probed = time.monotonic() - written  # the probe's own success moved last_ok
+        health.close()
+    assert 1.0 <= probed < 1.5, probed

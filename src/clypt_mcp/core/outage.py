@@ -158,7 +158,12 @@ class StoreHealth:
     async def run(self) -> None:
         """Probe until `close()`."""
         while not self._stop.is_set():
-            wait = PROBE_UP_SECONDS if self.up else PROBE_DOWN_SECONDS
+            # While up, wake when the last success is PROBE_UP_SECONDS old, not on a fixed beat:
+            # a beat that just missed it would leave an outage unseen for twice as long.
+            if self.up:
+                wait = max(0.05, self.last_ok + PROBE_UP_SECONDS - self.clock())
+            else:
+                wait = PROBE_DOWN_SECONDS
             with anyio.move_on_after(wait):
                 await self._stop.wait()
             if self._stop.is_set():
