@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from clypt_mcp.errors import InvalidInputError
+from clypt_mcp.errors import InvalidInputError, UnavailableError
 from clypt_mcp.models import AbTestResult, AbTestSpec, AbVariantResult
 from clypt_mcp.store.base import LinkRecord, Store
 
@@ -220,6 +220,8 @@ class AbTestWatcher:
                 return
             try:
                 await self.check()
+            except UnavailableError as exc:  # the store is away: a line, not a traceback
+                log.warning("A/B tests are checked again once the store is back: %s", exc.message)
             except Exception:
                 log.exception("checking A/B tests failed; trying again later")
 

@@ -29,6 +29,7 @@ from clypt_mcp.core.webhooks import (
     DeliveryRules,
     resolve_public,
 )
+from clypt_mcp.errors import UnavailableError
 from clypt_mcp.http.wire import camelize
 from clypt_mcp.store.base import OutgoingMessage, to_us
 
@@ -147,6 +148,9 @@ class DeliveryWorker:
                     try:
                         await self.housekeeping()
                         busy = await self.run_once()
+                    except UnavailableError as exc:  # the store is away: a line, not a traceback
+                        log.warning("webhook delivery waits for the store: %s", exc.message)
+                        busy = False
                     except Exception:
                         log.exception("webhook delivery pass failed; trying again")
                         busy = False
