@@ -1,14 +1,16 @@
 """`clypt-mcp serve` while its database goes away (#20): PostgreSQL stopped for 20 s under load,
-SIGTERM and kill -9 during an outage, a SQLite disk that fills up. Every redirect of a link seen
-before the outage answers 302 in under 2 s, writes get 503 `store_unavailable`, /healthz says
-`degraded`, and afterwards the store holds exactly one click per 302 served.
+SIGTERM and kill -9 during an outage, a SQLite disk that fills up, a SQLite file made read-only.
+Every redirect of a link seen before the outage answers 302 in under 2 s, writes get 503
+`store_unavailable`, /healthz says `degraded`, the log tells it in lines (no traceback), and
+afterwards the store holds exactly one click per 302 served.
 
-The PostgreSQL tests run their own throwaway cluster on a free port (they stop and start it);
-the SQLite test mounts a small tmpfs in a mount namespace of its own (`unshare -m`, root) and
-fills it. A full disk, not a read-only one: a file system cannot be remounted read-only while a
-file on it is open for writing (EBUSY), and `chmod` does not touch descriptors already open, so
-"read-only mid-run" cannot be staged for a running process; SQLite reports both as an
-OperationalError on write, which takes the same path.
+The PostgreSQL tests run their own throwaway cluster on a free port (they stop and start it).
+One SQLite test mounts a small tmpfs in a mount namespace of its own (`unshare -m`, root) and
+fills it. The other makes the database file and its WAL immutable (`chattr +i`, root, ext4 or
+XFS): those file systems then refuse writes on descriptors already open, which is what a running
+process sees of a disk that turned read-only (remounting read-only is refused while a file is
+open for writing, EBUSY, and `chmod` does not touch open descriptors); `chattr -i` makes it
+writable again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import stat
 import subprocess
 import tempfile
@@ -332,6 +335,9 @@ def test_postgres_stopped_for_20_s_under_load(setup: Setup) -> None:
     assert {status for _, _, status, _ in during} == {302}
     assert max(s for *_, s in during) < 2.0
     assert not [e for e in load.errors if stopped <= e[0] <= back], load.errors[:3]
+    port = origin.rsplit(":", 1)[1]
+    text = Path(f"{setup.home}/placeholder.db.serve-{port}.log").read_text()
+    assert "Traceback" not in text, text[-4000:]  # an outage is told in lines, not tracebacks
 
 
 def test_two_workers_ride_out_a_short_outage(setup: Setup) -> None:
@@ -531,4 +537,115 @@ def test_sqlite_disk_full_mid_run_then_space_again(tmp_path: Path) -> None:
     finally:
         load.stop()
         _stop(proc)
-    assert "spooling clicks" in log.read_text()
+    text = log.read_text()
+    assert "spooling clicks" in text and "is back after" in text, text[-2000:]
+    assert "Traceback" not in text, text[-4000:]  # an outage is told in lines, not tracebacks
+
+
+# --- SQLite on a file made read-only -----------------------------------------------------
+
+
+def _immutable_works(where: Path) -> str | None:
+    """Why `chattr +i` cannot make an open file read-only here, or None when it can (ext4 and
+    XFS refuse writes to an immutable file on descriptors already open; root is needed)."""
+    if shutil.which("chattr") is None:
+        return "no chattr(1)"
+    probe = where / "immutable-probe"
+    fd = os.open(probe, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        flag = subprocess.run(
+            ["chattr", "+i", str(probe)], capture_output=True, text=True, check=False
+        )
+        if flag.returncode != 0:
+            return f"chattr +i failed: {flag.stderr.strip()[:200]}"
+        try:
+            os.write(fd, b"x")
+        except PermissionError:
+            return None
+        finally:
+            subprocess.run(["chattr", "-i", str(probe)], check=False)
+        return "a write on an open descriptor still succeeds on an immutable file here"
+    finally:
+        os.close(fd)
+        probe.unlink()
+
+
+def _chattr(flag: str, *paths: Path) -> None:
+    subprocess.run(["chattr", flag, *(str(p) for p in paths if p.exists())], check=True)
+
+
+def test_sqlite_file_made_read_only_mid_run_then_writable_again(tmp_path: Path) -> None:
+    """The database file and its WAL made immutable under a running `serve` (every write on its
+    open descriptors fails, as on a read-only disk), then writable again: no restart."""
+    why = _immutable_works(tmp_path)
+    if why is not None:
+        pytest.skip(f"needs chattr +i to refuse writes to an open file (ext4 or XFS, root): {why}")
+    home = tmp_path / "home"
+    home.mkdir()
+    db = home / "clypt.db"
+    anyio.run(_make_links, None, db, "r")
+    key = make_key(db)
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "CLYPT_DATABASE_URL": f"sqlite:///{db}",
+        "CLYPT_BASE_URL": origin,
+        "CLYPT_RATE_LIMIT": "1000000/minute",
+        "CLYPT_CLICK_RATE": "1000000/minute",
+    }
+    import sys
+
+    log = tmp_path / "serve.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "clypt_mcp", "serve", "--port", str(port)], env=env, stderr=err
+        )
+    codes = [f"r{i:03d}" for i in range(LINKS)]
+    load = Load(origin, codes)
+    # the -shm file is left alone: it is mapped, and a write fault on an immutable mapping is
+    # SIGBUS, which no disk that turned read-only would send
+    files = (db, Path(f"{db}-wal"))
+    try:
+        _wait("serve up", lambda: httpx2.get(f"{origin}/healthz", timeout=2).status_code == 200, 30)
+        warm = _visit_all(origin, codes)
+        load.start()
+        time.sleep(2)
+        _chattr("+i", *files)
+        read_only = time.monotonic()
+        _wait("/healthz degraded", lambda: _health(origin).get("status") == "degraded", 10)
+        health = _health(origin)
+        assert "SQLite" in str(health["reason"]), health
+        r = httpx2.post(
+            f"{origin}/api/v1/links", json={"url": "https://example.com/new"},
+            headers={"Authorization": f"Bearer {key}"}, timeout=5,
+        )  # fmt: skip
+        assert r.status_code == 503 and r.json()["code"] == "store_unavailable", r.text
+        time.sleep(5)
+        _chattr("-i", *files)  # writable again
+        writable = time.monotonic()
+        _wait("/healthz ok", lambda: _health(origin) == {"ok": True}, 15)
+        load.stop()
+        served = warm + load.served()
+
+        def written() -> int:
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                count: int = conn.execute("SELECT COUNT(*) FROM clicks").fetchone()[0]
+            return count
+
+        _wait("every click written", lambda: written() >= served, 30)
+        time.sleep(1.5)
+        assert written() == served  # none lost, none doubled
+        during = load.between(read_only, writable)
+        assert during and {status for _, _, status, _ in during} == {302}
+        assert max(s for *_, s in during) < 2.0
+        assert not list((tmp_path / "state" / "clypt").glob("*spool*"))
+    finally:
+        load.stop()
+        subprocess.run(["chattr", "-i", *(str(p) for p in files if p.exists())], check=False)
+        _stop(proc)
+    text = log.read_text()
+    assert "spooling clicks" in text and "is back after" in text, text[-2000:]
+    assert "Traceback" not in text, text[-4000:]  # an outage is told in lines, not tracebacks
