@@ -24,6 +24,7 @@ import signal
 import sqlite3
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -335,9 +336,7 @@ def test_postgres_stopped_for_20_s_under_load(setup: Setup) -> None:
     assert {status for _, _, status, _ in during} == {302}
     assert max(s for *_, s in during) < 2.0
     assert not [e for e in load.errors if stopped <= e[0] <= back], load.errors[:3]
-    port = origin.rsplit(":", 1)[1]
-    text = Path(f"{setup.home}/placeholder.db.serve-{port}.log").read_text()
-    assert "Traceback" not in text, text[-4000:]  # an outage is told in lines, not tracebacks
+    _told_in_lines(Path(f"{setup.home}/placeholder.db.serve-{origin.rsplit(':', 1)[1]}.log"))
 
 
 def test_two_workers_ride_out_a_short_outage(setup: Setup) -> None:
@@ -458,6 +457,73 @@ def _namespace_tmpfs() -> str | None:
     return None
 
 
+def _sqlite_env(tmp_path: Path, db: Path, origin: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "CLYPT_DATABASE_URL": f"sqlite:///{db}",
+        "CLYPT_BASE_URL": origin,
+        "CLYPT_RATE_LIMIT": "1000000/minute",
+        "CLYPT_CLICK_RATE": "1000000/minute",
+    }
+
+
+def _sqlite_fault_under_load(
+    origin: str,
+    codes: list[str],
+    key: str,
+    state: Path,
+    *,
+    fault: Callable[[], None],
+    mend: Callable[[], None],
+    written: Callable[[], int],
+    noticed_within: float,
+) -> None:
+    """Steady redirects to `serve` on SQLite; `fault()` makes its file unwritable, `mend()`
+    writable again. Meanwhile every redirect is a 302 in < 2 s and writes get 503
+    `store_unavailable`; afterwards the file holds one click per 302 and no spool is left."""
+    load = Load(origin, codes)
+    try:
+        _wait("serve up", lambda: httpx2.get(f"{origin}/healthz", timeout=2).status_code == 200, 30)
+        warm = _visit_all(origin, codes)
+        load.start()
+        time.sleep(2)
+        fault()
+        broken = time.monotonic()
+        _wait(
+            "/healthz degraded", lambda: _health(origin).get("status") == "degraded", noticed_within
+        )
+        health = _health(origin)
+        assert "SQLite" in str(health["reason"]), health
+        r = httpx2.post(
+            f"{origin}/api/v1/links", json={"url": "https://example.com/new"},
+            headers={"Authorization": f"Bearer {key}"}, timeout=5,
+        )  # fmt: skip
+        assert r.status_code == 503 and r.json()["code"] == "store_unavailable", r.text
+        time.sleep(5)
+        mend()
+        mended = time.monotonic()
+        _wait("/healthz ok", lambda: _health(origin) == {"ok": True}, 15)
+        load.stop()
+        served = warm + load.served()
+        _wait("every click written", lambda: written() >= served, 30)
+        time.sleep(1.5)
+        assert written() == served  # none lost, none doubled
+        during = load.between(broken, mended)
+        assert during and {status for _, _, status, _ in during} == {302}
+        assert max(s for *_, s in during) < 2.0
+        assert not list((state / "clypt").glob("*spool*"))
+    finally:
+        load.stop()
+
+
+def _told_in_lines(log: Path) -> None:
+    text = log.read_text()
+    assert "spooling clicks" in text and "is back after" in text, text[-2000:]
+    assert "Traceback" not in text, text[-4000:]  # an outage is told in lines, not tracebacks
+
+
 def test_sqlite_disk_full_mid_run_then_space_again(tmp_path: Path) -> None:
     why = _namespace_tmpfs()
     if why is not None:
@@ -471,75 +537,41 @@ def test_sqlite_disk_full_mid_run_then_space_again(tmp_path: Path) -> None:
     db = disk / "clypt.db"
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "CLYPT_DATABASE_URL": f"sqlite:///{db}",
-        "CLYPT_BASE_URL": origin,
-        "CLYPT_RATE_LIMIT": "1000000/minute",
-        "CLYPT_CLICK_RATE": "1000000/minute",
-    }
-    import sys
-
     script = (
         f"mount -t tmpfs -o size=24m tmpfs {disk} && cp {seed}/clypt.db {disk}/ && "
         f"exec {sys.executable} -m clypt_mcp serve --port {port}"
     )
     log = tmp_path / "serve.log"
     with log.open("wb") as err:
-        proc = subprocess.Popen(["unshare", "-m", "sh", "-c", script], env=env, stderr=err)
-    inside = Path(f"/proc/{proc.pid}/root") / str(disk).lstrip("/")
-    codes = [f"s{i:03d}" for i in range(LINKS)]
-    load = Load(origin, codes)
-    try:
-        _wait("serve up", lambda: httpx2.get(f"{origin}/healthz", timeout=2).status_code == 200, 30)
-        warm = _visit_all(origin, codes)
-        load.start()
-        time.sleep(2)
-        filler = inside / "filler"
+        proc = subprocess.Popen(
+            ["unshare", "-m", "sh", "-c", script], env=_sqlite_env(tmp_path, db, origin), stderr=err
+        )
+    filler = Path(f"/proc/{proc.pid}/root") / str(disk).lstrip("/") / "filler"
+
+    def fill() -> None:
         with filler.open("wb") as f, contextlib.suppress(OSError):
             while True:  # fill the disk: bounded by the tmpfs' 24 MB
                 f.write(b"\0" * 1024 * 1024)
                 f.flush()
-        full = time.monotonic()
-        _wait("/healthz degraded", lambda: _health(origin).get("status") == "degraded", 20)
-        health = _health(origin)
-        assert "SQLite" in str(health["reason"]), health
-        r = httpx2.post(
-            f"{origin}/api/v1/links", json={"url": "https://example.com/new"},
-            headers={"Authorization": f"Bearer {key}"}, timeout=5,
+
+    def written() -> int:
+        out = subprocess.run(
+            ["nsenter", "-t", str(proc.pid), "-m", "--", sys.executable, "-c",
+             "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("
+             "'SELECT COUNT(*) FROM clicks').fetchone()[0])", str(db)],
+            capture_output=True, text=True, timeout=30, check=True,
         )  # fmt: skip
-        assert r.status_code == 503 and r.json()["code"] == "store_unavailable", r.text
-        time.sleep(5)
-        filler.unlink()  # space again
-        freed = time.monotonic()
-        _wait("/healthz ok", lambda: _health(origin) == {"ok": True}, 15)
-        load.stop()
-        served = warm + load.served()
+        return int(out.stdout)
 
-        def written() -> int:
-            out = subprocess.run(
-                ["nsenter", "-t", str(proc.pid), "-m", "--", sys.executable, "-c",
-                 "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("
-                 "'SELECT COUNT(*) FROM clicks').fetchone()[0])", str(db)],
-                capture_output=True, text=True, timeout=30, check=True,
-            )  # fmt: skip
-            return int(out.stdout)
-
-        _wait("every click written", lambda: written() >= served, 30)
-        time.sleep(1.5)
-        assert written() == served
-        during = load.between(full, freed)
-        assert during and {status for _, _, status, _ in during} == {302}
-        assert max(s for *_, s in during) < 2.0
-        assert not list((tmp_path / "state" / "clypt").glob("*spool*"))
+    codes = [f"s{i:03d}" for i in range(LINKS)]
+    try:
+        _sqlite_fault_under_load(
+            origin, codes, key, tmp_path / "state",
+            fault=fill, mend=filler.unlink, written=written, noticed_within=20,
+        )  # fmt: skip
     finally:
-        load.stop()
         _stop(proc)
-    text = log.read_text()
-    assert "spooling clicks" in text and "is back after" in text, text[-2000:]
-    assert "Traceback" not in text, text[-4000:]  # an outage is told in lines, not tracebacks
+    _told_in_lines(log)
 
 
 # --- SQLite on a file made read-only -----------------------------------------------------
@@ -587,65 +619,29 @@ def test_sqlite_file_made_read_only_mid_run_then_writable_again(tmp_path: Path) 
     key = make_key(db)
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "CLYPT_DATABASE_URL": f"sqlite:///{db}",
-        "CLYPT_BASE_URL": origin,
-        "CLYPT_RATE_LIMIT": "1000000/minute",
-        "CLYPT_CLICK_RATE": "1000000/minute",
-    }
-    import sys
-
     log = tmp_path / "serve.log"
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "clypt_mcp", "serve", "--port", str(port)], env=env, stderr=err
-        )
-    codes = [f"r{i:03d}" for i in range(LINKS)]
-    load = Load(origin, codes)
+            [sys.executable, "-m", "clypt_mcp", "serve", "--port", str(port)],
+            env=_sqlite_env(tmp_path, db, origin), stderr=err,
+        )  # fmt: skip
     # the -shm file is left alone: it is mapped, and a write fault on an immutable mapping is
     # SIGBUS, which no disk that turned read-only would send
     files = (db, Path(f"{db}-wal"))
+
+    def written() -> int:
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            count: int = conn.execute("SELECT COUNT(*) FROM clicks").fetchone()[0]
+        return count
+
+    codes = [f"r{i:03d}" for i in range(LINKS)]
     try:
-        _wait("serve up", lambda: httpx2.get(f"{origin}/healthz", timeout=2).status_code == 200, 30)
-        warm = _visit_all(origin, codes)
-        load.start()
-        time.sleep(2)
-        _chattr("+i", *files)
-        read_only = time.monotonic()
-        _wait("/healthz degraded", lambda: _health(origin).get("status") == "degraded", 10)
-        health = _health(origin)
-        assert "SQLite" in str(health["reason"]), health
-        r = httpx2.post(
-            f"{origin}/api/v1/links", json={"url": "https://example.com/new"},
-            headers={"Authorization": f"Bearer {key}"}, timeout=5,
+        _sqlite_fault_under_load(
+            origin, codes, key, tmp_path / "state",
+            fault=lambda: _chattr("+i", *files), mend=lambda: _chattr("-i", *files),
+            written=written, noticed_within=10,
         )  # fmt: skip
-        assert r.status_code == 503 and r.json()["code"] == "store_unavailable", r.text
-        time.sleep(5)
-        _chattr("-i", *files)  # writable again
-        writable = time.monotonic()
-        _wait("/healthz ok", lambda: _health(origin) == {"ok": True}, 15)
-        load.stop()
-        served = warm + load.served()
-
-        def written() -> int:
-            with contextlib.closing(sqlite3.connect(db)) as conn:
-                count: int = conn.execute("SELECT COUNT(*) FROM clicks").fetchone()[0]
-            return count
-
-        _wait("every click written", lambda: written() >= served, 30)
-        time.sleep(1.5)
-        assert written() == served  # none lost, none doubled
-        during = load.between(read_only, writable)
-        assert during and {status for _, _, status, _ in during} == {302}
-        assert max(s for *_, s in during) < 2.0
-        assert not list((tmp_path / "state" / "clypt").glob("*spool*"))
     finally:
-        load.stop()
         subprocess.run(["chattr", "-i", *(str(p) for p in files if p.exists())], check=False)
         _stop(proc)
-    text = log.read_text()
-    assert "spooling clicks" in text and "is back after" in text, text[-2000:]
-    assert "Traceback" not in text, text[-4000:]  # an outage is told in lines, not tracebacks
+    _told_in_lines(log)
